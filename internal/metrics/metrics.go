@@ -1,0 +1,105 @@
+// Package metrics defines every Prometheus metric of DESIGN.md §7 in one
+// place, on a registry of its own, so the poller, the consumer, the Auth0
+// client observer and the HTTP server share one set of collectors.
+package metrics
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds the collectors. A nil *Metrics is valid and records nothing,
+// so packages can take one optionally.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	UsersPublished          *prometheus.CounterVec // source
+	DedupeSkipped           prometheus.Counter
+	ReconcileFound          prometheus.Counter
+	PollCycles              *prometheus.CounterVec // source, outcome
+	LastPollSuccess         prometheus.Gauge
+	LastPublish             prometheus.Gauge
+	EventLag                prometheus.Histogram
+	SourceActive            *prometheus.GaugeVec   // source
+	Auth0Requests           *prometheus.CounterVec // op, status
+	Auth0RateLimitRemaining prometheus.Gauge
+	Commands                *prometheus.CounterVec   // command, transport, outcome
+	CommandDuration         *prometheus.HistogramVec // command
+	DLQ                     *prometheus.CounterVec   // command
+	Leader                  prometheus.Gauge
+	LeaseChanges            prometheus.Counter
+}
+
+// New creates the collectors on a new registry (with Go and process collectors).
+func New() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{Registry: r}
+	f := func(c prometheus.Collector) { r.MustRegister(c) }
+	m.UsersPublished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_users_published_total", Help: "user.created events published to JetStream, by source."}, []string{"source"})
+	m.DedupeSkipped = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_dedupe_skipped_total", Help: "Users skipped because their event id was already published."})
+	m.ReconcileFound = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_reconcile_found_total", Help: "Users the reconcile search found that the events stream had not delivered."})
+	m.PollCycles = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_poll_cycles_total", Help: "Search poll cycles, or events connections, by source and outcome."}, []string{"source", "outcome"})
+	m.LastPollSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_last_poll_success_timestamp_seconds", Help: "Unix time of the last successful poll cycle or events message."})
+	m.LastPublish = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_last_publish_timestamp_seconds", Help: "Unix time of the last acknowledged publish."})
+	m.EventLag = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "auth0_worker_event_lag_seconds", Help: "Publish time minus the user's created_at.", Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}})
+	m.SourceActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "auth0_worker_source_active", Help: "1 for the source that currently runs (events, search, reconcile)."}, []string{"source"})
+	m.Auth0Requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_auth0_requests_total", Help: "HTTP requests to Auth0 by operation and status (0 = network error)."}, []string{"op", "status"})
+	m.Auth0RateLimitRemaining = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_auth0_ratelimit_remaining", Help: "X-RateLimit-Remaining of Auth0's last response."})
+	m.Commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_commands_total", Help: "Commands executed, by command, transport (svc|cmd) and outcome (ok or the error status)."}, []string{"command", "transport", "outcome"})
+	m.CommandDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "auth0_worker_command_duration_seconds", Help: "Command execution time, Auth0 retries included.", Buckets: prometheus.DefBuckets}, []string{"command"})
+	m.DLQ = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_dlq_total", Help: "Durable commands sent to the dead-letter stream."}, []string{"command"})
+	m.Leader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_leader", Help: "1 while this process holds the poller lease."})
+	m.LeaseChanges = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_lease_changes_total", Help: "Times this process gained or lost the poller lease."})
+	for _, c := range []prometheus.Collector{m.UsersPublished, m.DedupeSkipped, m.ReconcileFound, m.PollCycles, m.LastPollSuccess, m.LastPublish, m.EventLag, m.SourceActive, m.Auth0Requests, m.Auth0RateLimitRemaining, m.Commands, m.CommandDuration, m.DLQ, m.Leader, m.LeaseChanges} {
+		f(c)
+	}
+	f(collectors.NewGoCollector())
+	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Published records one acknowledged publish of a user created at createdAt.
+func (m *Metrics) Published(source string, createdAt time.Time) {
+	if m == nil {
+		return
+	}
+	now := time.Now()
+	m.UsersPublished.WithLabelValues(source).Inc()
+	m.LastPublish.Set(float64(now.UnixNano()) / 1e9)
+	if !createdAt.IsZero() {
+		m.EventLag.Observe(now.Sub(createdAt).Seconds())
+	}
+}
+
+// Request implements auth0.Observer.
+func (m *Metrics) Request(op string, status int) {
+	if m == nil {
+		return
+	}
+	m.Auth0Requests.WithLabelValues(op, strconv.Itoa(status)).Inc()
+}
+
+// RateLimit implements auth0.Observer.
+func (m *Metrics) RateLimit(remaining int) {
+	if m == nil {
+		return
+	}
+	m.Auth0RateLimitRemaining.Set(float64(remaining))
+}
+
+// SetSource marks which poller source is active (others 0).
+func (m *Metrics) SetSource(active string) {
+	if m == nil {
+		return
+	}
+	for _, s := range []string{"events", "search", "reconcile"} {
+		v := 0.0
+		if s == active {
+			v = 1
+		}
+		m.SourceActive.WithLabelValues(s).Set(v)
+	}
+}
