@@ -1,0 +1,135 @@
+// Package publisher sets up the JetStream streams of DESIGN.md §4–§5 and
+// publishes user.created CloudEvents with Nats-Msg-Id.
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrSubjectClash means a stream of the expected name exists with other
+// subjects: two prefixes must never share a stream. The process exits 2.
+var ErrSubjectClash = errors.New("stream exists with other subjects")
+
+// Names are the stream names and subjects derived from a subject prefix.
+type Names struct {
+	Prefix   string // e.g. "auth0"
+	Users    string // AUTH0_USERS
+	Commands string // AUTH0_COMMANDS
+	Results  string // AUTH0_RESULTS
+	DLQ      string // AUTH0_DLQ
+}
+
+// NamesFor derives stream names: prefix upper-cased, "." → "_", plus a suffix
+// ("auth0.tenant-a" → "AUTH0_TENANT-A_USERS").
+func NamesFor(prefix string) Names {
+	base := strings.ToUpper(strings.ReplaceAll(prefix, ".", "_"))
+	return Names{Prefix: prefix, Users: base + "_USERS", Commands: base + "_COMMANDS", Results: base + "_RESULTS", DLQ: base + "_DLQ"}
+}
+
+// UserCreatedSubject is <prefix>.users.created.
+func (n Names) UserCreatedSubject() string { return n.Prefix + ".users.created" }
+
+// StreamOptions are the operator-tunable stream settings.
+type StreamOptions struct {
+	Replicas int           // default 1
+	MaxAge   time.Duration // users stream retention; default 720h
+}
+
+// UsersStream is the config of <PREFIX>_USERS.
+func (n Names) UsersStream(o StreamOptions) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name: n.Users, Subjects: []string{n.Prefix + ".users.>"}, Storage: jetstream.FileStorage,
+		Duplicates: 10 * time.Minute, MaxAge: orDefault(o.MaxAge, 720*time.Hour), Replicas: max(o.Replicas, 1),
+		Description: "auth0-worker: user events (personal data; retention EVENTS_MAX_AGE)",
+	}
+}
+
+// CommandsStream is the config of <PREFIX>_COMMANDS (work queue).
+func (n Names) CommandsStream(o StreamOptions) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name: n.Commands, Subjects: []string{n.Prefix + ".cmd.>"}, Storage: jetstream.FileStorage,
+		Retention: jetstream.WorkQueuePolicy, Duplicates: 24 * time.Hour, Replicas: max(o.Replicas, 1),
+		Description: "auth0-worker: durable commands",
+	}
+}
+
+// ResultsStream is the config of <PREFIX>_RESULTS (limits, 24h).
+func (n Names) ResultsStream(o StreamOptions) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name: n.Results, Subjects: []string{n.Prefix + ".results.>"}, Storage: jetstream.FileStorage,
+		MaxAge: 24 * time.Hour, Replicas: max(o.Replicas, 1),
+		Description: "auth0-worker: durable command outcomes",
+	}
+}
+
+// DLQStream is the config of <PREFIX>_DLQ (limits).
+func (n Names) DLQStream(o StreamOptions) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name: n.DLQ, Subjects: []string{n.Prefix + ".dlq.>"}, Storage: jetstream.FileStorage,
+		Replicas:    max(o.Replicas, 1),
+		Description: "auth0-worker: dead-lettered commands",
+	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// EnsureStream creates the stream when missing. When it exists with other
+// subjects it returns an error wrapping ErrSubjectClash; other settings an
+// operator changed are left alone (a warning is logged).
+func EnsureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, log *slog.Logger) (jetstream.Stream, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	s, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		s, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) { // another replica won the race
+			s, err = js.Stream(ctx, want.Name)
+		} else if err == nil {
+			log.Info("stream created", "stream", want.Name, "subjects", want.Subjects)
+			return s, nil
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("stream %s: %w", want.Name, err)
+	}
+	have := s.CachedInfo().Config
+	if !slices.Equal(sortedCopy(have.Subjects), sortedCopy(want.Subjects)) {
+		return nil, fmt.Errorf("stream %s has subjects %v, want %v: %w (use another NATS_SUBJECT_PREFIX or fix the stream)",
+			want.Name, have.Subjects, want.Subjects, ErrSubjectClash)
+	}
+	if have.Retention != want.Retention || have.MaxAge != want.MaxAge || have.Duplicates != want.Duplicates || have.Replicas != want.Replicas || have.Storage != want.Storage {
+		log.Warn("stream settings differ from the defaults; leaving them as the operator set them", "stream", want.Name,
+			"retention", have.Retention.String(), "max_age", have.MaxAge, "duplicates", have.Duplicates, "replicas", have.Replicas)
+	}
+	return s, nil
+}
+
+func sortedCopy(s []string) []string {
+	c := slices.Clone(s)
+	slices.Sort(c)
+	return c
+}
+
+// EnsureAll creates or verifies every stream of the prefix.
+func EnsureAll(ctx context.Context, js jetstream.JetStream, n Names, o StreamOptions, log *slog.Logger) error {
+	for _, cfg := range []jetstream.StreamConfig{n.UsersStream(o), n.CommandsStream(o), n.ResultsStream(o), n.DLQStream(o)} {
+		if _, err := EnsureStream(ctx, js, cfg, log); err != nil {
+			return err
+		}
+	}
+	return nil
+}
