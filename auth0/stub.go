@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"time"
 )
 
@@ -128,12 +127,3 @@ var (
 	ErrInvalidPath       = errors.New("auth0: invalid api.call path")
 )
 
-// SSEReader parses an SSE byte stream into messages.
-type SSEReader struct{}
-
-// NewSSEReader reads messages from r.
-func NewSSEReader(r io.Reader) *SSEReader { return &SSEReader{} }
-
-// Next returns the next dispatched message (a comment-only block is returned
-// too, with Comment set, so callers can see heartbeats); io.EOF at the end.
-func (r *SSEReader) Next() (SSEMessage, error) { return SSEMessage{}, errNotImplemented }

@@ -1,0 +1,181 @@
+package auth0
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// MaxSSEMessageSize bounds one SSE message (all its lines together). Auth0's
+// events are a few kilobytes; the bound keeps a broken or hostile stream from
+// growing memory without limit.
+const MaxSSEMessageSize = 4 << 20
+
+// ErrSSETooLarge is returned by SSEReader.Next when one message exceeds
+// MaxSSEMessageSize.
+var ErrSSETooLarge = errors.New("auth0: sse: message too large")
+
+// SSEReader parses a Server-Sent Events byte stream into messages, following
+// the WHATWG event-stream interpretation rules: lines end in CRLF, LF or CR;
+// one leading UTF-8 BOM is skipped; a line starting with ':' is a comment; a
+// field without ':' has an empty value; one space after the colon is
+// removed; data lines are joined with "\n"; an id containing NUL is ignored;
+// retry is honoured only when it is all ASCII digits; unknown fields are
+// ignored. A message that is cut by the end of the stream is discarded.
+//
+// Unlike a browser, Next also returns blocks that carry no data (comments,
+// id-only, retry-only), so callers can see heartbeats and offsets. It is not
+// safe for concurrent use.
+type SSEReader struct {
+	br      *bufio.Reader
+	started bool // BOM check done
+	skipLF  bool // the previous line ended in CR: a following LF belongs to it
+	line    []byte
+	lastID  string
+	data    strings.Builder
+}
+
+// NewSSEReader reads messages from r.
+func NewSSEReader(r io.Reader) *SSEReader {
+	return &SSEReader{br: bufio.NewReaderSize(r, 16<<10)}
+}
+
+// LastEventID is the SSE "last event ID buffer": the most recent id field
+// seen, which persists across messages that carry none.
+func (r *SSEReader) LastEventID() string { return r.lastID }
+
+// readLine returns the next line without its terminator. A line not ended by
+// a terminator before EOF is dropped (the message it belongs to is incomplete).
+func (r *SSEReader) readLine(budget int) ([]byte, error) {
+	r.line = r.line[:0]
+	if !r.started {
+		r.started = true
+		if b, err := r.br.Peek(3); err == nil && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF {
+			_, _ = r.br.Discard(3)
+		}
+	}
+	for {
+		b, err := r.br.ReadByte()
+		if err != nil {
+			return nil, err
+		}
+		if r.skipLF {
+			// A CR ended the previous line; an LF right after it is part of
+			// that terminator. Deciding lazily never blocks on a live stream.
+			r.skipLF = false
+			if b == '\n' {
+				continue
+			}
+		}
+		switch b {
+		case '\n':
+			return r.line, nil
+		case '\r':
+			r.skipLF = true
+			return r.line, nil
+		}
+		r.line = append(r.line, b)
+		if len(r.line) > budget {
+			return nil, ErrSSETooLarge
+		}
+	}
+}
+
+// Next returns the next message; io.EOF (or the underlying read error) at
+// the end of the stream.
+func (r *SSEReader) Next() (SSEMessage, error) {
+	var (
+		msg      SSEMessage
+		any      bool
+		hasData  bool
+		comments []string
+		size     int
+	)
+	r.data.Reset()
+	for {
+		line, err := r.readLine(MaxSSEMessageSize - size)
+		if err != nil {
+			if err == io.ErrUnexpectedEOF {
+				err = io.EOF
+			}
+			return SSEMessage{}, err
+		}
+		size += len(line) + 1
+		if len(line) == 0 {
+			if !any {
+				size = 0
+				continue // blank lines, or a block of only ignored fields
+			}
+			if hasData {
+				msg.Data = r.data.String()
+			}
+			if len(comments) > 0 {
+				msg.Comment = strings.Join(comments, "\n")
+			}
+			return msg, nil
+		}
+		if line[0] == ':' {
+			any = true
+			comments = append(comments, strings.TrimPrefix(string(line[1:]), " "))
+			continue
+		}
+		var field, value string
+		if i := indexByte(line, ':'); i >= 0 {
+			field = string(line[:i])
+			v := line[i+1:]
+			if len(v) > 0 && v[0] == ' ' {
+				v = v[1:]
+			}
+			value = string(v)
+		} else {
+			field = string(line)
+		}
+		switch field {
+		case "event":
+			any = true
+			msg.Event = value
+		case "data":
+			if hasData {
+				r.data.WriteByte('\n')
+			}
+			hasData, any = true, true
+			r.data.WriteString(value)
+		case "id":
+			if strings.IndexByte(value, 0) < 0 {
+				msg.ID, msg.HasID, any = value, true, true
+				r.lastID = value
+			}
+		case "retry":
+			if n, ok := digits(value); ok {
+				msg.Retry, any = n, true
+			}
+		}
+	}
+}
+
+func indexByte(b []byte, c byte) int {
+	for i, x := range b {
+		if x == c {
+			return i
+		}
+	}
+	return -1
+}
+
+func digits(s string) (int, bool) {
+	if s == "" {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, false // overflow
+	}
+	return n, true
+}

@@ -1,0 +1,152 @@
+package auth0
+
+import (
+	"errors"
+	"io"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func readAllSSE(t testing.TB, in string) []SSEMessage {
+	t.Helper()
+	r := NewSSEReader(strings.NewReader(in))
+	var out []SSEMessage
+	for {
+		m, err := r.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("Next: %v", err)
+		}
+		out = append(out, m)
+	}
+}
+
+func TestSSEReaderFraming(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want []SSEMessage
+	}{
+		{"auth0 stream", ":connected\n\nretry: 1000\n\nevent: user.created\nid: 7\ndata: {\"offset\":\"7\"}\n\n: heartbeat\n\nevent: offset-only\nid: 8\ndata: {\"offset\":\"8\"}\n\n",
+			[]SSEMessage{{Comment: "connected"}, {Retry: 1000}, {Event: "user.created", ID: "7", HasID: true, Data: `{"offset":"7"}`}, {Comment: "heartbeat"}, {Event: "offset-only", ID: "8", HasID: true, Data: `{"offset":"8"}`}}},
+		{"multi-line data", "data: a\ndata:b\ndata:  c\n\n", []SSEMessage{{Data: "a\nb\n c"}}},
+		{"CRLF", "event: x\r\ndata: 1\r\n\r\n", []SSEMessage{{Event: "x", Data: "1"}}},
+		{"CR only", "event: x\rdata: 1\r\rdata: 2\r\r", []SSEMessage{{Event: "x", Data: "1"}, {Data: "2"}}},
+		{"mixed endings", "data: 1\r\n\ndata: 2\r\r\ndata: 3\n\r", []SSEMessage{{Data: "1"}, {Data: "2"}, {Data: "3"}}},
+		{"BOM", "\xEF\xBB\xBFdata: x\n\n", []SSEMessage{{Data: "x"}}},
+		{"only one BOM stripped", "\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\n", nil},
+		{"field without colon", "data\n\ndata\ndata\n\n", []SSEMessage{{Data: ""}, {Data: "\n"}}},
+		{"empty id resets", "id\ndata: x\n\n", []SSEMessage{{HasID: true, Data: "x"}}},
+		{"id with NUL ignored", "id: a\x00b\ndata: x\n\n", []SSEMessage{{Data: "x"}}},
+		{"bad retry ignored", "retry: 10a\ndata: x\n\n", []SSEMessage{{Data: "x"}}},
+		{"unknown field ignored", "foo: bar\ndata: x\n\n", []SSEMessage{{Data: "x"}}},
+		{"incomplete message at EOF dropped", "data: x\n\ndata: y\n", []SSEMessage{{Data: "x"}}},
+		{"no trailing blank line", "data: x", nil},
+		{"colon in value kept", "data: a: b\n\n", []SSEMessage{{Data: "a: b"}}},
+		{"tab not stripped", "data:\tx\n\n", []SSEMessage{{Data: "\tx"}}},
+		{"last event wins", "event: a\nevent: b\ndata: 1\n\n", []SSEMessage{{Event: "b", Data: "1"}}},
+		{"comment and data", ": hb\ndata: 1\n\n", []SSEMessage{{Comment: "hb", Data: "1"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := readAllSSE(t, tc.in)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("got  %#v\nwant %#v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestSSEReaderLastEventIDPersists(t *testing.T) {
+	r := NewSSEReader(strings.NewReader("id: 5\ndata: a\n\ndata: b\n\n"))
+	if _, err := r.Next(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := r.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.HasID || r.LastEventID() != "5" {
+		t.Fatalf("message %#v, last id %q", m, r.LastEventID())
+	}
+}
+
+func TestSSEReaderTooLarge(t *testing.T) {
+	big := "data: " + strings.Repeat("x", MaxSSEMessageSize) + "\n\n"
+	_, err := NewSSEReader(strings.NewReader(big)).Next()
+	if !errors.Is(err, ErrSSETooLarge) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// A CR at the end of what has arrived so far must not block waiting for a
+// possible LF: the message is dispatched as soon as its blank line arrives.
+func TestSSEReaderCRDoesNotBlock(t *testing.T) {
+	pr, pw := io.Pipe()
+	r := NewSSEReader(pr)
+	got := make(chan SSEMessage, 1)
+	go func() {
+		m, _ := r.Next()
+		got <- m
+	}()
+	if _, err := pw.Write([]byte("data: x\r\r")); err != nil {
+		t.Fatal(err)
+	}
+	m := <-got
+	if m.Data != "x" {
+		t.Fatalf("got %#v", m)
+	}
+	pw.Close()
+}
+
+// FuzzSSEReader checks the reader never panics, never returns more data than
+// it was given, and agrees with itself whether input arrives in one piece or
+// byte by byte.
+func FuzzSSEReader(f *testing.F) {
+	for _, s := range []string{
+		":connected\n\nretry: 1000\n\nevent: user.created\nid: 1\ndata: {\"offset\":\"1\"}\n\n",
+		"data: a\r\ndata: b\r\n\r\n", "data\rid\r\r", "\xEF\xBB\xBFevent:x\ndata:y\n\n", "id: \x00\n\n",
+		"event: error\ndata: {\"error\":{\"code\":\"cursor_expired\",\"message\":\"x\"}}\n\n",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		whole := readAllSSE(t, string(in))
+		r := NewSSEReader(&oneByteReader{b: in})
+		var pieces []SSEMessage
+		for {
+			m, err := r.Next()
+			if err != nil {
+				break
+			}
+			pieces = append(pieces, m)
+		}
+		if !reflect.DeepEqual(whole, pieces) {
+			t.Fatalf("whole %#v\npieces %#v", whole, pieces)
+		}
+		total := 0
+		for _, m := range whole {
+			total += len(m.Data)
+		}
+		if total > len(in) {
+			t.Fatalf("data %d bytes from %d input bytes", total, len(in))
+		}
+	})
+}
+
+type oneByteReader struct{ b []byte }
+
+func (o *oneByteReader) Read(p []byte) (int, error) {
+	if len(o.b) == 0 {
+		return 0, io.EOF
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	p[0] = o.b[0]
+	o.b = o.b[1:]
+	return 1, nil
+}
