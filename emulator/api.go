@@ -90,10 +90,10 @@ type Knobs struct {
 // SeedUser is a user created through the admin surface, with a chosen
 // created_at (many may share one millisecond).
 type SeedUser struct {
-	UserID     string         `json:"user_id,omitempty"` // full id; default auth0|<24 hex>
-	Connection string         `json:"connection,omitempty"` // default Username-Password-Authentication
-	Email      string         `json:"email,omitempty"`
-	CreatedAt  time.Time      `json:"created_at,omitempty"` // default now
+	UserID     string    `json:"user_id,omitempty"`    // full id; default auth0|<24 hex>
+	Connection string    `json:"connection,omitempty"` // default Username-Password-Authentication
+	Email      string    `json:"email,omitempty"`
+	CreatedAt  time.Time `json:"created_at,omitempty"` // default now
 	// Fields are extra top-level profile fields (name, user_metadata, ...).
 	Fields map[string]any `json:"fields,omitempty"`
 	// NoEvent suppresses the user.created event (for pre-existing users).

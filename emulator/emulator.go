@@ -1,12 +1,16 @@
 package emulator
 
 import (
+	"encoding/hex"
+	"math/rand/v2"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
+	"time"
 )
 
 // Emulator is an emulated Auth0 tenant. It is safe for concurrent use.
-// (Skeleton: the emulator core's author extends this struct and New.)
 type Emulator struct {
 	cfg Config
 
@@ -16,11 +20,33 @@ type Emulator struct {
 	// events is the Events API log (eventlog.go); the user store appends to
 	// it on every create, update and delete.
 	events *eventLog
+
+	store  *store
+	tokens tokenStore
+	bucket bucket
+	log    requestLog
+
+	rndMu sync.Mutex
+	rnd   *rand.Rand
 }
 
-// New returns an emulator for cfg.
+// New returns an emulator for cfg. Zero values of cfg take the defaults
+// documented on Config.
 func New(cfg Config) *Emulator {
-	e := &Emulator{cfg: cfg, knobs: cfg.Knobs}
+	if len(cfg.Clients) == 0 {
+		cfg.Clients = []ClientCredentials{{ID: DefaultClientID, Secret: DefaultClientSecret}}
+	}
+	if cfg.TokenLifetime <= 0 {
+		cfg.TokenLifetime = 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	seed := uint64(cfg.Seed)
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	e := &Emulator{cfg: cfg, knobs: cfg.Knobs, store: newStore(), rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	e.events = newEventLog(e)
 	return e
 }
@@ -39,7 +65,134 @@ func (e *Emulator) SetKnobs(f func(*Knobs)) {
 	f(&e.knobs)
 }
 
-// ServeHTTP routes requests. (Skeleton.)
-func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	http.NotFound(w, r)
+func (e *Emulator) now() time.Time { return e.cfg.Now() }
+
+func (e *Emulator) chance(p float64) bool {
+	e.rndMu.Lock()
+	defer e.rndMu.Unlock()
+	return e.rnd.Float64() < p
 }
+
+func (e *Emulator) randomHex(n int) string {
+	b := make([]byte, n)
+	e.rndMu.Lock()
+	for i := range b {
+		b[i] = byte(e.rnd.UintN(256))
+	}
+	e.rndMu.Unlock()
+	return hex.EncodeToString(b)
+}
+
+// drawLag is one change's index lag: IndexLag, or uniform in
+// [IndexLag, IndexLagMax] when IndexLagMax is larger.
+func (e *Emulator) drawLag() time.Duration {
+	k := e.Knobs()
+	if k.IndexLagMax <= k.IndexLag {
+		return k.IndexLag
+	}
+	e.rndMu.Lock()
+	defer e.rndMu.Unlock()
+	return k.IndexLag + time.Duration(e.rnd.Int64N(int64(k.IndexLagMax-k.IndexLag)+1))
+}
+
+// ServeHTTP routes requests: /oauth/token, /api/v2/..., /emulator/....
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	path := rawPath(r)
+	if strings.HasPrefix(path, "/emulator/") || path == "/emulator" {
+		e.serveAdmin(w, r, path)
+		return
+	}
+	st := &reqState{entry: LoggedRequest{
+		Method:      r.Method,
+		Path:        path,
+		Query:       r.URL.RawQuery,
+		Time:        e.now(),
+		UserAgent:   r.UserAgent(),
+		LastEventID: r.Header.Get("Last-Event-ID"),
+	}}
+	lw := &logWriter{ResponseWriter: w, e: e, st: st}
+	defer func() {
+		if !lw.wrote {
+			lw.WriteHeader(http.StatusOK)
+		}
+	}()
+	switch {
+	case path == "/oauth/token" || path == "/oauth/token/":
+		if !e.sleep(r, e.Knobs().Latency) {
+			return
+		}
+		e.serveToken(lw, r, st)
+	case path == "/api/v2" || strings.HasPrefix(path, "/api/v2/"):
+		e.serveAPI(lw, r, strings.TrimPrefix(path, "/api/v2"), st)
+	default:
+		writeAPIError(lw, http.StatusNotFound, "", "Not Found")
+	}
+}
+
+// route is one Management API endpoint.
+type route struct {
+	scope string
+	serve func(w http.ResponseWriter, r *http.Request)
+}
+
+func (e *Emulator) resolve(method, sub string) (route, bool) {
+	switch {
+	case sub == "/users":
+		switch method {
+		case http.MethodGet:
+			return route{"read:users", e.handleListUsers}, true
+		case http.MethodPost:
+			return route{"create:users", e.handleCreateUser}, true
+		}
+	case sub == "/users-by-email":
+		if method == http.MethodGet {
+			return route{"read:users", e.handleUsersByEmail}, true
+		}
+	case sub == "/events":
+		if method == http.MethodGet {
+			return route{"read:events", func(w http.ResponseWriter, r *http.Request) {
+				if e.Knobs().EventsDisabled {
+					writeAPIError(w, http.StatusNotFound, "", "Not Found")
+					return
+				}
+				e.serveEvents(w, r)
+			}}, true
+		}
+	case strings.HasPrefix(sub, "/users/"):
+		rawID := strings.TrimPrefix(sub, "/users/")
+		if rawID == "" || strings.Contains(rawID, "/") {
+			return route{}, false
+		}
+		id, err := url.PathUnescape(rawID)
+		if err != nil {
+			return route{}, false
+		}
+		switch method {
+		case http.MethodGet:
+			return route{"read:users", func(w http.ResponseWriter, r *http.Request) { e.handleGetUser(w, r, id) }}, true
+		case http.MethodPatch:
+			return route{"update:users", func(w http.ResponseWriter, r *http.Request) { e.handlePatchUser(w, r, id) }}, true
+		case http.MethodDelete:
+			return route{"delete:users", func(w http.ResponseWriter, r *http.Request) { e.handleDeleteUser(w, id) }}, true
+		}
+	}
+	return route{}, false
+}
+
+func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, sub string, st *reqState) {
+	rt, ok := e.resolve(r.Method, sub)
+	if !ok {
+		// Unknown endpoints still pass the token check first, like Auth0.
+		if e.apiMiddleware(w, r, st, "") {
+			writeAPIError(w, http.StatusNotFound, "", "Not Found")
+		}
+		return
+	}
+	if !e.apiMiddleware(w, r, st, rt.scope) {
+		return
+	}
+	rt.serve(w, r)
+}
+
+// CloseEventStreams drops every open SSE connection now.
+func (e *Emulator) CloseEventStreams() { e.events.closeAll() }

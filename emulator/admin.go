@@ -1,0 +1,218 @@
+package emulator
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+)
+
+// CreateUsers bulk-creates users through the admin surface, with chosen
+// created_at (many may share one millisecond). Emails are lower-cased;
+// fields are not schema-checked. It stops at the first conflict and
+// returns the ids created so far with the error.
+func (e *Emulator) CreateUsers(users []SeedUser) ([]string, error) {
+	ids := make([]string, 0, len(users))
+	for i, su := range users {
+		conn := su.Connection
+		if conn == "" {
+			conn = DefaultConnection
+		}
+		fields := make(map[string]any, len(su.Fields)+1)
+		for k, v := range su.Fields {
+			switch k {
+			case "user_id", "created_at", "identities", "password", "connection", "verify_email":
+				continue
+			}
+			fields[k] = v
+		}
+		if su.Email != "" {
+			fields["email"] = su.Email
+		}
+		id := su.UserID
+		if id != "" && !strings.Contains(id, "|") {
+			id = "auth0|" + id
+		}
+		created, _, herr := e.createUser(conn, id, su.CreatedAt, fields, su.Indexed, su.NoEvent)
+		if herr != nil {
+			return ids, fmt.Errorf("emulator: create user %d (%s): %d %s: %w", i, su.Email, herr.status, herr.message, ErrUserExists)
+		}
+		ids = append(ids, created)
+	}
+	return ids, nil
+}
+
+// ErrUserExists is returned by CreateUsers for a duplicate id, or email or
+// username in the same connection.
+var ErrUserExists = fmt.Errorf("user already exists")
+
+// DeleteUser removes a user (with a user.deleted event); false if absent.
+func (e *Emulator) DeleteUser(id string) bool { return e.deleteUser(id) }
+
+// UserJSON returns the user as GET /users/{id} would answer.
+func (e *Emulator) UserJSON(id string) ([]byte, bool) {
+	raw, _, ok := e.lookupUser(id)
+	if !ok {
+		return nil, false
+	}
+	return append([]byte(nil), raw...), true
+}
+
+// UserCount is the number of users in the tenant.
+func (e *Emulator) UserCount() int {
+	e.store.mu.RLock()
+	defer e.store.mu.RUnlock()
+	return len(e.store.byID)
+}
+
+// Requests returns the request log (oldest first). /emulator/ calls are
+// not logged.
+func (e *Emulator) Requests() []LoggedRequest { return e.log.snapshot() }
+
+// ResetRequests empties the request log.
+func (e *Emulator) ResetRequests() { e.log.reset() }
+
+// serveAdmin is the HTTP admin surface under /emulator/.
+func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request, path string) {
+	switch {
+	case path == "/emulator/users" && r.Method == http.MethodPost:
+		var users []SeedUser
+		if err := json.NewDecoder(io.LimitReader(r.Body, 256<<20)).Decode(&users); err != nil {
+			writeAPIError(w, http.StatusBadRequest, "invalid_body", "body must be a JSON array of users: "+err.Error())
+			return
+		}
+		ids, err := e.CreateUsers(users)
+		if err != nil {
+			writeJSON(w, http.StatusConflict, map[string]any{"user_ids": ids, "error": err.Error()})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"user_ids": ids})
+	case path == "/emulator/users" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, map[string]any{"count": e.UserCount()})
+	case strings.HasPrefix(path, "/emulator/users/") && r.Method == http.MethodDelete:
+		id, err := url.PathUnescape(strings.TrimPrefix(path, "/emulator/users/"))
+		if err != nil {
+			writeAPIError(w, http.StatusBadRequest, "", "bad user id escape")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"deleted": e.DeleteUser(id)})
+	case path == "/emulator/requests" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, e.Requests())
+	case path == "/emulator/requests" && r.Method == http.MethodDelete:
+		e.ResetRequests()
+		w.WriteHeader(http.StatusNoContent)
+	case path == "/emulator/knobs" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, knobsView(e.Knobs()))
+	case path == "/emulator/knobs" && (r.Method == http.MethodPatch || r.Method == http.MethodPut || r.Method == http.MethodPost):
+		var patch map[string]json.RawMessage
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&patch); err != nil {
+			writeAPIError(w, http.StatusBadRequest, "invalid_body", "body must be a JSON object of knobs: "+err.Error())
+			return
+		}
+		k := e.Knobs()
+		if err := applyKnobPatch(&k, patch); err != nil {
+			writeAPIError(w, http.StatusBadRequest, "invalid_body", err.Error())
+			return
+		}
+		e.SetKnobs(func(dst *Knobs) { *dst = k })
+		writeJSON(w, http.StatusOK, knobsView(k))
+	case path == "/emulator/events/close" && r.Method == http.MethodPost:
+		e.CloseEventStreams()
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		writeAPIError(w, http.StatusNotFound, "", "Not Found: admin endpoints are POST/GET /emulator/users, DELETE /emulator/users/{id}, GET/DELETE /emulator/requests, GET/PATCH /emulator/knobs, POST /emulator/events/close")
+	}
+}
+
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// knobsView renders knobs with durations as Go strings ("2s").
+func knobsView(k Knobs) map[string]any {
+	out := map[string]any{}
+	v := reflect.ValueOf(k)
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
+		f := v.Field(i)
+		if f.Type() == durationType {
+			out[name] = time.Duration(f.Int()).String()
+		} else {
+			out[name] = f.Interface()
+		}
+	}
+	return out
+}
+
+// applyKnobPatch sets the knobs named in patch; durations may be Go
+// strings or nanoseconds. Unknown names are refused, naming them.
+func applyKnobPatch(k *Knobs, patch map[string]json.RawMessage) error {
+	v := reflect.ValueOf(k).Elem()
+	t := v.Type()
+	index := map[string]int{}
+	for i := 0; i < t.NumField(); i++ {
+		index[strings.Split(t.Field(i).Tag.Get("json"), ",")[0]] = i
+	}
+	names := make([]string, 0, len(patch))
+	for n := range patch {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		raw := patch[name]
+		i, ok := index[name]
+		if !ok {
+			return fmt.Errorf("unknown knob %q", name)
+		}
+		f := v.Field(i)
+		if f.Type() == durationType {
+			d, err := parseDurationJSON(raw)
+			if err != nil {
+				return fmt.Errorf("knob %q: %w", name, err)
+			}
+			f.SetInt(int64(d))
+			continue
+		}
+		p := reflect.New(f.Type())
+		if err := json.Unmarshal(raw, p.Interface()); err != nil {
+			return fmt.Errorf("knob %q: %v", name, err)
+		}
+		f.Set(p.Elem())
+	}
+	return nil
+}
+
+func parseDurationJSON(raw json.RawMessage) (time.Duration, error) {
+	var s string
+	if err := json.Unmarshal(raw, &s); err == nil {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return 0, fmt.Errorf("want a duration like \"2s\" or nanoseconds: %v", err)
+		}
+		return d, nil
+	}
+	var n int64
+	if err := json.Unmarshal(raw, &n); err != nil {
+		return 0, fmt.Errorf("want a duration like \"2s\" or nanoseconds")
+	}
+	return time.Duration(n), nil
+}
+
+// IssueToken returns a valid access token for a configured client without
+// an HTTP round trip (tests); "" if the client does not exist.
+func (e *Emulator) IssueToken(clientID string) string {
+	c, ok := e.findClient(clientID)
+	if !ok {
+		return ""
+	}
+	scopes := c.Scopes
+	if scopes == nil {
+		scopes = AllScopes
+	}
+	now := e.now()
+	return e.tokens.issue(tokenInfo{clientID: c.ID, scopes: append([]string(nil), scopes...), expires: now.Add(e.cfg.TokenLifetime)}, now)
+}

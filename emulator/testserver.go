@@ -1,0 +1,141 @@
+package emulator
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Server is an emulator listening on 127.0.0.1 for tests.
+type Server struct {
+	// URL is the base URL, http://127.0.0.1:<port> (no trailing slash).
+	URL      string
+	Emulator *Emulator
+	// ClientID and ClientSecret of the first configured client.
+	ClientID, ClientSecret string
+
+	addr    string
+	handler http.Handler
+
+	mu  sync.Mutex
+	srv *http.Server
+}
+
+// ServerOption changes how NewTestServer serves.
+type ServerOption func(*serverOptions)
+
+type serverOptions struct {
+	wrap []func(http.Handler) http.Handler
+}
+
+// WithMiddleware wraps the emulator's handler, e.g. with
+// contract.Middleware to validate every response against the OpenAPI spec.
+func WithMiddleware(mw func(http.Handler) http.Handler) ServerOption {
+	return func(o *serverOptions) { o.wrap = append(o.wrap, mw) }
+}
+
+// NewTestServer starts an emulator for cfg on a random 127.0.0.1 port and
+// stops it when the test ends.
+func NewTestServer(t testing.TB, cfg Config, opts ...ServerOption) *Server {
+	t.Helper()
+	var o serverOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	e := New(cfg)
+	var h http.Handler = e
+	for _, mw := range o.wrap {
+		h = mw(h)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("emulator: listen: %v", err)
+	}
+	s := &Server{
+		Emulator:     e,
+		ClientID:     e.cfg.Clients[0].ID,
+		ClientSecret: e.cfg.Clients[0].Secret,
+		addr:         ln.Addr().String(),
+		handler:      h,
+	}
+	s.URL = "http://" + s.addr
+	s.serve(ln)
+	t.Cleanup(s.Close)
+	return s
+}
+
+func (s *Server) serve(ln net.Listener) {
+	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
+	s.srv = srv
+	go func() { _ = srv.Serve(ln) }()
+}
+
+// Stop stops listening and drops every connection (SSE streams included);
+// state is kept. Clients see connection refused until Start.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		_ = s.srv.Close()
+		s.srv = nil
+	}
+}
+
+// Start listens again on the same address after Stop. It retries briefly
+// while the port is still being released.
+func (s *Server) Start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return nil
+	}
+	var ln net.Listener
+	var err error
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ln, err = net.Listen("tcp", s.addr)
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // port release is not observable otherwise
+	}
+	if err != nil {
+		return errors.New("emulator: listen again on " + s.addr + ": " + err.Error())
+	}
+	s.serve(ln)
+	return nil
+}
+
+// Restart is Stop then Start (an "Auth0 down" blip); it panics if the port
+// cannot be taken again.
+func (s *Server) Restart() {
+	s.Stop()
+	if err := s.Start(); err != nil {
+		panic(err)
+	}
+}
+
+// Close stops the server for good (idempotent).
+func (s *Server) Close() {
+	s.mu.Lock()
+	srv := s.srv
+	s.srv = nil
+	s.mu.Unlock()
+	if srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		_ = srv.Close()
+	}
+}
+
+// Token obtains an access token for the server's first client (a test
+// convenience).
+func (s *Server) Token(t testing.TB) string {
+	t.Helper()
+	return s.Emulator.IssueToken(s.ClientID)
+}

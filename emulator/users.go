@@ -1,0 +1,396 @@
+package emulator
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// createUser adds a user. fields are validated profile fields without
+// password/verify_email/connection/user_id. It returns the user's JSON, or
+// an Auth0 status/code/message on failure.
+func (e *Emulator) createUser(connection, id string, created time.Time, fields map[string]any, indexed, noEvent bool) (string, []byte, *httpErr) {
+	if email, ok := fields["email"].(string); ok {
+		// Database connections store emails lower-cased.
+		fields["email"] = strings.ToLower(email)
+	}
+	emailKey, _ := fields["email"].(string)
+	username, _ := fields["username"].(string)
+	if id == "" {
+		id = "auth0|" + e.randomHex(12)
+	}
+	now := e.now()
+	if created.IsZero() {
+		created = now
+	}
+	created = created.UTC().Truncate(time.Millisecond)
+	doc := newUserDoc(id, connection, created, fields)
+	v := &version{doc: doc, raw: render(doc), visibleAt: now.Add(e.drawLag())}
+	if indexed {
+		v.visibleAt = time.Time{}
+	}
+	u := &user{id: id, connection: connection, emailKey: emailKey, username: username, createdAt: created, cur: v}
+
+	s := e.store
+	s.mu.Lock()
+	if _, dup := s.byID[id]; dup || s.conflict(connection, emailKey, username, nil) {
+		s.mu.Unlock()
+		return "", nil, &httpErr{http.StatusConflict, "auth0_idp_error", msgUserExists}
+	}
+	s.addIndexes(u)
+	s.insertSorted(u)
+	// The event log append happens under the store lock so events are in
+	// the order changes happen.
+	if !noEvent {
+		e.events.append("user.created", v.raw)
+	}
+	s.mu.Unlock()
+	return id, v.raw, nil
+}
+
+type httpErr struct {
+	status  int
+	code    string
+	message string
+}
+
+func (h *httpErr) write(w http.ResponseWriter) { writeAPIError(w, h.status, h.code, h.message) }
+
+// readJSONObject reads a JSON object body (≤ 1 MB) with numbers kept exact.
+func readJSONObject(r *http.Request) (map[string]any, *httpErr) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
+	if err != nil {
+		return nil, &httpErr{http.StatusBadRequest, "invalid_body", "Invalid request payload: " + err.Error()}
+	}
+	if len(body) > maxBody {
+		return nil, &httpErr{http.StatusRequestEntityTooLarge, "", "Payload content length greater than maximum allowed: 1048576"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil || dec.More() {
+		return nil, &httpErr{http.StatusBadRequest, "invalid_body", "Invalid request payload JSON format"}
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, &httpErr{http.StatusBadRequest, "invalid_body", "Payload validation error: 'Expected type object but found type " + jsonType(v) + "'."}
+	}
+	return m, nil
+}
+
+func (e *Emulator) handleCreateUser(w http.ResponseWriter, r *http.Request) {
+	body, herr := readJSONObject(r)
+	if herr != nil {
+		herr.write(w)
+		return
+	}
+	if msg := validateBody(body, createProps, []string{"connection"}); msg != "" {
+		writeAPIError(w, http.StatusBadRequest, "invalid_body", msg)
+		return
+	}
+	connection := body["connection"].(string)
+	// Every connection of the emulated tenant is a database connection
+	// (strategy auth0): email and password are required there.
+	if _, ok := body["email"]; !ok {
+		writeAPIError(w, http.StatusBadRequest, "invalid_body", "Payload validation error: 'Missing required property: email'.")
+		return
+	}
+	if _, ok := body["password"]; !ok {
+		writeAPIError(w, http.StatusBadRequest, "invalid_body", "Payload validation error: 'Missing required property: password'.")
+		return
+	}
+	id := ""
+	if given, ok := body["user_id"].(string); ok && given != "" {
+		id = "auth0|" + given
+	}
+	fields := make(map[string]any, len(body))
+	for k, v := range body {
+		switch k {
+		case "connection", "user_id", "password", "verify_email":
+		default:
+			fields[k] = v
+		}
+	}
+	_, raw, herr := e.createUser(connection, id, time.Time{}, fields, false, false)
+	if herr != nil {
+		herr.write(w)
+		return
+	}
+	writeRawJSON(w, http.StatusCreated, raw)
+}
+
+// lookupUser returns the newest version of a user.
+func (e *Emulator) lookupUser(id string) ([]byte, map[string]any, bool) {
+	e.store.mu.RLock()
+	defer e.store.mu.RUnlock()
+	u, ok := e.store.byID[id]
+	if !ok {
+		return nil, nil, false
+	}
+	return u.cur.raw, u.cur.doc, true
+}
+
+func (e *Emulator) handleGetUser(w http.ResponseWriter, r *http.Request, id string) {
+	raw, doc, ok := e.lookupUser(id)
+	if !ok {
+		writeAPIError(w, http.StatusNotFound, "inexistent_user", msgNotFoundUser)
+		return
+	}
+	sel, herr := parseFieldSelection(r.URL.Query())
+	if herr != nil {
+		herr.write(w)
+		return
+	}
+	if sel != nil {
+		raw = render(sel.apply(doc))
+	}
+	writeRawJSON(w, http.StatusOK, raw)
+}
+
+func (e *Emulator) handleDeleteUser(w http.ResponseWriter, id string) {
+	e.deleteUser(id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (e *Emulator) deleteUser(id string) bool {
+	s := e.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.byID[id]
+	if !ok {
+		return false
+	}
+	s.removeIndexes(u)
+	s.removeSorted(u)
+	e.events.append("user.deleted", u.cur.raw)
+	return true
+}
+
+func (e *Emulator) handlePatchUser(w http.ResponseWriter, r *http.Request, id string) {
+	body, herr := readJSONObject(r)
+	if herr != nil {
+		herr.write(w)
+		return
+	}
+	for k := range body {
+		if readOnlyProps[k] {
+			writeAPIError(w, http.StatusBadRequest, "invalid_body", "Payload validation error: 'Additional properties not allowed: "+k+"'.")
+			return
+		}
+	}
+	if msg := validateBody(body, updateProps, nil); msg != "" {
+		writeAPIError(w, http.StatusBadRequest, "invalid_body", msg)
+		return
+	}
+	if _, pw := body["password"]; pw {
+		_, em := body["email"]
+		_, un := body["username"]
+		if em {
+			writeAPIError(w, http.StatusBadRequest, "operation_not_supported", "Cannot update password and email simultaneously")
+			return
+		}
+		if un {
+			writeAPIError(w, http.StatusBadRequest, "operation_not_supported", "Cannot update password and username simultaneously")
+			return
+		}
+	}
+	raw, herr := e.updateUser(id, body)
+	if herr != nil {
+		herr.write(w)
+		return
+	}
+	writeRawJSON(w, http.StatusOK, raw)
+}
+
+// updateUser applies a validated PATCH body.
+func (e *Emulator) updateUser(id string, body map[string]any) ([]byte, *httpErr) {
+	s := e.store
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u, ok := s.byID[id]
+	if !ok {
+		return nil, &httpErr{http.StatusNotFound, "inexistent_user", msgNotFoundUser}
+	}
+	now := e.now()
+	doc := cloneDoc(u.cur.doc)
+	newEmail, newUsername := u.emailKey, u.username
+	for k, v := range body {
+		switch k {
+		case "connection", "client_id", "verify_email", "verify_phone_number":
+			// Steering parameters, not profile fields.
+		case "password":
+			if v != nil {
+				doc["last_password_reset"] = formatTime(now)
+			}
+		case "user_metadata", "app_metadata":
+			patch := v.(map[string]any)
+			if len(patch) == 0 {
+				delete(doc, k)
+				continue
+			}
+			old, _ := doc[k].(map[string]any)
+			merged := make(map[string]any, len(old)+len(patch))
+			for mk, mv := range old {
+				merged[mk] = mv
+			}
+			for mk, mv := range patch {
+				if mv == nil {
+					delete(merged, mk)
+				} else {
+					merged[mk] = mv
+				}
+			}
+			if len(merged) == 0 {
+				delete(doc, k)
+			} else {
+				doc[k] = merged
+			}
+		case "email":
+			if v == nil {
+				delete(doc, k)
+				newEmail = ""
+				continue
+			}
+			em := strings.ToLower(v.(string))
+			if em != u.emailKey {
+				if _, set := body["email_verified"]; !set {
+					doc["email_verified"] = false
+				}
+			}
+			doc[k] = em
+			newEmail = em
+		case "username":
+			if v == nil {
+				delete(doc, k)
+				newUsername = ""
+				continue
+			}
+			doc[k] = v
+			newUsername = v.(string)
+		default:
+			if v == nil {
+				delete(doc, k)
+			} else {
+				doc[k] = v
+			}
+		}
+	}
+	if (newEmail != u.emailKey || newUsername != u.username) && s.conflict(u.connection, newEmail, newUsername, u) {
+		return nil, &httpErr{http.StatusConflict, "auth0_idp_error", msgUserExists}
+	}
+	doc["updated_at"] = formatTime(now)
+	if newEmail != u.emailKey {
+		s.removeEmail(u)
+		u.emailKey = newEmail
+		if newEmail != "" {
+			s.byEmail[newEmail] = append(s.byEmail[newEmail], u)
+		}
+	}
+	if newUsername != u.username {
+		s.removeName(u)
+		u.username = newUsername
+		if newUsername != "" {
+			s.byName[u.connection+"\x00"+newUsername] = u
+		}
+	}
+	if !now.Before(u.cur.visibleAt) {
+		u.prev = u.cur
+	}
+	u.cur = &version{doc: doc, raw: render(doc), visibleAt: now.Add(e.drawLag())}
+	e.events.append("user.updated", u.cur.raw)
+	return u.cur.raw, nil
+}
+
+func cloneDoc(doc map[string]any) map[string]any {
+	out := make(map[string]any, len(doc)+2)
+	for k, v := range doc {
+		out[k] = v
+	}
+	return out
+}
+
+func (e *Emulator) handleUsersByEmail(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	email := q.Get("email")
+	if _, ok := q["email"]; !ok || email == "" {
+		writeAPIError(w, http.StatusBadRequest, "invalid_query_string", "Query validation error: 'Missing required property: email'.")
+		return
+	}
+	sel, herr := parseFieldSelection(q)
+	if herr != nil {
+		herr.write(w)
+		return
+	}
+	e.store.mu.RLock()
+	list := e.store.byEmail[strings.ToLower(email)]
+	out := make([][]byte, 0, len(list))
+	for _, u := range list {
+		if sel != nil {
+			out = append(out, render(sel.apply(u.cur.doc)))
+		} else {
+			out = append(out, u.cur.raw)
+		}
+	}
+	e.store.mu.RUnlock()
+	writeRawJSON(w, http.StatusOK, joinArray(out))
+}
+
+func joinArray(items [][]byte) []byte {
+	n := 2
+	for _, it := range items {
+		n += len(it) + 1
+	}
+	b := make([]byte, 0, n)
+	b = append(b, '[')
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, it...)
+	}
+	return append(b, ']')
+}
+
+// fieldSelection is the fields/include_fields parameters.
+type fieldSelection struct {
+	fields  map[string]bool
+	include bool
+}
+
+func parseFieldSelection(q url.Values) (*fieldSelection, *httpErr) {
+	f := strings.TrimSpace(q.Get("fields"))
+	inc := true
+	if v, ok := q["include_fields"]; ok {
+		switch v[0] {
+		case "true":
+		case "false":
+			inc = false
+		default:
+			return nil, &httpErr{http.StatusBadRequest, "invalid_query_string", "Query validation error: 'Expected type boolean but found type string' on property include_fields."}
+		}
+	}
+	if f == "" {
+		return nil, nil
+	}
+	sel := &fieldSelection{fields: map[string]bool{}, include: inc}
+	for _, name := range strings.Split(f, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			sel.fields[name] = true
+		}
+	}
+	return sel, nil
+}
+
+func (s *fieldSelection) apply(doc map[string]any) map[string]any {
+	out := make(map[string]any, len(s.fields))
+	for k, v := range doc {
+		if s.fields[k] == s.include {
+			out[k] = v
+		}
+	}
+	return out
+}
