@@ -1,0 +1,393 @@
+// Package config loads and validates the worker's configuration (DESIGN.md §3)
+// from the environment, with command-line flags of the same meaning able to
+// override it. Every variable has a flag derived mechanically from its name:
+// lower case, "_" → "-" (NATS_URL → --nats-url, AUTH0_CLIENT_SECRET_FILE →
+// --auth0-client-secret-file).
+//
+// Rules shared by every variable:
+//   - An empty value counts as unset (the default applies; a required variable
+//     reports "is empty").
+//   - X_FILE forms are read and trimmed of surrounding whitespace; setting both
+//     X and X_FILE is an error. A flag for either form replaces both
+//     environment forms.
+//   - The first bad value is returned as a *Error whose message is one line
+//     naming the variable, the problem and a good example; secrets are never
+//     quoted.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Secret is a string that does not print itself: fmt verbs, slog and JSON
+// show "[redacted]" (or "" when empty). Use Reveal (or string(s)) at the one
+// place the value is needed.
+type Secret string
+
+// Reveal returns the secret value.
+func (s Secret) Reveal() string { return string(s) }
+
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// GoString keeps %#v from printing the value.
+func (s Secret) GoString() string { return fmt.Sprintf("config.Secret(%q)", s.String()) }
+
+// LogValue keeps slog from printing the value.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalText keeps encoders from printing the value.
+func (s Secret) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+// Need says which requirements of a subcommand apply.
+type Need uint8
+
+const (
+	// NeedAuth0 makes AUTH0_DOMAIN, AUTH0_CLIENT_ID and the client secret
+	// required (run, poll, serve, check). dev and version need nothing.
+	NeedAuth0 Need = 1 << iota
+)
+
+// NeedFor returns the requirements of a subcommand of DESIGN.md §8.
+func NeedFor(subcommand string) Need {
+	switch subcommand {
+	case "run", "poll", "serve", "check", "":
+		return NeedAuth0
+	}
+	return 0
+}
+
+// PollSource is POLL_SOURCE.
+type PollSource string
+
+// The poll sources of DESIGN.md §4.
+const (
+	SourceEvents PollSource = "events"
+	SourceSearch PollSource = "search"
+	SourceAuto   PollSource = "auto"
+)
+
+// StartMode is the kind of POLL_START.
+type StartMode string
+
+// The POLL_START forms.
+const (
+	StartNow  StartMode = "now"
+	StartAll  StartMode = "all"
+	StartTime StartMode = "time"
+)
+
+// Start is a parsed POLL_START.
+type Start struct {
+	Mode StartMode
+	// Time is set when Mode is StartTime.
+	Time time.Time
+}
+
+func (s Start) String() string {
+	if s.Mode == StartTime {
+		return s.Time.Format(time.RFC3339Nano)
+	}
+	return string(s.Mode)
+}
+
+// APIRule is one AUTH0_API_CALL_ALLOW rule: an exact upper-case method and a
+// path glob where "*" matches any characters including "/" (DESIGN.md §5).
+type APIRule struct {
+	Method string
+	Path   string
+}
+
+func (r APIRule) String() string { return r.Method + " " + r.Path }
+
+// Config is the validated configuration. Derived values are computed once by
+// Load. Fields holding credentials are Secret; NATS.URL and Redis.URL may
+// carry credentials inside the URL: log Config.String(), never those fields.
+type Config struct {
+	Auth0   Auth0
+	NATS    NATS
+	Events  Events
+	Redis   Redis
+	Poll    Poll
+	Command Command
+	// HTTPAddr is HTTP_ADDR, host:port of /healthz, /readyz, /metrics.
+	// Default ":8080".
+	HTTPAddr string
+	// LogLevel is LOG_LEVEL (debug, info, warn, error). Default info.
+	LogLevel slog.Level
+	// LogFormat is LOG_FORMAT: "auto", "text" or "json". Default "auto"
+	// (tint text on a terminal, JSON otherwise).
+	LogFormat string
+	// NoColor is true when NO_COLOR is set to anything non-empty
+	// (https://no-color.org); LOG_FORMAT=auto/text then writes no colours.
+	NoColor bool
+	// Args are the positional arguments left after the flags.
+	Args []string
+}
+
+// Auth0 is the tenant side.
+type Auth0 struct {
+	// Domain is AUTH0_DOMAIN as given: "tenant.eu.auth0.com" or a URL.
+	// Required for run/poll/serve/check; empty otherwise allowed.
+	Domain string
+	// BaseURL is derived: <scheme>://<host[:port]>, no path; a bare domain
+	// means https. http is only accepted for loopback hosts.
+	BaseURL string
+	// TenantKey is derived: host[:port] of BaseURL (the T of Redis keys).
+	TenantKey string
+	// ClientID is AUTH0_CLIENT_ID (required with NeedAuth0).
+	ClientID string
+	// ClientSecret is AUTH0_CLIENT_SECRET or the trimmed content of
+	// AUTH0_CLIENT_SECRET_FILE (exactly one, required with NeedAuth0).
+	ClientSecret Secret
+	// Audience is AUTH0_AUDIENCE. Default BaseURL + "/api/v2/".
+	Audience string
+	// MaxRPS is AUTH0_MAX_RPS, a client-side ceiling on requests per second.
+	// Default 0 = follow Auth0's rate-limit headers only.
+	MaxRPS float64
+	// APICallAllow is AUTH0_API_CALL_ALLOW parsed. Default empty = api.call
+	// disabled.
+	APICallAllow []APIRule
+}
+
+// APICallAllowStrings returns the rules as "METHOD /glob" strings, the form
+// auth0.Config.APICallAllow takes.
+func (a Auth0) APICallAllowStrings() []string {
+	out := make([]string, len(a.APICallAllow))
+	for i, r := range a.APICallAllow {
+		out[i] = r.String()
+	}
+	return out
+}
+
+// NATS is the bus connection and stream settings.
+type NATS struct {
+	// URL is NATS_URL, a comma-separated server list as nats.Connect takes
+	// it. Default "nats://127.0.0.1:4222". May carry user:password; do not log.
+	URL string
+	// Servers is URL split on commas.
+	Servers []string
+	// Creds is NATS_CREDS, the path of a .creds file. Default none.
+	Creds string
+	// NKeySeedFile is NATS_NKEY_SEED_FILE, the path of an nkey seed. Default none.
+	NKeySeedFile string
+	// User and Password are NATS_USER and NATS_PASSWORD(_FILE); both or
+	// neither. Default none.
+	User     string
+	Password Secret
+	// Token is NATS_TOKEN(_FILE). Default none.
+	Token Secret
+	// TLSCA, TLSCert, TLSKey are NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY
+	// (file paths; cert and key together). Default none.
+	TLSCA, TLSCert, TLSKey string
+	// SubjectPrefix is NATS_SUBJECT_PREFIX. Default "auth0".
+	SubjectPrefix string
+	// StreamReplicas is NATS_STREAM_REPLICAS, 1..5. Default 1.
+	StreamReplicas int
+}
+
+// Events is the shape of the published events.
+type Events struct {
+	// MaxAge is EVENTS_MAX_AGE, retention of the users stream. Default 720h.
+	MaxAge time.Duration
+	// Fields is EVENT_FIELDS: the top-level user fields put in `data`.
+	// Default nil = all fields. user_id and created_at are always kept by the
+	// publisher whether listed or not.
+	Fields []string
+	// Source is derived: the CloudEvents `source`, BaseURL + "/".
+	Source string
+}
+
+// RedisMode says how Redis is reached.
+type RedisMode string
+
+// The Redis topologies of DESIGN.md §9.
+const (
+	RedisSingle   RedisMode = "single"
+	RedisSentinel RedisMode = "sentinel"
+	RedisCluster  RedisMode = "cluster"
+)
+
+// Redis is the dedupe/lease/cursor store.
+type Redis struct {
+	// Mode is derived from which variables are set. Default single.
+	Mode RedisMode
+	// URL is REDIS_URL (redis:// or rediss://) with any password replaced by
+	// "xxxxx", for logs; connect with UniversalOptions, which has the real one.
+	// Default "redis://127.0.0.1:6379/0".
+	URL string
+	// SentinelAddrs and SentinelMaster are REDIS_SENTINEL_ADDRS (host:port
+	// list) and REDIS_SENTINEL_MASTER. Default none.
+	SentinelAddrs  []string
+	SentinelMaster string
+	// ClusterAddrs is REDIS_CLUSTER_ADDRS (host:port list). Default none.
+	ClusterAddrs []string
+	// Password is REDIS_PASSWORD(_FILE), used when the URL carries none.
+	// Default none.
+	Password Secret
+	// KeyPrefix is REDIS_KEY_PREFIX. Default "auth0w".
+	KeyPrefix string
+
+	opts *redis.Options // REDIS_URL parsed
+}
+
+// Poll is the trigger side.
+type Poll struct {
+	// Source is POLL_SOURCE as configured. Default auto. Use
+	// EffectiveSource for what runs.
+	Source PollSource
+	// Query is POLL_QUERY, an extra Lucene filter. Default empty.
+	Query string
+	// Limit is POLL_LIMIT, max users published per cycle, ≥ 1. Default 1000.
+	Limit int
+	// Interval is POLL_INTERVAL, the search-source cycle, > 0. Default 10s.
+	Interval time.Duration
+	// Overlap is POLL_OVERLAP, how far behind the cursor a search re-reads,
+	// ≥ 0. Default 2m.
+	Overlap time.Duration
+	// Start is POLL_START. Default now.
+	Start Start
+	// ReconcileInterval is RECONCILE_INTERVAL, ≥ 0; 0 = off. Default 10m.
+	ReconcileInterval time.Duration
+	// DedupeTTL is DEDUPE_TTL, ≥ 1s (Redis EX is in seconds). Default 168h.
+	DedupeTTL time.Duration
+	// LeaseTTL is LEASE_TTL, ≥ 100ms. Default 15s.
+	LeaseTTL time.Duration
+}
+
+// EffectiveSource is the source that runs: auto with a POLL_QUERY selects
+// search (the Events API cannot filter by Lucene).
+func (p Poll) EffectiveSource() PollSource {
+	if p.Source == SourceAuto && p.Query != "" {
+		return SourceSearch
+	}
+	return p.Source
+}
+
+// Command is the consumer side.
+type Command struct {
+	// Concurrency is COMMAND_CONCURRENCY, ≥ 1. Default 8.
+	Concurrency int
+	// Timeout is COMMAND_TIMEOUT, > 0. Default 30s.
+	Timeout time.Duration
+	// MaxDeliver is COMMAND_MAX_DELIVER, ≥ 1. Default 5.
+	MaxDeliver int
+}
+
+// String is one line for a startup log: every setting, secrets shown as
+// "[redacted]" and credentials inside URLs removed.
+func (c *Config) String() string {
+	var b strings.Builder
+	add := func(k, v string) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		if v == "" || strings.ContainsAny(v, " \"") {
+			v = fmt.Sprintf("%q", v)
+		}
+		b.WriteString(v)
+	}
+	add("base_url", c.Auth0.BaseURL)
+	add("client_id", c.Auth0.ClientID)
+	add("client_secret", setOrNot(string(c.Auth0.ClientSecret)))
+	add("audience", c.Auth0.Audience)
+	add("max_rps", fmt.Sprint(c.Auth0.MaxRPS))
+	add("api_call_allow", strings.Join(c.Auth0.APICallAllowStrings(), ","))
+	add("nats_url", redactURLList(c.NATS.URL))
+	add("nats_auth", c.NATS.authKind())
+	add("nats_tls", fmt.Sprint(c.NATS.TLSCA != "" || c.NATS.TLSCert != ""))
+	add("subject_prefix", c.NATS.SubjectPrefix)
+	add("stream_replicas", fmt.Sprint(c.NATS.StreamReplicas))
+	add("events_max_age", c.Events.MaxAge.String())
+	add("event_fields", strings.Join(c.Events.Fields, ","))
+	add("redis_mode", string(c.Redis.Mode))
+	switch c.Redis.Mode {
+	case RedisSentinel:
+		add("redis_sentinel", strings.Join(c.Redis.SentinelAddrs, ","))
+		add("redis_master", c.Redis.SentinelMaster)
+	case RedisCluster:
+		add("redis_cluster", strings.Join(c.Redis.ClusterAddrs, ","))
+	default:
+		add("redis_url", c.Redis.URL)
+	}
+	add("redis_password", setOrNot(string(c.Redis.Password)))
+	add("redis_key_prefix", c.Redis.KeyPrefix)
+	add("poll_source", string(c.Poll.Source))
+	add("poll_effective_source", string(c.Poll.EffectiveSource()))
+	add("poll_query", c.Poll.Query)
+	add("poll_limit", fmt.Sprint(c.Poll.Limit))
+	add("poll_interval", c.Poll.Interval.String())
+	add("poll_overlap", c.Poll.Overlap.String())
+	add("poll_start", c.Poll.Start.String())
+	add("reconcile_interval", c.Poll.ReconcileInterval.String())
+	add("dedupe_ttl", c.Poll.DedupeTTL.String())
+	add("lease_ttl", c.Poll.LeaseTTL.String())
+	add("command_concurrency", fmt.Sprint(c.Command.Concurrency))
+	add("command_timeout", c.Command.Timeout.String())
+	add("command_max_deliver", fmt.Sprint(c.Command.MaxDeliver))
+	add("http_addr", c.HTTPAddr)
+	add("log_level", c.LogLevel.String())
+	add("log_format", c.LogFormat)
+	return b.String()
+}
+
+// Redacted is String, named for call sites that want to say so.
+func (c *Config) Redacted() string { return c.String() }
+
+func setOrNot(s string) string {
+	if s == "" {
+		return "unset"
+	}
+	return "[redacted]"
+}
+
+func (n NATS) authKind() string {
+	switch {
+	case n.Creds != "":
+		return "creds"
+	case n.NKeySeedFile != "":
+		return "nkey"
+	case n.User != "":
+		return "user"
+	case n.Token != "":
+		return "token"
+	}
+	return "none"
+}
+
+// redactURL drops the password of a URL (and the whole URL if it does not
+// parse, since it might be a password pasted in the wrong place).
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[unparsable]"
+	}
+	if u.User != nil {
+		if _, ok := u.User.Password(); ok {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		} else { // nats://<token>@host: a lone user part may be a token
+			u.User = url.User("xxxxx")
+		}
+	}
+	return u.String()
+}
+
+func redactURLList(s string) string {
+	parts := strings.Split(s, ",")
+	for i, p := range parts {
+		parts[i] = redactURL(strings.TrimSpace(p))
+	}
+	return strings.Join(parts, ",")
+}

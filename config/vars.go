@@ -1,0 +1,95 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"strings"
+)
+
+// Var describes one configuration variable of DESIGN.md §3.
+type Var struct {
+	Name    string // environment variable, e.g. "NATS_URL"
+	Default string // "" = none
+	Help    string
+	Example string // a good value, used in error messages
+	Secret  bool   // never echoed
+	HasFile bool   // a Name+"_FILE" form exists
+}
+
+// Flag is the flag of the variable: lower case, "_" → "-", with "--".
+func (v Var) Flag() string { return FlagName(v.Name) }
+
+// FlagName derives a flag from a variable name: NATS_URL → --nats-url.
+func FlagName(name string) string {
+	return "--" + strings.ToLower(strings.ReplaceAll(name, "_", "-"))
+}
+
+// Vars lists every variable Load reads, in the order it validates them.
+var Vars = []Var{
+	{Name: "AUTH0_DOMAIN", Help: "tenant domain or URL (http:// only for loopback); required for run/poll/serve/check", Example: "tenant.eu.auth0.com"},
+	{Name: "AUTH0_CLIENT_ID", Help: "Machine-to-Machine application client id; required for run/poll/serve/check", Example: "Xo1dVz6bUqzqYg4fBxWzY6dA0Hn8rVbR"},
+	{Name: "AUTH0_CLIENT_SECRET", Help: "its client secret (or AUTH0_CLIENT_SECRET_FILE); required for run/poll/serve/check", Example: "<the application's client secret>", Secret: true, HasFile: true},
+	{Name: "AUTH0_AUDIENCE", Default: "<base URL>/api/v2/", Help: "token audience", Example: "https://tenant.eu.auth0.com/api/v2/"},
+	{Name: "AUTH0_MAX_RPS", Default: "0", Help: "client-side ceiling on Auth0 requests per second; 0 = follow Auth0's headers only", Example: "10"},
+	{Name: "AUTH0_API_CALL_ALLOW", Help: "api.call allowlist, comma-separated \"METHOD /path-glob\" rules; empty = api.call disabled", Example: "GET /users*,GET /logs*"},
+	{Name: "NATS_URL", Default: "nats://127.0.0.1:4222", Help: "comma-separated NATS server list", Example: "nats://nats-1:4222,nats://nats-2:4222"},
+	{Name: "NATS_CREDS", Help: "path of a NATS .creds file", Example: "/etc/auth0-worker/worker.creds"},
+	{Name: "NATS_NKEY_SEED_FILE", Help: "path of a NATS nkey seed file", Example: "/etc/auth0-worker/worker.nk"},
+	{Name: "NATS_USER", Help: "NATS user (with NATS_PASSWORD)", Example: "auth0-worker"},
+	{Name: "NATS_PASSWORD", Help: "NATS password (or NATS_PASSWORD_FILE)", Example: "<the NATS user's password>", Secret: true, HasFile: true},
+	{Name: "NATS_TOKEN", Help: "NATS token (or NATS_TOKEN_FILE)", Example: "<the NATS token>", Secret: true, HasFile: true},
+	{Name: "NATS_TLS_CA", Help: "CA certificate file for TLS to NATS", Example: "/etc/auth0-worker/nats-ca.pem"},
+	{Name: "NATS_TLS_CERT", Help: "client certificate file for TLS to NATS (with NATS_TLS_KEY)", Example: "/etc/auth0-worker/nats-client.pem"},
+	{Name: "NATS_TLS_KEY", Help: "client key file for TLS to NATS (with NATS_TLS_CERT)", Example: "/etc/auth0-worker/nats-client-key.pem"},
+	{Name: "NATS_SUBJECT_PREFIX", Default: "auth0", Help: "first token(s) of every subject", Example: "auth0.tenant-a"},
+	{Name: "NATS_STREAM_REPLICAS", Default: "1", Help: "replicas of the streams the worker creates (1..5)", Example: "3"},
+	{Name: "EVENTS_MAX_AGE", Default: "720h", Help: "retention of the users stream", Example: "720h"},
+	{Name: "EVENT_FIELDS", Help: "comma-separated top-level user fields in an event's data; empty = all (user_id, created_at always)", Example: "user_id,created_at,email,identities"},
+	{Name: "REDIS_URL", Default: "redis://127.0.0.1:6379/0", Help: "single Redis node: redis:// or rediss:// (TLS), ACL user/password in the URL", Example: "rediss://worker:secret@redis:6380/0"},
+	{Name: "REDIS_SENTINEL_ADDRS", Help: "comma-separated Sentinel host:port list (with REDIS_SENTINEL_MASTER), instead of REDIS_URL", Example: "sentinel-1:26379,sentinel-2:26379"},
+	{Name: "REDIS_SENTINEL_MASTER", Help: "Sentinel master name (with REDIS_SENTINEL_ADDRS)", Example: "mymaster"},
+	{Name: "REDIS_CLUSTER_ADDRS", Help: "comma-separated Redis Cluster host:port list, instead of REDIS_URL", Example: "redis-1:6379,redis-2:6379,redis-3:6379"},
+	{Name: "REDIS_PASSWORD", Help: "Redis password when not in the URL (or REDIS_PASSWORD_FILE)", Example: "<the Redis password>", Secret: true, HasFile: true},
+	{Name: "REDIS_KEY_PREFIX", Default: "auth0w", Help: "first part of every Redis key", Example: "auth0w-bus-b"},
+	{Name: "POLL_SOURCE", Default: "auto", Help: "events, search or auto", Example: "auto"},
+	{Name: "POLL_QUERY", Help: "extra Lucene filter ANDed to the new-user query (search only)", Example: "identities.connection:\"Username-Password-Authentication\""},
+	{Name: "POLL_LIMIT", Default: "1000", Help: "max users published per poll cycle (≥ 1)", Example: "1000"},
+	{Name: "POLL_INTERVAL", Default: "10s", Help: "search-source cycle", Example: "10s"},
+	{Name: "POLL_OVERLAP", Default: "2m", Help: "how far behind the cursor each search re-reads", Example: "2m"},
+	{Name: "POLL_START", Default: "now", Help: "first start only: now, all, or an RFC 3339 time", Example: "2026-01-02T15:04:05Z"},
+	{Name: "RECONCILE_INTERVAL", Default: "10m", Help: "with the events source, how often a search pass catches missed users; 0 = off", Example: "10m"},
+	{Name: "DEDUPE_TTL", Default: "168h", Help: "how long a published event id is remembered (≥ 1s)", Example: "168h"},
+	{Name: "LEASE_TTL", Default: "15s", Help: "the poller lease (≥ 100ms)", Example: "15s"},
+	{Name: "COMMAND_CONCURRENCY", Default: "8", Help: "commands executed at once per process (≥ 1)", Example: "8"},
+	{Name: "COMMAND_TIMEOUT", Default: "30s", Help: "one command's budget, Auth0 retries included", Example: "30s"},
+	{Name: "COMMAND_MAX_DELIVER", Default: "5", Help: "attempts for a durable command before it is dead-lettered (≥ 1)", Example: "5"},
+	{Name: "HTTP_ADDR", Default: ":8080", Help: "host:port of /healthz, /readyz, /metrics", Example: ":8080"},
+	{Name: "LOG_LEVEL", Default: "info", Help: "debug, info, warn or error", Example: "info"},
+	{Name: "LOG_FORMAT", Default: "auto", Help: "auto (tint on a terminal, JSON otherwise), text or json", Example: "json"},
+}
+
+var varByName = func() map[string]Var {
+	m := make(map[string]Var, len(Vars))
+	for _, v := range Vars {
+		m[v.Name] = v
+		if v.HasFile {
+			m[v.Name+"_FILE"] = Var{Name: v.Name + "_FILE", Help: "file holding " + v.Name + " (trimmed)", Example: "/run/secrets/" + strings.ToLower(v.Name)}
+		}
+	}
+	return m
+}()
+
+// Usage writes every variable with its flag and default.
+func Usage(w io.Writer) {
+	fmt.Fprintln(w, "Configuration (environment variable / flag; a flag overrides the variable):")
+	for _, v := range Vars {
+		def := ""
+		if v.Default != "" {
+			def = " (default " + v.Default + ")"
+		}
+		fmt.Fprintf(w, "  %s / %s%s\n      %s\n", v.Name, v.Flag(), def, v.Help)
+		if v.HasFile {
+			fmt.Fprintf(w, "  %s_FILE / %s-file\n      file holding %s, whitespace trimmed; not with %s\n", v.Name, v.Flag(), v.Name, v.Name)
+		}
+	}
+}
