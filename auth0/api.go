@@ -35,6 +35,10 @@ type Config struct {
 	// MaxRetries bounds retries of one call (429, 5xx, network); default 5.
 	// Retries also stop when the call's context ends.
 	MaxRetries int
+	// AttemptTimeout bounds one HTTP attempt of an API call (not the SSE
+	// stream); default 30s. A create whose attempt times out is not retried
+	// (ErrAmbiguous).
+	AttemptTimeout time.Duration
 	// UserAgent sent on every request; default "auth0-worker".
 	UserAgent string
 	// Observer, if set, is told about every HTTP response (for metrics).

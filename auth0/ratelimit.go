@@ -1,0 +1,185 @@
+package auth0
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// gate is the client's shared view of Auth0's rate budget. Every request
+// passes acquire before it is sent and release when its answer (or failure)
+// is known.
+//
+// Rules, from Auth0's headers:
+//   - After a 429, nothing is sent before its Retry-After / X-RateLimit-Reset.
+//     A later 429 that pushes the time further wakes the waiters, which then
+//     wait for the new time.
+//   - Otherwise at most Remaining requests are in flight at once (the last
+//     answer's X-RateLimit-Remaining), so with Remaining 0 nothing is sent
+//     until X-RateLimit-Reset. Once that reset has passed the budget is
+//     unknown, and requests go one at a time until an answer tells the new
+//     Remaining — this is what keeps 50 goroutines on a 10 req/s bucket from
+//     earning a burst of 429s every second.
+//   - Before the first answer with headers there is no limit.
+type gate struct {
+	now func() time.Time
+
+	mu       sync.Mutex
+	blocked  time.Time // no request before this (429)
+	known    bool      // remaining/reset come from a real answer
+	remain   int
+	reset    time.Time
+	inflight int
+	wake     chan struct{} // closed and replaced when the state changes
+}
+
+func newGate(now func() time.Time) *gate {
+	return &gate{now: now, wake: make(chan struct{})}
+}
+
+// rateInfo is what one answer said about the budget.
+type rateInfo struct {
+	ok         bool // X-RateLimit-Remaining present and valid
+	limit      int
+	remaining  int
+	reset      time.Time // zero if absent
+	retryAfter time.Time // zero if absent
+}
+
+func parseRateInfo(h http.Header, now time.Time) rateInfo {
+	var ri rateInfo
+	if v := h.Get("X-RateLimit-Remaining"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			ri.ok, ri.remaining = true, n
+		}
+	}
+	if v := h.Get("X-RateLimit-Limit"); v != "" {
+		ri.limit, _ = strconv.Atoi(v)
+	}
+	if v := h.Get("X-RateLimit-Reset"); v != "" {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			ri.reset = time.Unix(n, 0)
+		}
+	}
+	if v := h.Get("Retry-After"); v != "" {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			ri.retryAfter = now.Add(time.Duration(n) * time.Second)
+		} else if t, err := http.ParseTime(v); err == nil {
+			ri.retryAfter = t
+		}
+	}
+	return ri
+}
+
+// retryAt is when a 429 said tokens return: the later of Retry-After and
+// the reset (zero if neither was given).
+func (ri rateInfo) retryAt() time.Time {
+	t := ri.retryAfter
+	if ri.reset.After(t) {
+		t = ri.reset
+	}
+	return t
+}
+
+// acquire waits until a request may be sent; the caller must call release
+// exactly once afterwards.
+func (g *gate) acquire(ctx context.Context) error {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	for {
+		g.mu.Lock()
+		now := g.now()
+		var until time.Time
+		var mayGo bool
+		switch {
+		case now.Before(g.blocked):
+			until = g.blocked
+		case !g.known:
+			mayGo = true
+		case g.inflight < g.remain:
+			mayGo = true
+		case !g.reset.IsZero() && now.Before(g.reset):
+			until = g.reset // budget used up until the reset
+		case g.inflight == 0:
+			mayGo = true // past the reset: probe, one at a time
+		}
+		if mayGo {
+			g.inflight++
+			g.mu.Unlock()
+			return nil
+		}
+		wake := g.wake
+		g.mu.Unlock()
+
+		var tc <-chan time.Time
+		if !until.IsZero() {
+			d := until.Sub(now)
+			if timer == nil {
+				timer = time.NewTimer(d)
+			} else {
+				timer.Reset(d)
+			}
+			tc = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-wake:
+		case <-tc:
+		}
+		if timer != nil && tc != nil {
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+		}
+	}
+}
+
+// release ends one request. ri is what its answer said (zero on a transport
+// failure); status is its HTTP status (0 on failure).
+func (g *gate) release(ri rateInfo, status int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.inflight--
+	now := g.now()
+	if ri.ok {
+		g.known = true
+		g.remain = ri.remaining
+		g.reset = ri.reset
+	}
+	if status == http.StatusTooManyRequests {
+		g.known = true
+		g.remain = 0
+		at := ri.retryAt()
+		if !at.After(now) {
+			// No usable time (or a clock behind Auth0's): a short pause
+			// rather than a hot loop; the caller's backoff adds more.
+			at = now.Add(250 * time.Millisecond)
+		}
+		if at.After(g.blocked) {
+			g.blocked = at
+		}
+		if ri.reset.Before(at) {
+			g.reset = at
+		}
+	}
+	close(g.wake)
+	g.wake = make(chan struct{})
+}
+
+// blockedUntil is the time before which no request is sent (for tests and
+// NakWithDelay-style callers).
+func (g *gate) blockedUntil() time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.blocked
+}
