@@ -1,0 +1,307 @@
+// Package consumer is the command side of auth0-worker (DESIGN.md §5): one
+// executor (command body → Auth0 call → reply body or *Error) behind two
+// transports:
+//
+//   - the nats.go/micro service "auth0-worker" on <prefix>.svc.users.create,
+//     .update, .get, .delete, .search, .search_by_email and <prefix>.svc.api.call
+//     (request-reply, optional Idempotency-Key);
+//   - a durable JetStream consumer on <PREFIX>_COMMANDS (<prefix>.cmd.users.create,
+//     .update, .delete, .api.call; Nats-Msg-Id = command id), outcomes on
+//     <prefix>.results.<id>, dead letters on <prefix>.dlq.<subject without prefix>.
+//
+// Both transports share one semaphore: never more than Options.Concurrency
+// commands run at once in a process.
+//
+// Error replies carry Nats-Service-Error-Code (the status) and
+// Nats-Service-Error (one line), and the body
+// {"error":{"status":N,"code":"...","message":"...","auth0":{...}}}. Codes:
+//
+//	400 invalid_command     our validation (names the field); nothing reached Auth0
+//	400 auth0_bad_request   Auth0's 400 (its body under "auth0")
+//	403 auth0_forbidden     Auth0's 403
+//	403 not_allowed         api.call refused by AUTH0_API_CALL_ALLOW
+//	404 not_found           Auth0's 404
+//	409 conflict            Auth0's 409
+//	429 rate_limited        Auth0 still answered 429 after the client's retries
+//	500 internal            a recovered panic (logged with its stack)
+//	502 auth0_error         Auth0 5xx
+//	502 auth0_unauthorized  a 401 that survived a token refresh, or the token refused
+//	502 auth0_ambiguous     a create whose outcome Auth0 left unknown (svc only)
+//	503 auth0_unavailable   Auth0 unreachable
+//	503 store_unavailable   Redis unreachable while an Idempotency-Key needed it
+//	503 shutting_down       the worker stopped while the command waited or ran
+//	504 timeout             COMMAND_TIMEOUT passed
+//
+// State lives only in Redis (outcomes, in-flight locks) and JetStream
+// (commands, results, dead letters), so a process may be killed at any time.
+package consumer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/auth0-worker/auth0-worker/internal/metrics"
+	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/publisher"
+)
+
+// ServiceName is the micro service name.
+const ServiceName = "auth0-worker"
+
+// DefaultDurable is the durable consumer name shared by all replicas.
+const DefaultDurable = "auth0-worker"
+
+// Options configure a Consumer. Zero values take the defaults stated.
+type Options struct {
+	// Client executes commands against Auth0 (required); *auth0.Client.
+	Client Client
+	// NC is the NATS connection (required). The service instances live on it.
+	NC *nats.Conn
+	// JS is the JetStream context; default jetstream.New(NC).
+	JS jetstream.JetStream
+	// Redis keeps outcomes and in-flight locks (required).
+	Redis redis.UniversalClient
+	// Keys build the Redis keys; Keys.Prefix default "auth0w", Keys.Tenant
+	// is required (host[:port] of the base URL).
+	Keys rediskeys.Keys
+	// Names are the subject prefix and stream names; default
+	// publisher.NamesFor("auth0").
+	Names publisher.Names
+	// BaseURL of the tenant, shown in the service metadata.
+	BaseURL string
+	// Concurrency is COMMAND_CONCURRENCY: commands executing at once, both
+	// transports together, and the number of micro service instances; default 8.
+	Concurrency int
+	// Timeout is COMMAND_TIMEOUT, one command's budget; default 30s.
+	// Request-reply commands count it from arrival (waiting included).
+	Timeout time.Duration
+	// MaxDeliver is COMMAND_MAX_DELIVER, attempts of a durable command
+	// before it is dead-lettered; default 5.
+	MaxDeliver int
+	// AckWait of the durable consumer; default 15s. InProgress is sent every
+	// AckWait/3 while a command waits or runs, and the in-flight lock lives
+	// AckWait, so after a crash a command is redelivered (and its lock free)
+	// about AckWait later.
+	AckWait time.Duration
+	// RetryBase and RetryMax bound the NakWithDelay backoff of transient
+	// failures when Auth0 gave no reset time; defaults 1s and 30s.
+	RetryBase, RetryMax time.Duration
+	// ShutdownGrace is how long Run lets in-flight commands finish once ctx
+	// ends before cancelling them (they are then nak'ed, or answered 503);
+	// default 5s.
+	ShutdownGrace time.Duration
+	// StreamOptions for the streams created when missing.
+	StreamOptions publisher.StreamOptions
+	// Durable is the durable consumer name; default "auth0-worker".
+	Durable string
+	// Metrics, optional (nil records nothing).
+	Metrics *metrics.Metrics
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+	// Version of the micro service; must be semantic ("1.2.3"), else
+	// "0.0.0" is used and the value goes into the metadata as "version".
+	Version string
+	// DisableService / DisableDurable turn one transport off.
+	DisableService, DisableDurable bool
+}
+
+// Consumer runs the command transports. Create it with New, start it with Run.
+type Consumer struct {
+	o     Options
+	x     *executor
+	st    *store
+	sem   chan struct{}
+	log   *slog.Logger
+	m     *metrics.Metrics
+	names publisher.Names
+
+	// execCtx is the parent of every command's context. It outlives Run's
+	// ctx by ShutdownGrace so in-flight commands can finish.
+	execCtx    context.Context
+	execCancel context.CancelFunc
+
+	hc    *handlerCount
+	ready chan struct{}
+
+	mu       sync.Mutex
+	services []serviceInstance
+	running  bool
+}
+
+var semverRe = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
+
+// ErrConfig wraps every invalid-option error of New.
+var ErrConfig = errors.New("consumer: invalid options")
+
+// New validates o and returns a Consumer. It does no I/O.
+func New(o Options) (*Consumer, error) {
+	if o.Client == nil {
+		return nil, fmt.Errorf("%w: Client is required", ErrConfig)
+	}
+	if o.NC == nil {
+		return nil, fmt.Errorf("%w: NC is required", ErrConfig)
+	}
+	if o.Redis == nil {
+		return nil, fmt.Errorf("%w: Redis is required", ErrConfig)
+	}
+	if o.Keys.Tenant == "" {
+		return nil, fmt.Errorf("%w: Keys.Tenant is required (host[:port] of the base URL)", ErrConfig)
+	}
+	if o.Keys.Prefix == "" {
+		o.Keys.Prefix = "auth0w"
+	}
+	if o.Names.Prefix == "" {
+		o.Names = publisher.NamesFor("auth0")
+	}
+	if o.Concurrency < 0 || o.MaxDeliver < 0 || o.Timeout < 0 || o.AckWait < 0 {
+		return nil, fmt.Errorf("%w: Concurrency, MaxDeliver, Timeout and AckWait must not be negative", ErrConfig)
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = 8
+	}
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Second
+	}
+	if o.MaxDeliver == 0 {
+		o.MaxDeliver = 5
+	}
+	if o.AckWait == 0 {
+		o.AckWait = 15 * time.Second
+	}
+	if o.AckWait < 300*time.Millisecond {
+		return nil, fmt.Errorf("%w: AckWait %v is too short (at least 300ms)", ErrConfig, o.AckWait)
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 30 * time.Second
+	}
+	if o.ShutdownGrace <= 0 {
+		o.ShutdownGrace = 5 * time.Second
+	}
+	if o.Durable == "" {
+		o.Durable = DefaultDurable
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.JS == nil {
+		js, err := jetstream.New(o.NC)
+		if err != nil {
+			return nil, fmt.Errorf("consumer: jetstream: %w", err)
+		}
+		o.JS = js
+	}
+	log := o.Logger.With("component", "consumer")
+	c := &Consumer{
+		o:     o,
+		x:     &executor{client: o.Client, log: log},
+		st:    &store{rdb: o.Redis, keys: o.Keys, token: newToken()},
+		sem:   make(chan struct{}, o.Concurrency),
+		log:   log,
+		m:     o.Metrics,
+		names: o.Names,
+		hc:    newHandlerCount(),
+		ready: make(chan struct{}),
+	}
+	return c, nil
+}
+
+// Run sets up the streams and the durable consumer, starts both transports
+// and blocks until ctx ends. Then it stops taking work (service
+// subscriptions drained, no more fetches), lets in-flight commands finish
+// for up to ShutdownGrace, cancels the rest (durable ones are nak'ed for
+// redelivery, request-reply ones answered 503) and returns nil. A setup
+// error is returned at once; errors.Is(err, publisher.ErrSubjectClash)
+// means a stream exists with other subjects (exit 2).
+//
+// Run must be called once.
+func (c *Consumer) Run(ctx context.Context) error {
+	c.mu.Lock()
+	if c.running {
+		c.mu.Unlock()
+		return errors.New("consumer: Run called twice")
+	}
+	c.running = true
+	c.execCtx, c.execCancel = context.WithCancel(context.WithoutCancel(ctx))
+	c.mu.Unlock()
+	defer c.execCancel()
+
+	var wg sync.WaitGroup
+	if !c.o.DisableDurable {
+		cons, err := c.setupDurable(ctx)
+		if err != nil {
+			return err
+		}
+		for i := 0; i < c.o.Concurrency; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.durableWorker(ctx, cons)
+			}()
+		}
+	}
+	if !c.o.DisableService {
+		if err := c.startService(); err != nil {
+			c.stopService()
+			return err
+		}
+	}
+	close(c.ready)
+	c.log.Info("command transports running", "prefix", c.names.Prefix, "concurrency", c.o.Concurrency,
+		"service", !c.o.DisableService, "durable", !c.o.DisableDurable)
+
+	<-ctx.Done()
+	c.stopService()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	grace := time.NewTimer(c.o.ShutdownGrace)
+	defer grace.Stop()
+	select {
+	case <-done:
+	case <-grace.C:
+		c.log.Warn("cancelling in-flight commands after the shutdown grace", "grace", c.o.ShutdownGrace)
+		c.execCancel()
+		<-done
+	}
+	c.waitHandlers()
+	c.log.Info("command transports stopped")
+	return nil
+}
+
+// Ready is closed once Run has set up the streams and both transports take
+// work (for readiness checks and tests).
+func (c *Consumer) Ready() <-chan struct{} { return c.ready }
+
+// acquire takes a slot of the shared semaphore.
+func (c *Consumer) acquire(ctx context.Context) error {
+	select {
+	case c.sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Consumer) releaseSlot() { <-c.sem }
+
+// record counts one executed (or answered) command.
+func (c *Consumer) record(command, transport, outcome string, d time.Duration) {
+	if c.m == nil {
+		return
+	}
+	c.m.Commands.WithLabelValues(command, transport, outcome).Inc()
+	if d > 0 {
+		c.m.CommandDuration.WithLabelValues(command).Observe(d.Seconds())
+	}
+}

@@ -1,0 +1,470 @@
+package consumer
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/mail"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
+)
+
+// MaxBodyBytes is the largest command body accepted (Auth0's own limit is
+// 1 MB on every endpoint, so a bigger body could never succeed).
+const MaxBodyBytes = 1_000_000
+
+// Search limits of the users.search command.
+const (
+	DefaultSearchLimit = 50
+	MaxSearchLimit     = auth0.SearchCap
+)
+
+var (
+	idPattern    = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+	phonePattern = regexp.MustCompile(`^\+[0-9]{1,15}$`)
+)
+
+// ValidID reports whether s is a valid command id or Idempotency-Key
+// ([A-Za-z0-9_-]{1,128}).
+func ValidID(s string) bool { return idPattern.MatchString(s) }
+
+// kind is the JSON type a field must have.
+type kind int
+
+const (
+	kString kind = iota
+	kBool
+	kObject
+	kInt
+	kAny
+)
+
+func (k kind) String() string {
+	switch k {
+	case kString:
+		return "a string"
+	case kBool:
+		return "a boolean"
+	case kObject:
+		return "an object"
+	case kInt:
+		return "an integer"
+	}
+	return "any JSON value"
+}
+
+// jsonType names the type of a raw JSON value for error messages.
+func jsonType(raw json.RawMessage) string {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "number"
+}
+
+func matches(k kind, raw json.RawMessage) bool {
+	t := jsonType(raw)
+	switch k {
+	case kString:
+		return t == "string"
+	case kBool:
+		return t == "boolean"
+	case kObject:
+		return t == "object"
+	case kInt:
+		if t != "number" {
+			return false
+		}
+		_, err := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
+		return err == nil
+	}
+	return true
+}
+
+// schema is the set of fields a command body may carry.
+type schema struct {
+	fields    map[string]kind
+	required  []string
+	allowNull bool // null accepted for every non-required field (update)
+}
+
+// decodeObject is the strict decoder every command uses: size limit, valid
+// JSON, a top-level object, no unknown fields, every field of its type.
+// Messages name the field and say what was wrong.
+func decodeObject(data []byte, s schema) (map[string]json.RawMessage, error) {
+	if len(data) > MaxBodyBytes {
+		return nil, invalidf("body is %d bytes; the limit is %d", len(data), MaxBodyBytes)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 {
+		return nil, invalidf("body is empty; want a JSON object")
+	}
+	if !json.Valid(trimmed) {
+		var v any
+		err := json.Unmarshal(trimmed, &v)
+		msg := "malformed"
+		if err != nil {
+			msg = err.Error()
+		}
+		return nil, invalidf("invalid JSON: %s", strings.TrimPrefix(msg, "json: "))
+	}
+	if trimmed[0] != '{' {
+		return nil, invalidf("body must be a JSON object, got %s", jsonType(trimmed))
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(trimmed, &m); err != nil {
+		return nil, invalidf("invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		want, ok := s.fields[k]
+		if !ok {
+			return nil, invalidf("unknown field %q", k)
+		}
+		raw := m[k]
+		if s.allowNull && jsonType(raw) == "null" && !slices.Contains(s.required, k) {
+			continue
+		}
+		if !matches(want, raw) {
+			return nil, invalidf("field %q must be %s, got %s", k, want, jsonType(raw))
+		}
+	}
+	for _, k := range s.required {
+		raw, ok := m[k]
+		if !ok {
+			return nil, invalidf("field %q is required", k)
+		}
+		if s.fields[k] == kString && str(raw) == "" {
+			return nil, invalidf("field %q must not be empty", k)
+		}
+	}
+	return m, nil
+}
+
+// str decodes a raw JSON string already checked to be one ("" otherwise).
+func str(raw json.RawMessage) string {
+	var s string
+	_ = json.Unmarshal(raw, &s)
+	return s
+}
+
+func checkEmail(field, v string) error {
+	a, err := mail.ParseAddress(v)
+	if err != nil || a.Address != v || a.Name != "" || strings.ContainsAny(v, " \t\r\n") || len(v) > 254 {
+		return invalidf("field %q is not a valid email address", field)
+	}
+	return nil
+}
+
+func checkPhone(field, v string) error {
+	if !phonePattern.MatchString(v) {
+		return invalidf("field %q must be in E.164 form, like +14155550100", field)
+	}
+	return nil
+}
+
+// checkFormats validates email and phone_number when present (non-null).
+func checkFormats(m map[string]json.RawMessage) error {
+	if raw, ok := m["email"]; ok && jsonType(raw) == "string" {
+		if err := checkEmail("email", str(raw)); err != nil {
+			return err
+		}
+	}
+	if raw, ok := m["phone_number"]; ok && jsonType(raw) == "string" {
+		if err := checkPhone("phone_number", str(raw)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Command names, as in the subjects (<prefix>.svc.<name>, <prefix>.cmd.<name>).
+const (
+	CmdCreate        = "users.create"
+	CmdUpdate        = "users.update"
+	CmdGet           = "users.get"
+	CmdDelete        = "users.delete"
+	CmdSearch        = "users.search"
+	CmdSearchByEmail = "users.search_by_email"
+	CmdAPICall       = "api.call"
+)
+
+// ServiceCommands are the commands of the request-reply service.
+var ServiceCommands = []string{CmdCreate, CmdUpdate, CmdGet, CmdDelete, CmdSearch, CmdSearchByEmail, CmdAPICall}
+
+// DurableCommands are the commands accepted on <prefix>.cmd.>.
+var DurableCommands = []string{CmdCreate, CmdUpdate, CmdDelete, CmdAPICall}
+
+var createSchema = schema{fields: map[string]kind{
+	"connection": kString, "email": kString, "phone_number": kString,
+	"user_metadata": kObject, "app_metadata": kObject,
+	"blocked": kBool, "email_verified": kBool, "phone_verified": kBool, "verify_email": kBool,
+	"given_name": kString, "family_name": kString, "name": kString, "nickname": kString,
+	"picture": kString, "user_id": kString, "password": kString, "username": kString,
+}, required: []string{"connection"}}
+
+// updateSchema: user_id plus Auth0's updatable user properties. Read-only
+// ones (created_at, identities, ...) are refused here rather than by Auth0.
+var updateSchema = schema{fields: map[string]kind{
+	"user_id": kString, "connection": kString, "client_id": kString,
+	"email": kString, "phone_number": kString,
+	"user_metadata": kObject, "app_metadata": kObject,
+	"blocked": kBool, "email_verified": kBool, "phone_verified": kBool,
+	"verify_email": kBool, "verify_phone_number": kBool, "verify_password": kBool,
+	"given_name": kString, "family_name": kString, "name": kString, "nickname": kString,
+	"picture": kString, "password": kString, "username": kString,
+}, required: []string{"user_id"}, allowNull: true}
+
+var userIDSchema = schema{fields: map[string]kind{"user_id": kString}, required: []string{"user_id"}}
+
+var searchSchema = schema{fields: map[string]kind{"query": kString, "limit": kInt, "sort": kString, "fields": kString}}
+
+var byEmailSchema = schema{fields: map[string]kind{"email": kString}, required: []string{"email"}}
+
+var apiCallSchema = schema{fields: map[string]kind{
+	"method": kString, "path": kString, "query": kObject, "headers": kObject, "body": kAny,
+}, required: []string{"method", "path"}}
+
+// createCmd is a validated users.create body, forwarded to Auth0 verbatim.
+type createCmd struct {
+	body       json.RawMessage
+	connection string
+	email      string // as sent
+	userID     string // chosen id, if any
+}
+
+func decodeCreate(data []byte) (createCmd, error) {
+	m, err := decodeObject(data, createSchema)
+	if err != nil {
+		return createCmd{}, err
+	}
+	if err := checkFormats(m); err != nil {
+		return createCmd{}, err
+	}
+	c := createCmd{body: json.RawMessage(bytes.TrimSpace(data)), connection: str(m["connection"])}
+	if raw, ok := m["email"]; ok {
+		c.email = str(raw)
+	}
+	if raw, ok := m["user_id"]; ok {
+		c.userID = str(raw)
+	}
+	return c, nil
+}
+
+// updateCmd is a validated users.update: the id and the patch without it.
+type updateCmd struct {
+	userID string
+	patch  json.RawMessage
+}
+
+func decodeUpdate(data []byte) (updateCmd, error) {
+	m, err := decodeObject(data, updateSchema)
+	if err != nil {
+		return updateCmd{}, err
+	}
+	if err := checkFormats(m); err != nil {
+		return updateCmd{}, err
+	}
+	id := str(m["user_id"])
+	delete(m, "user_id")
+	if len(m) == 0 {
+		return updateCmd{}, invalidf("no field to update besides \"user_id\"")
+	}
+	patch, err := json.Marshal(m)
+	if err != nil {
+		return updateCmd{}, invalidf("body: %v", err)
+	}
+	return updateCmd{userID: id, patch: patch}, nil
+}
+
+func decodeUserID(data []byte) (string, error) {
+	m, err := decodeObject(data, userIDSchema)
+	if err != nil {
+		return "", err
+	}
+	return str(m["user_id"]), nil
+}
+
+// searchCmd is a validated users.search.
+type searchCmd struct {
+	query, sort, fields string
+	limit               int
+}
+
+func decodeSearch(data []byte) (searchCmd, error) {
+	m, err := decodeObject(data, searchSchema)
+	if err != nil {
+		return searchCmd{}, err
+	}
+	c := searchCmd{limit: DefaultSearchLimit, query: str(m["query"]), sort: str(m["sort"]), fields: str(m["fields"])}
+	if raw, ok := m["limit"]; ok {
+		n, _ := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
+		if n < 1 || n > MaxSearchLimit {
+			return searchCmd{}, invalidf("field \"limit\" must be between 1 and %d, got %d", MaxSearchLimit, n)
+		}
+		c.limit = int(n)
+	}
+	return c, nil
+}
+
+func decodeByEmail(data []byte) (string, error) {
+	m, err := decodeObject(data, byEmailSchema)
+	if err != nil {
+		return "", err
+	}
+	e := str(m["email"])
+	if err := checkEmail("email", e); err != nil {
+		return "", err
+	}
+	return e, nil
+}
+
+// allowedHeaders are the caller headers an api.call passes to Auth0
+// (canonical form). Anything else is refused rather than silently dropped,
+// so a caller learns at once that its header never reached Auth0.
+var allowedHeaders = []string{"Accept", "Content-Type", "X-Correlation-Id"}
+
+var apiMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+func decodeAPICall(data []byte) (auth0.RawRequest, error) {
+	m, err := decodeObject(data, apiCallSchema)
+	if err != nil {
+		return auth0.RawRequest{}, err
+	}
+	r := auth0.RawRequest{Method: str(m["method"]), Path: str(m["path"])}
+	if !slices.Contains(apiMethods, r.Method) {
+		return auth0.RawRequest{}, invalidf("field \"method\" must be one of %s (upper case), got %q", strings.Join(apiMethods, ", "), r.Method)
+	}
+	if err := auth0.CheckAPIPath(r.Path); err != nil {
+		return auth0.RawRequest{}, invalidf("field \"path\": %s", oneLine(strings.TrimPrefix(err.Error(), "auth0: ")))
+	}
+	if raw, ok := m["query"]; ok {
+		var q map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &q)
+		r.Query = url.Values{}
+		for _, k := range sortedKeys(q) {
+			v := q[k]
+			switch jsonType(v) {
+			case "string":
+				r.Query.Add(k, str(v))
+			case "array":
+				var vals []json.RawMessage
+				_ = json.Unmarshal(v, &vals)
+				for _, e := range vals {
+					if jsonType(e) != "string" {
+						return auth0.RawRequest{}, invalidf("field \"query.%s\" must be a string or an array of strings, got an array with a %s", k, jsonType(e))
+					}
+					r.Query.Add(k, str(e))
+				}
+			default:
+				return auth0.RawRequest{}, invalidf("field \"query.%s\" must be a string or an array of strings, got %s", k, jsonType(v))
+			}
+		}
+	}
+	if raw, ok := m["headers"]; ok {
+		var h map[string]json.RawMessage
+		_ = json.Unmarshal(raw, &h)
+		r.Headers = map[string]string{}
+		for _, k := range sortedKeys(h) {
+			v := h[k]
+			if jsonType(v) != "string" {
+				return auth0.RawRequest{}, invalidf("field \"headers.%s\" must be a string, got %s", k, jsonType(v))
+			}
+			canon := canonicalHeader(k)
+			switch {
+			case canon == "Authorization" || canon == "Host":
+				return auth0.RawRequest{}, invalidf("field \"headers.%s\": the caller may not set %s", k, canon)
+			case !slices.Contains(allowedHeaders, canon):
+				return auth0.RawRequest{}, invalidf("field \"headers.%s\": header not allowed (allowed: Accept, Content-Type, X-Correlation-ID)", k)
+			}
+			val := str(v)
+			if strings.ContainsAny(val, "\r\n\x00") {
+				return auth0.RawRequest{}, invalidf("field \"headers.%s\" contains a control character", k)
+			}
+			r.Headers[canon] = val
+		}
+	}
+	if raw, ok := m["body"]; ok {
+		r.Body = raw
+	}
+	return r, nil
+}
+
+func canonicalHeader(k string) string {
+	parts := strings.Split(strings.ToLower(k), "-")
+	for i, p := range parts {
+		if p != "" {
+			parts[i] = strings.ToUpper(p[:1]) + p[1:]
+		}
+	}
+	return strings.Join(parts, "-")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// oneLine makes s safe for a single header line.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > 300 {
+		s = s[:300] + "..."
+	}
+	return s
+}
+
+// decodeFor validates a body for a command without executing it; used by
+// the durable transport to dead-letter invalid commands before any Auth0 call.
+func decodeFor(command string, data []byte) error {
+	var err error
+	switch command {
+	case CmdCreate:
+		_, err = decodeCreate(data)
+	case CmdUpdate:
+		_, err = decodeUpdate(data)
+	case CmdGet, CmdDelete:
+		_, err = decodeUserID(data)
+	case CmdSearch:
+		_, err = decodeSearch(data)
+	case CmdSearchByEmail:
+		_, err = decodeByEmail(data)
+	case CmdAPICall:
+		_, err = decodeAPICall(data)
+	default:
+		err = invalidf("unknown command %q", command)
+	}
+	return err
+}
+
+var _ = fmt.Sprintf

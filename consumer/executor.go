@@ -1,0 +1,285 @@
+package consumer
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
+)
+
+// Client is the part of the Auth0 client the consumer uses. *auth0.Client
+// satisfies it; tests may wrap one to inject failures.
+type Client interface {
+	GetUser(ctx context.Context, userID string) (*auth0.User, error)
+	CreateUser(ctx context.Context, body json.RawMessage) (*auth0.User, error)
+	UpdateUser(ctx context.Context, userID string, body json.RawMessage) (*auth0.User, error)
+	DeleteUser(ctx context.Context, userID string) error
+	UsersByEmail(ctx context.Context, email string) ([]auth0.User, error)
+	SearchUsers(ctx context.Context, p auth0.SearchParams) (*auth0.UsersPage, error)
+	SearchAll(p auth0.SearchParams) *auth0.UserIterator
+	Raw(ctx context.Context, r auth0.RawRequest) (*auth0.RawResponse, error)
+}
+
+var _ Client = (*auth0.Client)(nil)
+
+// executor turns one command body into a reply body or an *Error. It is
+// shared by both transports and holds no state of its own.
+type executor struct {
+	client Client
+	log    *slog.Logger
+}
+
+// attempt carries what the durable transport knows about earlier attempts
+// of the same command, for the ambiguous-create check.
+type attempt struct {
+	// redelivery is true when an earlier attempt may have run.
+	redelivery bool
+	// since is a lower bound of the first attempt's start (Auth0's
+	// created_at of a user that attempt created is not earlier).
+	since time.Time
+}
+
+// execute runs one command. It never panics: a panic becomes a 500 and a
+// log line. The reply body is JSON.
+func (x *executor) execute(ctx context.Context, command string, data []byte, at attempt) (reply []byte, cerr *Error) {
+	defer func() {
+		if r := recover(); r != nil {
+			x.log.Error("command panicked", "command", command, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			reply, cerr = nil, internalError(command)
+		}
+	}()
+	var err error
+	switch command {
+	case CmdCreate:
+		reply, err = x.create(ctx, data, at)
+	case CmdUpdate:
+		reply, err = x.update(ctx, data)
+	case CmdGet:
+		reply, err = x.get(ctx, data)
+	case CmdDelete:
+		reply, err = x.delete(ctx, data)
+	case CmdSearch:
+		reply, err = x.search(ctx, data)
+	case CmdSearchByEmail:
+		reply, err = x.byEmail(ctx, data)
+	case CmdAPICall:
+		reply, err = x.apiCall(ctx, data)
+	default:
+		err = invalidf("unknown command %q", command)
+	}
+	if err != nil {
+		return nil, classify(ctx, command, err)
+	}
+	return reply, nil
+}
+
+func userJSON(u *auth0.User) []byte {
+	if u == nil {
+		return []byte("null")
+	}
+	if len(u.Raw) > 0 {
+		return u.Raw
+	}
+	b, _ := json.Marshal(u)
+	return b
+}
+
+func usersJSON(us []auth0.User) []json.RawMessage {
+	out := make([]json.RawMessage, 0, len(us))
+	for i := range us {
+		out = append(out, userJSON(&us[i]))
+	}
+	return out
+}
+
+func (x *executor) create(ctx context.Context, data []byte, at attempt) ([]byte, error) {
+	c, err := decodeCreate(data)
+	if err != nil {
+		return nil, err
+	}
+	u, err := x.client.CreateUser(ctx, c.body)
+	if err == nil {
+		return userJSON(u), nil
+	}
+	var ae *auth0.APIError
+	if at.redelivery && errors.As(err, &ae) && ae.Status == 409 {
+		// An earlier attempt may have created the user and lost the reply:
+		// if so this is the same command succeeding, not a conflict.
+		if found, ferr := x.findCreated(ctx, c, at.since); ferr == nil && found != nil {
+			x.log.Info("create: an earlier attempt had created the user; reporting success", "user_id", found.UserID)
+			return userJSON(found), nil
+		} else if ferr != nil {
+			return nil, ferr
+		}
+	}
+	return nil, err
+}
+
+// findCreated looks for a user an earlier attempt of c created: by email in
+// the same connection (Auth0 stores database emails lower-cased), else by
+// the chosen user_id; created_at must not be before since.
+func (x *executor) findCreated(ctx context.Context, c createCmd, since time.Time) (*auth0.User, error) {
+	match := func(u *auth0.User) bool {
+		if !createdSince(u.CreatedAt, since) {
+			return false
+		}
+		inConn := false
+		for _, id := range u.Identities {
+			if id.Connection == c.connection && (c.userID == "" || string(id.UserID) == c.userID) {
+				inConn = true
+			}
+		}
+		return inConn
+	}
+	if c.email != "" {
+		users, err := x.client.UsersByEmail(ctx, strings.ToLower(c.email))
+		if err != nil {
+			return nil, err
+		}
+		for i := range users {
+			if match(&users[i]) {
+				return &users[i], nil
+			}
+		}
+		return nil, nil
+	}
+	if c.userID != "" {
+		u, err := x.client.GetUser(ctx, "auth0|"+c.userID)
+		var ae *auth0.APIError
+		if errors.As(err, &ae) && ae.Status == 404 {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if match(u) {
+			return u, nil
+		}
+	}
+	return nil, nil
+}
+
+func createdSince(createdAt string, since time.Time) bool {
+	if since.IsZero() {
+		return true
+	}
+	t, err := time.Parse(time.RFC3339Nano, createdAt)
+	if err != nil {
+		return false
+	}
+	// Auth0 keeps milliseconds: compare at that precision.
+	return !t.Before(since.Truncate(time.Millisecond))
+}
+
+func (x *executor) update(ctx context.Context, data []byte) ([]byte, error) {
+	c, err := decodeUpdate(data)
+	if err != nil {
+		return nil, err
+	}
+	u, err := x.client.UpdateUser(ctx, c.userID, c.patch)
+	if err != nil {
+		return nil, err
+	}
+	return userJSON(u), nil
+}
+
+func (x *executor) get(ctx context.Context, data []byte) ([]byte, error) {
+	id, err := decodeUserID(data)
+	if err != nil {
+		return nil, err
+	}
+	u, err := x.client.GetUser(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return userJSON(u), nil
+}
+
+func (x *executor) delete(ctx context.Context, data []byte) ([]byte, error) {
+	id, err := decodeUserID(data)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.client.DeleteUser(ctx, id); err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{"user_id": id, "deleted": true})
+}
+
+type searchReply struct {
+	Users []json.RawMessage `json:"users"`
+	Total int               `json:"total"`
+}
+
+func (x *executor) search(ctx context.Context, data []byte) ([]byte, error) {
+	c, err := decodeSearch(data)
+	if err != nil {
+		return nil, err
+	}
+	p := auth0.SearchParams{Query: c.query, Sort: c.sort, Fields: c.fields}
+	if c.limit <= 100 {
+		p.PerPage = c.limit
+		page, err := x.client.SearchUsers(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		users := page.Users
+		if len(users) > c.limit {
+			users = users[:c.limit]
+		}
+		return json.Marshal(searchReply{Users: usersJSON(users), Total: page.Total})
+	}
+	it := x.client.SearchAll(p)
+	if it == nil {
+		return nil, errors.New("search: the client returned no iterator")
+	}
+	var users []auth0.User
+	for len(users) < c.limit && it.Next(ctx) {
+		users = append(users, it.User())
+	}
+	if err := it.Err(); err != nil {
+		return nil, err
+	}
+	total := it.Total()
+	if total < len(users) {
+		total = len(users)
+	}
+	return json.Marshal(searchReply{Users: usersJSON(users), Total: total})
+}
+
+func (x *executor) byEmail(ctx context.Context, data []byte) ([]byte, error) {
+	email, err := decodeByEmail(data)
+	if err != nil {
+		return nil, err
+	}
+	users, err := x.client.UsersByEmail(ctx, email)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{"users": usersJSON(users)})
+}
+
+func (x *executor) apiCall(ctx context.Context, data []byte) ([]byte, error) {
+	r, err := decodeAPICall(data)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := x.client.Raw(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	out := *resp
+	if out.Headers == nil {
+		out.Headers = map[string]string{}
+	}
+	if len(out.Body) == 0 {
+		out.Body = json.RawMessage(`""`)
+	}
+	return json.Marshal(out)
+}

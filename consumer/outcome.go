@@ -1,0 +1,144 @@
+package consumer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+)
+
+// OutcomeTTL is how long an outcome is remembered (DESIGN.md §5, §6).
+const OutcomeTTL = 24 * time.Hour
+
+// Headers of replies and messages (DESIGN.md §5).
+const (
+	HeaderErrorCode      = "Nats-Service-Error-Code"
+	HeaderError          = "Nats-Service-Error"
+	HeaderIdempotencyKey = "Idempotency-Key"
+	HeaderMsgID          = "Nats-Msg-Id"
+	HeaderDlqReason      = "Dlq-Reason"
+	HeaderDlqSubject     = "Dlq-Subject"
+	HeaderDlqDeliveries  = "Dlq-Deliveries"
+)
+
+// Outcome is a command's permanent result: the reply body and, for an
+// error, its status and one-line description. It is what a repeat of the
+// same Idempotency-Key or command id gets.
+type Outcome struct {
+	Status int             `json:"status"` // 200 on success
+	Error  string          `json:"error,omitempty"`
+	Body   json.RawMessage `json:"body"`
+}
+
+// OK reports a success.
+func (o Outcome) OK() bool { return o.Status == 200 }
+
+func successOutcome(body []byte) Outcome { return Outcome{Status: 200, Body: body} }
+
+func errorOutcome(e *Error) Outcome {
+	return Outcome{Status: e.Status, Error: e.Message, Body: e.Body()}
+}
+
+// Msg renders the outcome as a NATS message on subject (error headers for
+// failures).
+func (o Outcome) Msg(subject string) *nats.Msg {
+	m := nats.NewMsg(subject)
+	m.Data = o.Body
+	if !o.OK() {
+		m.Header.Set(HeaderErrorCode, strconv.Itoa(o.Status))
+		m.Header.Set(HeaderError, oneLine(o.Error))
+	}
+	return m
+}
+
+// store keeps outcomes and in-flight locks in Redis (keys of DESIGN.md §6).
+type store struct {
+	rdb   redis.UniversalClient
+	keys  rediskeys.Keys
+	token string // this instance's lock token
+}
+
+func newToken() string {
+	b := make([]byte, 12)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// ErrNoOutcome means no outcome is stored for the id.
+var errNoOutcome = errors.New("no stored outcome")
+
+func (s *store) get(ctx context.Context, id string) (Outcome, error) {
+	b, err := s.rdb.Get(ctx, s.keys.Cmd(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return Outcome{}, errNoOutcome
+	}
+	if err != nil {
+		return Outcome{}, fmt.Errorf("redis get outcome: %w", err)
+	}
+	var o Outcome
+	if err := json.Unmarshal(b, &o); err != nil {
+		return Outcome{}, fmt.Errorf("redis outcome of %s: %w", id, err)
+	}
+	return o, nil
+}
+
+func (s *store) put(ctx context.Context, id string, o Outcome) error {
+	b, _ := json.Marshal(o)
+	if err := s.rdb.Set(ctx, s.keys.Cmd(id), b, OutcomeTTL).Err(); err != nil {
+		return fmt.Errorf("redis store outcome: %w", err)
+	}
+	return nil
+}
+
+// lockValue is "<instance token>:<random> <start unix ms>": the token says
+// who holds it, the start when the attempt began.
+func (s *store) lock(ctx context.Context, id string, ttl time.Duration) (value string, ok bool, err error) {
+	value = s.token + ":" + newToken()[:8] + " " + strconv.FormatInt(time.Now().UnixMilli(), 10)
+	ok, err = s.rdb.SetNX(ctx, s.keys.CmdLock(id), value, ttl).Result()
+	if err != nil {
+		return "", false, fmt.Errorf("redis lock: %w", err)
+	}
+	return value, ok, nil
+}
+
+var refreshScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end return 0`)
+var releaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
+
+// refresh extends a lock this attempt holds; false when it is no longer ours.
+func (s *store) refresh(ctx context.Context, id, value string, ttl time.Duration) (bool, error) {
+	n, err := refreshScript.Run(ctx, s.rdb, []string{s.keys.CmdLock(id)}, value, ttl.Milliseconds()).Int()
+	return n == 1, err
+}
+
+func (s *store) release(ctx context.Context, id, value string) error {
+	return releaseScript.Run(ctx, s.rdb, []string{s.keys.CmdLock(id)}, value).Err()
+}
+
+// lockStart parses the start time out of a lock value.
+func lockStart(value string) time.Time {
+	_, ms, ok := strings.Cut(value, " ")
+	if !ok {
+		return time.Time{}
+	}
+	n, err := strconv.ParseInt(ms, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(n)
+}
+
+// exists reports whether the lock is held by anyone.
+func (s *store) locked(ctx context.Context, id string) (bool, error) {
+	n, err := s.rdb.Exists(ctx, s.keys.CmdLock(id)).Result()
+	return n == 1, err
+}
