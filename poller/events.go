@@ -1,0 +1,236 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
+)
+
+// errRefused wraps an Events API refusal that auto answers by falling back
+// to search: 404 (no Events API on this plan) or 403 insufficient_scope.
+var errRefused = errors.New("events API refused")
+
+// isRefusal tells a refusal from trouble worth retrying (a 403 for the
+// concurrent-connection limit is not a refusal).
+func isRefusal(err error) bool {
+	if errors.Is(err, auth0.ErrConnectionLimit) {
+		return false
+	}
+	if errors.Is(err, auth0.ErrInsufficientScope) {
+		return true
+	}
+	var ae *auth0.APIError
+	return errors.As(err, &ae) && ae.Status == 404
+}
+
+// eventsBatchMax bounds one pipeline batch of the events source.
+const eventsBatchMax = 500
+
+// eventsSource follows GET /api/v2/events?event_type=user.created. An
+// offset is persisted only after every event before it is published;
+// offset-only messages are persisted too.
+type eventsSource struct {
+	p *Poller
+	// offset is the newest offset whose events are all published.
+	offset string
+	// from is used when there is no valid offset.
+	from time.Time
+}
+
+type streamItem struct {
+	ev  auth0.Event
+	err error
+}
+
+// run returns nil when ctx ends, an error wrapping errRefused on a
+// refusal, ErrLeaseLost when a cursor write found another leader.
+func (s *eventsSource) run(ctx context.Context) error {
+	p := s.p
+	for attempt := 0; ; {
+		if ctx.Err() != nil {
+			return nil
+		}
+		params := auth0.EventParams{Types: []string{"user.created"}, Reconnect: true}
+		if s.offset != "" {
+			params.LastEventID = s.offset
+		} else {
+			params.FromTimestamp = s.from.UTC().Truncate(time.Second)
+		}
+		st, err := p.subscribe(ctx, params)
+		if err == nil {
+			p.log.Info("poller: events stream connected", "last_event_id", params.LastEventID, "from_timestamp", fromLog(params))
+			if p.m != nil {
+				p.m.PollCycles.WithLabelValues(SourceEvents, "connected").Inc()
+			}
+			attempt = 0
+			err = s.consume(ctx, st)
+			_ = st.Close()
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		switch {
+		case err == nil:
+			continue // server closed the stream: resume from the offset
+		case errors.Is(err, ErrLeaseLost):
+			return err
+		case isRefusal(err):
+			if p.m != nil {
+				p.m.PollCycles.WithLabelValues(SourceEvents, "refused").Inc()
+			}
+			return fmt.Errorf("%w: %w", errRefused, err)
+		case errors.Is(err, auth0.ErrCursorExpired):
+			if p.m != nil {
+				p.m.PollCycles.WithLabelValues(SourceEvents, "cursor_expired").Inc()
+			}
+			from, ferr := p.resumeTime(ctx)
+			if ferr != nil {
+				p.log.Warn("poller: events cursor expired and the resume time is unknown; retrying", "err", ferr)
+				break
+			}
+			p.log.Warn("poller: events cursor expired; resuming from a timestamp", "from_timestamp", from)
+			s.offset, s.from = "", from
+			continue
+		default:
+			if p.m != nil {
+				p.m.PollCycles.WithLabelValues(SourceEvents, "error").Inc()
+			}
+			p.log.Warn("poller: events stream failed; reconnecting", "err", err)
+		}
+		if !sleepCtx(ctx, retryDelay(attempt)) {
+			return nil
+		}
+		attempt++
+	}
+}
+
+func fromLog(p auth0.EventParams) string {
+	if p.LastEventID != "" {
+		return ""
+	}
+	return p.FromTimestamp.Format(time.RFC3339)
+}
+
+// consume reads the stream until it ends, publishing in batches. A reader
+// goroutine keeps the connection drained while a batch publishes; items
+// are handled in order, so an offset is persisted only after every event
+// before it.
+func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
+	rctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ch := make(chan streamItem, 4*eventsBatchMax)
+	go func() {
+		defer close(ch)
+		for {
+			ev, err := st.Next(rctx)
+			select {
+			case ch <- streamItem{ev, err}:
+			case <-rctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	batch := make([]auth0.Event, 0, eventsBatchMax)
+	for {
+		batch = batch[:0]
+		var streamErr error
+		it, ok := <-ch
+		if !ok {
+			return ctx.Err()
+		}
+		if it.err != nil {
+			streamErr = it.err
+		} else {
+			batch = append(batch, it.ev)
+		drain:
+			for len(batch) < eventsBatchMax {
+				select {
+				case it, ok := <-ch:
+					if !ok {
+						break drain
+					}
+					if it.err != nil {
+						streamErr = it.err
+						break drain
+					}
+					batch = append(batch, it.ev)
+				default:
+					break drain
+				}
+			}
+		}
+		if len(batch) > 0 {
+			if err := s.handle(ctx, batch); err != nil {
+				return err
+			}
+		}
+		if streamErr != nil {
+			return streamErr
+		}
+	}
+}
+
+// handle publishes the users of a batch (retrying until they are in the
+// stream) and then persists the batch's newest offset.
+func (s *eventsSource) handle(ctx context.Context, batch []auth0.Event) error {
+	p := s.p
+	var users []auth0.User
+	offset := ""
+	for _, ev := range batch {
+		if ev.Offset != "" {
+			offset = ev.Offset
+		}
+		if ev.User != nil && ev.Type == "user.created" {
+			users = append(users, *ev.User)
+		}
+	}
+	for attempt := 0; len(users) > 0; attempt++ {
+		res, err := p.publishBatch(ctx, SourceEvents, users, 0)
+		if err == nil && res.done == len(users) {
+			break
+		}
+		users = users[res.done:]
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		p.log.Warn("poller: events batch not fully published; retrying", "pending", len(users), "err", err)
+		if !sleepCtx(ctx, retryDelay(attempt)) {
+			return ctx.Err()
+		}
+	}
+	if p.m != nil {
+		p.m.LastPollSuccess.SetToCurrentTime()
+	}
+	if offset == "" || offset == s.offset {
+		return nil
+	}
+	s.offset = offset
+	if err := p.withFlush(ctx, func(c context.Context) error { return p.cursors.saveEvents(c, offset) }); err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			p.leaseLost()
+			return err
+		}
+		p.log.Warn("poller: events offset not saved; the next batch retries", "err", err)
+	}
+	return nil
+}
+
+// resumeTime is from_timestamp without a valid offset after a first start:
+// the newest published created_at minus the overlap (or the start point
+// when nothing was published yet).
+func (p *Poller) resumeTime(ctx context.Context) (time.Time, error) {
+	last, err := p.opts.Publisher.LastCreatedAt(ctx)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("newest published created_at: %w", err)
+	}
+	if last.IsZero() {
+		return p.startTime(), nil
+	}
+	return last.Add(-p.opts.Overlap), nil
+}

@@ -1,0 +1,269 @@
+// Package poller is the new-user trigger: it watches the Auth0 tenant for
+// created users (Events API stream, search polling, or both with fallback)
+// and publishes each one as a user.created event, exactly once in normal
+// operation: dedupe.Seen → publish → dedupe.Mark (only what JetStream
+// acknowledged) → cursor advance (lease-checked Lua).
+//
+// Only one replica polls at a time: a Redis lease (DESIGN.md §4) elects the
+// leader; the others wait and take over within 1.5 × LeaseTTL of a crash.
+// All state lives in Redis (lease, cursors, seen-set) and JetStream (the
+// events), so a process can be killed at any moment.
+package poller
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/metrics"
+)
+
+// Poller is the trigger side. Create it with New and call Run once.
+type Poller struct {
+	opts    Options
+	start   startPoint
+	log     *slog.Logger
+	m       *metrics.Metrics
+	lease   *lease
+	cursors *cursors
+	pipe    *pipeline
+
+	subscribe      subscribeFunc
+	now            func() time.Time
+	reconcileDelay time.Duration
+
+	mu        sync.Mutex
+	cancelLed context.CancelCauseFunc // cancels the current leadership
+	cancelRun context.CancelFunc      // ends Run (tests)
+
+	// abandon (tests) makes Run return without releasing the lease, like a
+	// crashed process.
+	abandon atomic.Bool
+}
+
+// New validates opts (filling defaults) and returns a Poller. It does no I/O.
+func New(opts Options) (*Poller, error) {
+	sp, err := opts.validate()
+	if err != nil {
+		return nil, err
+	}
+	p := &Poller{opts: opts, start: sp, log: opts.Logger, m: opts.Metrics, now: time.Now, reconcileDelay: reconcileDelay}
+	p.lease = newLease(opts.Redis, opts.Keys.Lease(), opts.LeaseTTL, p.log, p.m)
+	p.cursors = &cursors{l: p.lease, searchKey: opts.Keys.CursorSearch(), eventsKey: opts.Keys.CursorEvents()}
+	p.pipe = &pipeline{pub: opts.Publisher, dd: opts.Dedupe, m: p.m, log: p.log}
+	if opts.Events != nil {
+		p.subscribe = subscriberFunc(opts.Events)
+	}
+	return p, nil
+}
+
+// IsLeader reports whether this instance holds the lease and polls.
+func (p *Poller) IsLeader() bool { return p.lease.leader.Load() }
+
+// Run campaigns for the lease and polls while it holds it, until ctx ends.
+// On the way out it lets the batch in flight finish (publish, mark, cursor;
+// bounded by a few seconds) and releases the lease. It returns nil after a
+// normal shutdown.
+func (p *Poller) Run(ctx context.Context) error {
+	defer p.m.SetSource("")
+	ctx, cancelRun := context.WithCancel(ctx)
+	defer cancelRun()
+	p.mu.Lock()
+	p.cancelRun = cancelRun
+	p.mu.Unlock()
+	retry := p.opts.LeaseTTL / 5
+	following := false
+	for ctx.Err() == nil {
+		acquiredAt := time.Now()
+		ok, err := p.lease.tryAcquire(ctx)
+		if err != nil && ctx.Err() == nil {
+			p.log.Warn("poller: lease attempt failed; retrying", "err", err)
+		}
+		if !ok {
+			if !following && err == nil {
+				p.log.Info("poller: another instance holds the lease; standing by")
+				following = true
+			}
+			sleepCtx(ctx, retry)
+			continue
+		}
+		following = false
+		p.log.Info("poller: lease acquired; polling", "lease_ttl", p.opts.LeaseTTL)
+		lctx, stop := p.lease.lead(ctx, acquiredAt)
+		lctx, cancel := context.WithCancelCause(lctx)
+		p.mu.Lock()
+		p.cancelLed = cancel
+		p.mu.Unlock()
+
+		err = p.lead(lctx)
+
+		cause := context.Cause(lctx)
+		cancel(nil)
+		stop()
+		p.m.SetSource("")
+		if p.abandon.Load() {
+			return nil
+		}
+		if ctx.Err() == nil {
+			p.log.Warn("poller: leadership ended; standing by", "cause", cause, "err", err)
+		}
+		// Released when still ours: on shutdown, and when renewals were
+		// too slow but Redis still has our key (so another takes over now).
+		p.lease.release()
+		if ctx.Err() == nil {
+			sleepCtx(ctx, retry)
+		}
+	}
+	p.log.Info("poller: stopped")
+	return nil
+}
+
+// leaseLost is called when a cursor write found another token.
+func (p *Poller) leaseLost() {
+	p.mu.Lock()
+	c := p.cancelLed
+	p.mu.Unlock()
+	if c != nil {
+		c(ErrLeaseLost)
+	}
+}
+
+// flushCtx keeps a batch in flight alive for up to flushGrace after ctx
+// ends, so a shutdown publishes, marks and saves the cursor of what it
+// started instead of abandoning it half way. done must be called.
+func (p *Poller) flushCtx(ctx context.Context) (fctx context.Context, done func()) {
+	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() { time.AfterFunc(flushGrace, cancel) })
+	return fctx, func() { stop(); cancel() }
+}
+
+// flushGrace bounds the work finished after shutdown or lost leadership.
+const flushGrace = 5 * time.Second
+
+// lead runs the configured sources while this instance is the leader.
+func (p *Poller) lead(ctx context.Context) error {
+	switch p.opts.effectiveSource() {
+	case SourceSearch:
+		p.m.SetSource(SourceSearch)
+		return (&searchSource{p: p}).run(ctx, false)
+	case SourceEvents:
+		return p.runEvents(ctx, false)
+	default:
+		return p.runEvents(ctx, true)
+	}
+}
+
+// runEvents runs the events source (with backfill and reconcile); with auto
+// it falls back to search on a refusal and tries events again every
+// EventsRetry.
+func (p *Poller) runEvents(ctx context.Context, auto bool) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	if p.opts.ReconcileInterval > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.reconcile(ctx); err != nil {
+				cancel(err)
+			}
+		}()
+	}
+	s := &eventsSource{p: p}
+	fallback := false
+	for attempt := 0; ctx.Err() == nil; attempt++ {
+		if err := s.prepare(ctx, fallback); err != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
+				return err
+			}
+			p.log.Warn("poller: events source cannot start yet; retrying", "err", err)
+			sleepCtx(ctx, retryDelay(attempt))
+			continue
+		}
+		p.m.SetSource(SourceEvents)
+		err := s.run(ctx)
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
+			return err
+		}
+		if !errors.Is(err, errRefused) {
+			continue
+		}
+		if !auto {
+			p.log.Error("poller: the Events API refused this client (POLL_SOURCE=events); retrying later — grant read:events or use POLL_SOURCE=auto", "err", err)
+			p.m.SetSource("")
+			sleepCtx(ctx, min(p.opts.EventsRetry, time.Minute))
+			continue
+		}
+		p.log.Warn("poller: the Events API refused this client; falling back to search", "err", err, "retry_events_in", p.opts.EventsRetry)
+		p.m.SetSource(SourceSearch)
+		sctx, scancel := context.WithTimeout(ctx, p.opts.EventsRetry)
+		err = (&searchSource{p: p}).run(sctx, true)
+		scancel()
+		if errors.Is(err, ErrLeaseLost) {
+			return err
+		}
+		fallback = true
+	}
+	return nil
+}
+
+// prepare picks where the stream starts: the saved offset; otherwise, on a
+// first start, POLL_START (a backfill by search for "all" or a time); or,
+// after a fallback or a lost offset, the newest published created_at minus
+// the overlap.
+func (s *eventsSource) prepare(ctx context.Context, afterFallback bool) error {
+	p := s.p
+	if s.offset != "" && !afterFallback {
+		return nil
+	}
+	off, err := p.cursors.loadEvents(ctx)
+	if err != nil {
+		return err
+	}
+	if off != "" {
+		s.offset = off
+		return nil
+	}
+	last, err := p.opts.Publisher.LastCreatedAt(ctx)
+	if err != nil {
+		return err
+	}
+	if !last.IsZero() && p.start.kind == "now" {
+		s.from = last.Add(-p.opts.Overlap)
+		return nil
+	}
+	switch p.start.kind {
+	case "now":
+		s.from = p.now()
+		return nil
+	default:
+		// Backfill every time there is no offset: cheap when the search
+		// cursor is recent, and it covers anything older than the stream's
+		// reach.
+		until := p.now()
+		if err := p.backfill(ctx, until); err != nil {
+			return err
+		}
+		s.from = until.Add(-p.opts.Overlap)
+		return nil
+	}
+}
+
+// publishBatch runs the pipeline under flushCtx.
+func (p *Poller) publishBatch(ctx context.Context, source string, users []auth0.User, maxPublish int) (batchResult, error) {
+	fctx, done := p.flushCtx(ctx)
+	defer done()
+	return p.pipe.process(fctx, source, users, maxPublish)
+}
+
+// withFlush runs f under flushCtx.
+func (p *Poller) withFlush(ctx context.Context, f func(context.Context) error) error {
+	fctx, done := p.flushCtx(ctx)
+	defer done()
+	return f(fctx)
+}

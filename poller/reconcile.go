@@ -1,0 +1,78 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
+)
+
+// reconcileDelay is the upper end of the reconcile window (now − 60s): the
+// events stream has surely delivered anything older, and search has indexed it.
+const reconcileDelay = 60 * time.Second
+
+// reconcile runs beside the events source: every ReconcileInterval, a
+// search over [now − interval − overlap, now − 60s] publishes anything the
+// stream missed, counted in ReconcileFound.
+func (p *Poller) reconcile(ctx context.Context) error {
+	iv := p.opts.ReconcileInterval
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+		found, err := p.reconcileOnce(ctx, p.now())
+		if errors.Is(err, ErrLeaseLost) {
+			return err
+		}
+		outcome := "ok"
+		if err != nil && ctx.Err() == nil {
+			outcome = "error"
+			p.log.Warn("poller: reconcile pass failed; the next one retries", "err", err)
+		}
+		if p.m != nil && ctx.Err() == nil {
+			p.m.PollCycles.WithLabelValues(SourceReconcile, outcome).Inc()
+		}
+		if found > 0 {
+			p.log.Warn("poller: reconcile published users the events stream had not delivered", "count", found)
+		}
+	}
+}
+
+// reconcileOnce is one pass; it returns how many users it published.
+func (p *Poller) reconcileOnce(ctx context.Context, now time.Time) (int, error) {
+	from := now.Add(-p.opts.ReconcileInterval - p.opts.Overlap)
+	to := now.Add(-p.reconcileDelay)
+	if !to.After(from) {
+		return 0, nil
+	}
+	found := 0
+	_, err := scan(ctx, p.opts.Searcher, from, to, p.opts.Query, func(users []auth0.User) error {
+		for attempt := 0; len(users) > 0; attempt++ {
+			res, err := p.publishBatch(ctx, SourceReconcile, users, 0)
+			found += res.published
+			for _, id := range res.publishedIDs {
+				p.log.Info("poller: reconcile found a user the stream missed", "event_id", id)
+			}
+			if p.m != nil && res.published > 0 {
+				p.m.ReconcileFound.Add(float64(res.published))
+			}
+			users = users[res.done:]
+			if err == nil {
+				break
+			}
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if !sleepCtx(ctx, retryDelay(attempt)) {
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	return found, err
+}

@@ -1,0 +1,172 @@
+package poller
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
+)
+
+// searchSource is the search source (Make's "Watch new users"): every
+// Interval, q=created_at:[<cursor − overlap> TO *] AND (<Query>), sorted by
+// created_at, at most Limit users published per cycle. The cursor is the
+// newest published user and advances only past published users.
+type searchSource struct {
+	p   *Poller
+	cur searchCursor
+}
+
+// initSearchCursor loads the search cursor, or creates the start point:
+// the POLL_START point on a first start, or — when the events source ran
+// before (auto fallback) — the newest published created_at minus the overlap.
+func (p *Poller) initSearchCursor(ctx context.Context, fallback bool) (searchCursor, error) {
+	cur, ok, err := p.cursors.loadSearch(ctx)
+	if err != nil {
+		return cur, err
+	}
+	var start searchCursor
+	if fallback {
+		last, err := p.opts.Publisher.LastCreatedAt(ctx)
+		if err != nil {
+			return cur, err
+		}
+		if !last.IsZero() {
+			start = searchCursor{CreatedAt: formatCreatedAt(last.Add(-p.opts.Overlap))}
+		}
+	}
+	if start.CreatedAt == "" && !ok {
+		start = searchCursor{CreatedAt: formatCreatedAt(p.startTime())}
+	}
+	if start.CreatedAt != "" && (!ok || start.windowStart(p.opts.Overlap).After(cur.windowStart(p.opts.Overlap))) {
+		if err := p.cursors.saveSearch(ctx, start); err != nil {
+			return cur, err
+		}
+		return start, nil
+	}
+	return cur, nil
+}
+
+// startTime is the POLL_START point: now, the epoch for "all", or the time.
+func (p *Poller) startTime() time.Time {
+	switch p.start.kind {
+	case "all":
+		return time.Unix(0, 0).UTC()
+	case "time":
+		return p.start.at
+	}
+	return p.now()
+}
+
+func (s *searchSource) run(ctx context.Context, fallback bool) error {
+	p := s.p
+	var err error
+	for attempt := 0; ; attempt++ {
+		s.cur, err = p.initSearchCursor(ctx, fallback)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
+			return err
+		}
+		p.log.Warn("poller: search cursor unavailable; retrying", "err", err)
+		if !sleepCtx(ctx, retryDelay(attempt)) {
+			return ctx.Err()
+		}
+	}
+	p.log.Info("poller: search source running", "cursor", s.cur.CreatedAt, "interval", p.opts.Interval, "limit", p.opts.Limit)
+	for {
+		start := time.Now()
+		err := s.cycle(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if errors.Is(err, ErrLeaseLost) {
+			return err
+		}
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+			p.log.Warn("poller: search cycle failed; next cycle retries", "err", err)
+		} else if p.m != nil {
+			p.m.LastPollSuccess.SetToCurrentTime()
+		}
+		if p.m != nil {
+			p.m.PollCycles.WithLabelValues(SourceSearch, outcome).Inc()
+		}
+		if !sleepCtx(ctx, p.opts.Interval-time.Since(start)) {
+			return ctx.Err()
+		}
+	}
+}
+
+// cycle is one poll: scan from the cursor's window start, publish, advance.
+func (s *searchSource) cycle(ctx context.Context) error {
+	p := s.p
+	published := 0
+	_, err := scan(ctx, p.opts.Searcher, s.cur.windowStart(p.opts.Overlap), time.Time{}, p.opts.Query, func(users []auth0.User) error {
+		users = s.afterFloor(users)
+		res, err := p.publishBatch(ctx, SourceSearch, users, p.opts.Limit-published)
+		published += res.published
+		if res.done > 0 {
+			if err := s.advance(ctx, users[res.done-1]); err != nil {
+				return err
+			}
+		}
+		if err != nil {
+			return err
+		}
+		if res.done < len(users) || published >= p.opts.Limit {
+			if published >= p.opts.Limit {
+				p.log.Info("poller: POLL_LIMIT reached; the rest follows next cycle", "limit", p.opts.Limit)
+			}
+			return errStop
+		}
+		return nil
+	})
+	return err
+}
+
+// afterFloor drops users created before a start point (cursor without a
+// user id): POLL_START=now must not publish the users created just before.
+func (s *searchSource) afterFloor(users []auth0.User) []auth0.User {
+	if s.cur.UserID != "" {
+		return users
+	}
+	floor := s.cur.time()
+	i := 0
+	for i < len(users) {
+		t, err := parseCreatedAt(users[i].CreatedAt)
+		if err != nil || !t.Before(floor) {
+			break
+		}
+		i++
+	}
+	return users[i:]
+}
+
+// advance moves the cursor to u when that moves its window forward. From a
+// start point, it moves only once the new window no longer reaches before
+// the start point.
+func (s *searchSource) advance(ctx context.Context, u auth0.User) error {
+	p := s.p
+	if _, err := parseCreatedAt(u.CreatedAt); err != nil {
+		return nil
+	}
+	next := searchCursor{CreatedAt: u.CreatedAt, UserID: u.UserID}
+	if !next.windowStart(p.opts.Overlap).After(s.cur.windowStart(p.opts.Overlap)) {
+		return nil
+	}
+	if err := p.withFlush(ctx, func(c context.Context) error { return p.cursors.saveSearch(c, next) }); err != nil {
+		if errors.Is(err, ErrLeaseLost) {
+			p.leaseLost()
+			return err
+		}
+		// Redis trouble: keep the in-memory cursor behind; the next write
+		// catches up.
+		p.log.Warn("poller: search cursor not saved", "err", err)
+		return nil
+	}
+	s.cur = next
+	return nil
+}
