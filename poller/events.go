@@ -22,8 +22,7 @@ func isRefusal(err error) bool {
 	if errors.Is(err, auth0.ErrInsufficientScope) {
 		return true
 	}
-	var ae *auth0.APIError
-	return errors.As(err, &ae) && ae.Status == 404
+	return errors.Is(err, auth0.ErrNotFound)
 }
 
 // eventsBatchMax bounds one pipeline batch of the events source.
@@ -126,6 +125,13 @@ func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
 		defer close(ch)
 		for {
 			ev, err := st.Next(rctx)
+			if err != nil && ev.Offset != "" && ev.Type != "" {
+				// An undecodable message still moves the offset: skip it
+				// rather than read it again forever (reconcile catches a
+				// user it carried).
+				s.p.log.Warn("poller: undecodable events message skipped", "type", ev.Type, "offset", ev.Offset, "err", err)
+				ev, err = auth0.Event{Type: "undecodable", Offset: ev.Offset}, nil
+			}
 			select {
 			case ch <- streamItem{ev, err}:
 			case <-rctx.Done():
