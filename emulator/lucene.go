@@ -625,19 +625,18 @@ func (t termNode) matchField(u *user, v *version, f string) bool {
 	if f == "created_at" && t.kind == termExact {
 		return matchDate(u.createdAt, t.value)
 	}
-	vals := fieldValues(v.doc, f)
 	if t.kind == termExists {
-		return len(vals) > 0
+		return eachValue(v.doc, f, func(any) bool { return true })
 	}
 	ci := caseInsensitive[f] || len(t.fields) > 1
-	for _, x := range vals {
+	return eachValue(v.doc, f, func(x any) bool {
 		if kind == fDate && t.kind == termExact {
 			if s, ok := x.(string); ok {
 				if tm, ok := parseDate(s); ok && matchDate(tm, t.value) {
 					return true
 				}
 			}
-			continue
+			return false
 		}
 		if kind == fNumber && t.kind == termExact {
 			if a, ok := toFloat(x); ok {
@@ -645,21 +644,29 @@ func (t termNode) matchField(u *user, v *version, f string) bool {
 					return true
 				}
 			}
-			continue
+			return false
 		}
-		s := valueString(x)
-		if ci {
-			s = strings.ToLower(s)
+		var s string
+		switch y := x.(type) {
+		case string:
+			s = y
+		default:
+			s = valueString(x)
 		}
 		if t.kind == termPrefix {
-			if strings.HasPrefix(s, t.value) {
-				return true
+			if len(s) < len(t.value) {
+				return false
 			}
-		} else if s == t.value {
-			return true
+			if ci {
+				return strings.EqualFold(s[:len(t.value)], t.value)
+			}
+			return s[:len(t.value)] == t.value
 		}
-	}
-	return false
+		if ci {
+			return strings.EqualFold(s, t.value)
+		}
+		return s == t.value
+	})
 }
 
 func matchDate(tm time.Time, value string) bool {
@@ -681,33 +688,28 @@ func (r rangeNode) match(u *user, v *version) bool {
 		if r.field == "created_at" {
 			return r.inTime(u.createdAt)
 		}
-		for _, x := range fieldValues(v.doc, r.field) {
+		return eachValue(v.doc, r.field, func(x any) bool {
 			if s, ok := x.(string); ok {
 				if tm, ok := parseDate(s); ok && r.inTime(tm) {
 					return true
 				}
 			}
-		}
-		return false
+			return false
+		})
 	case fNumber:
-		for _, x := range fieldValues(v.doc, r.field) {
-			if f, ok := toFloat(x); ok && r.inFloat(f) {
-				return true
-			}
-		}
-		return false
+		return eachValue(v.doc, r.field, func(x any) bool {
+			f, ok := toFloat(x)
+			return ok && r.inFloat(f)
+		})
 	}
 	ci := caseInsensitive[r.field]
-	for _, x := range fieldValues(v.doc, r.field) {
+	return eachValue(v.doc, r.field, func(x any) bool {
 		s := valueString(x)
 		if ci {
 			s = strings.ToLower(s)
 		}
-		if r.inString(s) {
-			return true
-		}
-	}
-	return false
+		return r.inString(s)
+	})
 }
 
 func (r rangeNode) inTime(t time.Time) bool {
@@ -746,6 +748,32 @@ func (r rangeNode) inString(s string) bool {
 		}
 	}
 	return true
+}
+
+// eachValue calls fn for each value field has in doc (array elements one
+// by one) until fn returns true; it reports whether one did.
+func eachValue(doc map[string]any, field string, fn func(any) bool) bool {
+	if !strings.Contains(field, ".") {
+		x, ok := doc[field]
+		if !ok || x == nil {
+			return false
+		}
+		if arr, isArr := x.([]any); isArr {
+			for _, y := range arr {
+				if y != nil && fn(y) {
+					return true
+				}
+			}
+			return false
+		}
+		return fn(x)
+	}
+	for _, x := range fieldValues(doc, field) {
+		if fn(x) {
+			return true
+		}
+	}
+	return false
 }
 
 // fieldValues returns the values a (dotted) field has in doc; arrays
