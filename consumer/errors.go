@@ -64,10 +64,9 @@ func (e *Error) Body() []byte {
 		Message string          `json:"message"`
 		Auth0   json.RawMessage `json:"auth0,omitempty"`
 	}
-	b, _ := json.Marshal(struct {
+	return marshalNoEscape(struct {
 		Error inner `json:"error"`
 	}{inner{e.Status, e.Code, e.Message, e.Auth0}})
-	return b
 }
 
 func invalidf(format string, args ...any) *Error {

@@ -209,7 +209,7 @@ func (x *executor) delete(ctx context.Context, data []byte) ([]byte, error) {
 	if err := x.client.DeleteUser(ctx, id); err != nil {
 		return nil, err
 	}
-	return json.Marshal(map[string]any{"user_id": id, "deleted": true})
+	return marshalNoEscape(map[string]any{"user_id": id, "deleted": true}), nil
 }
 
 type searchReply struct {
@@ -233,7 +233,7 @@ func (x *executor) search(ctx context.Context, data []byte) ([]byte, error) {
 		if len(users) > c.limit {
 			users = users[:c.limit]
 		}
-		return json.Marshal(searchReply{Users: usersJSON(users), Total: page.Total})
+		return marshalNoEscape(searchReply{Users: usersJSON(users), Total: page.Total}), nil
 	}
 	it := x.client.SearchAll(p)
 	if it == nil {
@@ -250,7 +250,7 @@ func (x *executor) search(ctx context.Context, data []byte) ([]byte, error) {
 	if total < len(users) {
 		total = len(users)
 	}
-	return json.Marshal(searchReply{Users: usersJSON(users), Total: total})
+	return marshalNoEscape(searchReply{Users: usersJSON(users), Total: total}), nil
 }
 
 func (x *executor) byEmail(ctx context.Context, data []byte) ([]byte, error) {
@@ -262,7 +262,7 @@ func (x *executor) byEmail(ctx context.Context, data []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(map[string]any{"users": usersJSON(users)})
+	return marshalNoEscape(map[string]any{"users": usersJSON(users)}), nil
 }
 
 func (x *executor) apiCall(ctx context.Context, data []byte) ([]byte, error) {
@@ -281,5 +281,5 @@ func (x *executor) apiCall(ctx context.Context, data []byte) ([]byte, error) {
 	if len(out.Body) == 0 {
 		out.Body = json.RawMessage(`""`)
 	}
-	return json.Marshal(out)
+	return marshalNoEscape(out), nil
 }

@@ -1,6 +1,7 @@
 package consumer
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -92,8 +93,18 @@ func (s *store) get(ctx context.Context, id string) (Outcome, error) {
 	return o, nil
 }
 
+// marshalNoEscape is json.Marshal without HTML escaping, so stored and
+// replayed bodies are byte-identical to the first reply.
+func marshalNoEscape(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+	return bytes.TrimRight(buf.Bytes(), "\n")
+}
+
 func (s *store) put(ctx context.Context, id string, o Outcome) error {
-	b, _ := json.Marshal(o)
+	b := marshalNoEscape(o)
 	if err := s.rdb.Set(ctx, s.keys.Cmd(id), b, OutcomeTTL).Err(); err != nil {
 		return fmt.Errorf("redis store outcome: %w", err)
 	}
