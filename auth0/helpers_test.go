@@ -1,0 +1,208 @@
+package auth0_test
+
+import (
+	"bytes"
+	"fmt"
+	"github.com/auth0-worker/auth0-worker/auth0"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/sharedfiles"
+	"github.com/pb33f/libopenapi"
+	validator "github.com/pb33f/libopenapi-validator"
+)
+
+var (
+	specOnce sync.Once
+	specVal  validator.Validator
+	specErr  error
+)
+
+func specValidator(t testing.TB) validator.Validator {
+	t.Helper()
+	path := sharedfiles.OpenAPISpec(t)
+	specOnce.Do(func() {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			specErr = err
+			return
+		}
+		doc, err := libopenapi.NewDocument(b)
+		if err != nil {
+			specErr = err
+			return
+		}
+		v, errs := validator.NewValidator(doc)
+		if len(errs) > 0 {
+			specErr = fmt.Errorf("%v", errs)
+			return
+		}
+		specVal = v
+	})
+	if specErr != nil {
+		t.Fatalf("OpenAPI spec: %v", specErr)
+	}
+	return specVal
+}
+
+// exchange is one request/response pair seen by the recording transport.
+type exchange struct {
+	Method, Path, Query string
+	Status              int
+	Header              http.Header
+	Sent, Answered      time.Time
+}
+
+// contractTransport validates every /api/v2 request against the OpenAPI
+// subset (the test fails at cleanup on any violation) and records every
+// exchange.
+type contractTransport struct {
+	t    testing.TB
+	v    validator.Validator
+	base http.RoundTripper
+
+	mu         sync.Mutex
+	violations []string
+	log        []exchange
+}
+
+func newContractTransport(t testing.TB) *contractTransport {
+	ct := &contractTransport{t: t, v: specValidator(t), base: http.DefaultTransport.(*http.Transport).Clone()}
+	t.Cleanup(func() {
+		ct.mu.Lock()
+		defer ct.mu.Unlock()
+		for _, v := range ct.violations {
+			t.Errorf("request violates the OpenAPI subset: %s", v)
+		}
+	})
+	return ct
+}
+
+var validateMu sync.Mutex // the validator's caches are not documented as concurrency-safe
+
+func (ct *contractTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if strings.HasPrefix(req.URL.Path, "/api/v2/") {
+		var body []byte
+		if req.Body != nil {
+			body, _ = io.ReadAll(req.Body)
+			req.Body.Close()
+			req.Body = io.NopCloser(bytes.NewReader(body))
+		}
+		clone := req.Clone(req.Context())
+		clone.Body = io.NopCloser(bytes.NewReader(body))
+		validateMu.Lock()
+		ok, errs := ct.v.ValidateHttpRequest(clone)
+		validateMu.Unlock()
+		if !ok {
+			var msgs []string
+			for _, e := range errs {
+				msgs = append(msgs, e.Message+" "+e.Reason)
+			}
+			ct.mu.Lock()
+			ct.violations = append(ct.violations, fmt.Sprintf("%s %s?%s: %s", req.Method, req.URL.EscapedPath(), req.URL.RawQuery, strings.Join(msgs, "; ")))
+			ct.mu.Unlock()
+		}
+	}
+	sent := time.Now()
+	resp, err := ct.base.RoundTrip(req)
+	ex := exchange{Method: req.Method, Path: req.URL.EscapedPath(), Query: req.URL.RawQuery, Sent: sent, Answered: time.Now()}
+	if resp != nil {
+		ex.Status, ex.Header = resp.StatusCode, resp.Header.Clone()
+	}
+	ct.mu.Lock()
+	ct.log = append(ct.log, ex)
+	ct.mu.Unlock()
+	return resp, err
+}
+
+func (ct *contractTransport) exchanges() []exchange {
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	return append([]exchange(nil), ct.log...)
+}
+
+// testEnv is an emulator plus a client wired through the contract transport.
+type testEnv struct {
+	srv *emulator.Server
+	emu *emulator.Emulator
+	ct  *contractTransport
+	c   *auth0.Client
+}
+
+func newEnv(t testing.TB, ecfg emulator.Config, mod func(*auth0.Config)) *testEnv {
+	t.Helper()
+	srv := emulator.NewTestServer(t, ecfg)
+	ct := newContractTransport(t)
+	cfg := auth0.Config{
+		BaseURL:      srv.URL,
+		ClientID:     srv.ClientID,
+		ClientSecret: srv.ClientSecret,
+		HTTPClient:   &http.Client{Transport: ct},
+		APICallAllow: []string{"GET /users*", "POST /users", "PATCH /users/*"},
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	c, err := auth0.New(cfg)
+	if err != nil {
+		t.Fatalf("auth0.New: %v", err)
+	}
+	return &testEnv{srv: srv, emu: srv.Emulator, ct: ct, c: c}
+}
+
+// requests returns the emulator's log entries for method and path prefix.
+func (e *testEnv) requests(method, pathPrefix string) []emulator.LoggedRequest {
+	var out []emulator.LoggedRequest
+	for _, r := range e.emu.Requests() {
+		if (method == "" || r.Method == method) && strings.HasPrefix(r.Path, pathPrefix) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond) // polling interval of a deadline-bounded wait
+	}
+}
+
+// countingObserver counts attempts by op and status.
+type countingObserver struct {
+	mu     sync.Mutex
+	counts map[string]int
+	onResp func(op string, status int)
+}
+
+func (o *countingObserver) Request(op string, status int) {
+	o.mu.Lock()
+	if o.counts == nil {
+		o.counts = map[string]int{}
+	}
+	o.counts[fmt.Sprintf("%s %d", op, status)]++
+	f := o.onResp
+	o.mu.Unlock()
+	if f != nil {
+		f(op, status)
+	}
+}
+
+func (o *countingObserver) RateLimit(int) {}
+
+func (o *countingObserver) get(key string) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.counts[key]
+}
