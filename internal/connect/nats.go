@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -92,10 +93,11 @@ func redactURL(s string) string {
 		}
 		return s
 	}
-	if u.User != nil {
-		u.User = url.User("[redacted]")
+	if u.User == nil {
+		return u.String()
 	}
-	return u.String()
+	u.User = nil
+	return strings.Replace(u.String(), "://", "://[redacted]@", 1)
 }
 
 func (o NATSOptions) validate() error {
@@ -267,6 +269,13 @@ func NATS(opts NATSOptions, name string, log *slog.Logger) (*nats.Conn, error) {
 	srv := opts.servers()
 	nc, err := nats.Connect(strings.Join(srv, ","), no...)
 	if err != nil {
+		if errors.Is(err, nats.ErrNoServers) {
+			// nats.go drops the dial errors; find out why the first server
+			// is unreachable so the message says it.
+			if why := dialProbe(srv[0], orDur(opts.ConnectTimeout, 5*time.Second)); why != nil {
+				err = fmt.Errorf("%w (%v)", err, why)
+			}
+		}
 		return nil, fmt.Errorf("nats: connect to %s: %w", opts.RedactedURL(), scrub(err, opts.Password, opts.Token))
 	}
 	if log == nil {
@@ -276,6 +285,23 @@ func NATS(opts NATSOptions, name string, log *slog.Logger) (*nats.Conn, error) {
 		log.Info("nats connected", "component", "nats", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName(), "name", name)
 	}
 	return nc, nil
+}
+
+// dialProbe dials the server's host:port and returns the TCP error, if any.
+func dialProbe(server string, timeout time.Duration) error {
+	hostport := server
+	if u, err := url.Parse(server); err == nil && u.Host != "" {
+		hostport = u.Host
+	}
+	if _, _, err := net.SplitHostPort(hostport); err != nil {
+		hostport = net.JoinHostPort(hostport, "4222")
+	}
+	c, err := net.DialTimeout("tcp", hostport, timeout)
+	if err != nil {
+		return err
+	}
+	_ = c.Close()
+	return nil
 }
 
 // scrub guards against a library error that quotes a secret: if one does,
