@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strings"
 	"time"
@@ -181,4 +182,20 @@ func PingRedis(ctx context.Context, rdb redis.UniversalClient, opts RedisOptions
 		return fmt.Errorf("redis: ping %s: %w", opts.RedactedAddr(), scrub(err, opts.Password, up, opts.SentinelPassword))
 	}
 	return nil
+}
+
+// SetRedisLogger routes go-redis's own log lines (pool dial failures,
+// Sentinel master changes) to log at Warn instead of its default stderr
+// logger. go-redis keeps one logger per process, so call it once from main.
+func SetRedisLogger(log *slog.Logger) {
+	if log == nil {
+		return
+	}
+	redis.SetLogger(redisLogger{log.With("component", "redis")})
+}
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.WarnContext(ctx, strings.TrimSpace(fmt.Sprintf(format, v...)))
 }
