@@ -1,0 +1,108 @@
+package deploy
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+type composeFile struct {
+	Services map[string]struct {
+		Build       any               `yaml:"build"`
+		Image       string            `yaml:"image"`
+		Entrypoint  []string          `yaml:"entrypoint"`
+		Command     []string          `yaml:"command"`
+		Environment map[string]string `yaml:"environment"`
+		DependsOn   map[string]struct {
+			Condition string `yaml:"condition"`
+		} `yaml:"depends_on"`
+		Healthcheck struct {
+			Test []string `yaml:"test"`
+		} `yaml:"healthcheck"`
+		Volumes []string `yaml:"volumes"`
+	} `yaml:"services"`
+	Volumes map[string]any `yaml:"volumes"`
+}
+
+func loadCompose(t *testing.T) composeFile {
+	t.Helper()
+	raw, err := os.ReadFile("../docker-compose.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c composeFile
+	if err := yaml.Unmarshal(raw, &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	return c
+}
+
+func TestComposeStack(t *testing.T) {
+	c := loadCompose(t)
+	for _, name := range []string{"nats", "redis", "auth0-emulator", "auth0-worker"} {
+		s, ok := c.Services[name]
+		if !ok {
+			t.Fatalf("service %s missing", name)
+		}
+		if len(s.Healthcheck.Test) < 2 || s.Healthcheck.Test[0] != "CMD" {
+			t.Errorf("service %s: no exec-form healthcheck", name)
+		}
+	}
+	w := c.Services["auth0-worker"]
+	for _, dep := range []string{"nats", "redis", "auth0-emulator"} {
+		if w.DependsOn[dep].Condition != "service_healthy" {
+			t.Errorf("auth0-worker does not wait for %s to be healthy", dep)
+		}
+	}
+	if !strings.Contains(strings.Join(w.Healthcheck.Test, " "), "/readyz") {
+		t.Errorf("auth0-worker healthcheck is not /readyz: %v", w.Healthcheck.Test)
+	}
+	if w.Environment["AUTH0_DOMAIN"] != "http://auth0-emulator:8081" {
+		t.Errorf("the worker does not point at the emulator by default: AUTH0_DOMAIN=%q", w.Environment["AUTH0_DOMAIN"])
+	}
+	// The worker and the emulator come from the one Dockerfile.
+	for _, n := range []string{"auth0-worker", "auth0-emulator"} {
+		if c.Services[n].Build == nil {
+			t.Errorf("%s is not built from the Dockerfile", n)
+		}
+	}
+	if e := c.Services["auth0-emulator"].Entrypoint; len(e) == 0 || !strings.HasSuffix(e[0], "/auth0-emulator") {
+		t.Errorf("auth0-emulator entrypoint %v", e)
+	}
+	// Persistent data: JetStream file store and Redis AOF on named volumes.
+	if !strings.Contains(strings.Join(c.Services["nats"].Command, " "), "-js -sd /data") || !slices.Contains(c.Services["nats"].Volumes, "nats-data:/data") {
+		t.Errorf("nats: JetStream store not on the data volume: %v %v", c.Services["nats"].Command, c.Services["nats"].Volumes)
+	}
+	if !strings.Contains(strings.Join(c.Services["redis"].Command, " "), "--appendonly yes") || !slices.Contains(c.Services["redis"].Volumes, "redis-data:/data") {
+		t.Errorf("redis: AOF not on the data volume")
+	}
+}
+
+// The Dockerfile builds both binaries with the release flags, statically,
+// and runs them as a non-root user.
+func TestDockerfile(t *testing.T) {
+	raw, err := os.ReadFile("../Dockerfile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := string(raw)
+	for _, cmd := range []string{"auth0-worker", "auth0-emulator"} {
+		line := `CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/` + cmd + ` ./cmd/` + cmd
+		if !strings.Contains(df, line) {
+			t.Errorf("Dockerfile lacks %q", line)
+		}
+	}
+	stages := regexp.MustCompile(`(?m)^FROM `).FindAllStringIndex(df, -1)
+	if len(stages) < 2 {
+		t.Fatal("Dockerfile is not multi-stage")
+	}
+	final := df[stages[len(stages)-1][0]:]
+	m := regexp.MustCompile(`(?m)^USER\s+(\S+)`).FindStringSubmatch(final)
+	if m == nil || strings.HasPrefix(m[1], "root") || strings.HasPrefix(m[1], "0") {
+		t.Errorf("final stage does not run as a non-root user: %v", m)
+	}
+}
