@@ -1,0 +1,136 @@
+package poller
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/auth0-worker/auth0-worker/dedupe"
+	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/metrics"
+	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/internal/testredis"
+)
+
+// rig is one tenant end to end: the emulator, a real redis-server with the
+// Redis dedupe store, and a publisher whose stored events the test reads.
+type rig struct {
+	t    *testing.T
+	rs   *testredis.Server
+	srv  *emulator.Server
+	keys rediskeys.Keys
+	dd   dedupe.Store
+	pub  *fakePublisher
+}
+
+func newRig(t *testing.T, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
+	t.Helper()
+	r := &rig{t: t, rs: testredis.Start(t), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}}
+	r.srv = emulator.NewTestServer(t, emulator.Config{Knobs: knobs, Clients: clients})
+	r.dd = dedupe.NewRedis(r.rs.Client(t), r.keys, time.Hour)
+	r.pub = newFakePublisher()
+	return r
+}
+
+// poller builds a poller over the rig; o's zero fields get test defaults.
+func (r *rig) poller(o Options, ua string) (*Poller, *metrics.Metrics) {
+	r.t.Helper()
+	m := metrics.New()
+	if o.Searcher == nil && o.Events == nil {
+		c := newClient(r.t, r.srv, "", "", ua)
+		o.Searcher, o.Events = c, c
+	}
+	o.Publisher, o.Dedupe, o.Keys, o.Metrics = r.pub, r.dd, r.keys, m
+	if o.Redis == nil {
+		o.Redis = r.rs.Client(r.t)
+	}
+	if o.LeaseTTL == 0 {
+		o.LeaseTTL = time.Second
+	}
+	if o.ReconcileInterval == 0 {
+		o.ReconcileInterval = -1
+	}
+	p, err := New(o)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return p, m
+}
+
+// expectExactlyOnce waits until every id is stored and checks none twice.
+func (r *rig) expectExactlyOnce(ids []string, within time.Duration) {
+	r.t.Helper()
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	waitFor(r.t, within, "every user in the stream", func() bool {
+		have := r.storedUsers()
+		for id := range want {
+			if have[id] == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	if d := r.pub.dups(); len(d) > 0 {
+		r.t.Fatalf("%d events stored twice, e.g. %s", len(d), d[0])
+	}
+}
+
+// storedUsers counts stored events per user_id (event id user_id@created_at).
+func (r *rig) storedUsers() map[string]int {
+	r.pub.mu.Lock()
+	defer r.pub.mu.Unlock()
+	out := make(map[string]int, len(r.pub.stored))
+	for id, n := range r.pub.stored {
+		out[id[:strings.LastIndexByte(id, '@')]] += n
+	}
+	return out
+}
+
+// pastCap counts /users searches that asked beyond the 1000-result cap.
+func pastCap(reqs []emulator.LoggedRequest) (n int, searches int) {
+	for _, r := range reqs {
+		if r.Path != "/api/v2/users" {
+			continue
+		}
+		searches++
+		q, _ := url.ParseQuery(r.Query)
+		page, _ := strconv.Atoi(q.Get("page"))
+		per, _ := strconv.Atoi(q.Get("per_page"))
+		if per == 0 {
+			per = 50
+		}
+		if (page+1)*per > 1000 || r.Status == 400 {
+			n++
+		}
+	}
+	return n, searches
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// value reads a counter or gauge.
+func value(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 1)
+	c.Collect(ch)
+	var d dto.Metric
+	if err := (<-ch).Write(&d); err != nil {
+		panic(err)
+	}
+	if d.Counter != nil {
+		return d.Counter.GetValue()
+	}
+	return d.Gauge.GetValue()
+}
