@@ -1,0 +1,189 @@
+package publisher
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
+)
+
+// EventType is the CloudEvents type of a new user.
+const EventType = "com.auth0.user.created"
+
+// ContentType is the Content-Type header of an event (structured mode).
+const ContentType = "application/cloudevents+json"
+
+// ErrInvalidUser means a user cannot become an event: no user_id or
+// created_at, or no raw JSON object. The user is not published.
+var ErrInvalidUser = errors.New("invalid user")
+
+// EventID is the event id and Nats-Msg-Id of a user: <user_id>@<created_at>,
+// created_at verbatim. A user deleted and created again with the same id has
+// another created_at, hence a new event.
+func EventID(u auth0.User) string { return u.UserID + "@" + u.CreatedAt }
+
+// envelope writes CloudEvents 1.0 structured JSON around the user's raw JSON.
+// The constant parts are built once per Publisher; per event only the
+// strings are escaped and the data copied.
+type envelope struct {
+	afterID string // ,"source":"...","type":"...","subject":
+	fields  []string
+}
+
+func newEnvelope(source string, fields []string) envelope {
+	b := []byte(`,"source":`)
+	b = appendJSONString(b, source)
+	b = append(b, `,"type":"`+EventType+`","subject":`...)
+	var fs []string
+	if len(fields) > 0 {
+		// user_id and created_at always, first; then the listed ones in order.
+		fs = []string{"user_id", "created_at"}
+		for _, f := range fields {
+			if f != "" && !containsStr(fs, f) {
+				fs = append(fs, f)
+			}
+		}
+	}
+	return envelope{afterID: string(b), fields: fs}
+}
+
+func containsStr(s []string, x string) bool {
+	for _, v := range s {
+		if v == x {
+			return true
+		}
+	}
+	return false
+}
+
+// build returns the event id and the message body for u.
+func (e envelope) build(u auth0.User) (string, []byte, error) {
+	switch {
+	case u.UserID == "":
+		return "", nil, fmt.Errorf("%w: no user_id", ErrInvalidUser)
+	case u.CreatedAt == "":
+		return "", nil, fmt.Errorf("%w: user %s has no created_at", ErrInvalidUser, u.UserID)
+	case strings.ContainsAny(u.UserID, "\r\n") || strings.ContainsAny(u.CreatedAt, "\r\n"):
+		// Nats-Msg-Id is a header: a line break would split it.
+		return "", nil, fmt.Errorf("%w: user_id or created_at of %q contains a line break", ErrInvalidUser, u.UserID)
+	}
+	id := EventID(u)
+	data, err := e.data(u)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: user %s: %v", ErrInvalidUser, u.UserID, err)
+	}
+	b := make([]byte, 0, len(data)+len(e.afterID)+2*len(id)+len(u.CreatedAt)+128)
+	b = append(b, `{"specversion":"1.0","id":`...)
+	b = appendJSONString(b, id)
+	b = append(b, e.afterID...)
+	b = appendJSONString(b, u.UserID)
+	b = append(b, `,"time":`...)
+	b = appendJSONString(b, u.CreatedAt)
+	b = append(b, `,"datacontenttype":"application/json","data":`...)
+	b = append(b, data...)
+	b = append(b, '}')
+	return id, b, nil
+}
+
+// data is the user's raw JSON untouched, or, with EVENT_FIELDS, an object of
+// the listed top-level fields whose values are the raw bytes Auth0 sent.
+func (e envelope) data(u auth0.User) ([]byte, error) {
+	raw := trimSpace(u.Raw)
+	if len(raw) == 0 || raw[0] != '{' {
+		return nil, errors.New("no raw JSON object (auth0.User.Raw)")
+	}
+	if e.fields == nil {
+		if !json.Valid(raw) {
+			return nil, errors.New("raw JSON is not valid")
+		}
+		return raw, nil
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return nil, fmt.Errorf("raw JSON: %v", err)
+	}
+	b := make([]byte, 0, len(raw))
+	b = append(b, '{')
+	n := 0
+	for _, f := range e.fields {
+		v, ok := m[f]
+		if !ok {
+			// Keep the promise that user_id and created_at are always in data.
+			switch f {
+			case "user_id":
+				v = appendJSONString(nil, u.UserID)
+			case "created_at":
+				v = appendJSONString(nil, u.CreatedAt)
+			default:
+				continue
+			}
+		}
+		if n > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONString(b, f)
+		b = append(b, ':')
+		b = append(b, v...)
+		n++
+	}
+	return append(b, '}'), nil
+}
+
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t' || b[0] == '\n' || b[0] == '\r') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t' || b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string: quotes, backslashes and
+// control characters escaped, invalid UTF-8 replaced by U+FFFD (as
+// encoding/json does). HTML characters are left alone.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}

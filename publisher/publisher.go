@@ -1,0 +1,255 @@
+package publisher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
+)
+
+// ErrAckTimeout means JetStream did not acknowledge a publish within
+// Options.AckTimeout. The message may still have been stored: the caller
+// publishes it again later and Nats-Msg-Id absorbs the duplicate.
+var ErrAckTimeout = errors.New("no JetStream ack within the timeout")
+
+// Options configure a Publisher.
+type Options struct {
+	// Names gives the subject prefix and stream names (NamesFor(prefix));
+	// required.
+	Names Names
+	// Source is the CloudEvents source, <base URL>/ (config Events.Source);
+	// required.
+	Source string
+	// EventFields limits `data` to these top-level user fields (EVENT_FIELDS);
+	// user_id and created_at are always kept. Default nil = the whole user.
+	EventFields []string
+	// AckTimeout bounds the wait for each message's ack, counted from its
+	// publish. Default 10s.
+	AckTimeout time.Duration
+	// MaxInFlight bounds the messages published and not yet acknowledged, over
+	// all concurrent PublishUsers calls of this Publisher. Default 256. The
+	// JetStream context's own WithPublishAsyncMaxPending (default 4000) bounds
+	// it too; JetStreamOpts gives matching settings.
+	MaxInFlight int
+	// Logger for debug lines; default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) validate() error {
+	switch {
+	case o.Names.Prefix == "" || o.Names.Users == "":
+		return errors.New("publisher: Options.Names is required (publisher.NamesFor(prefix))")
+	case o.Source == "":
+		return errors.New("publisher: Options.Source is required (the tenant base URL + \"/\")")
+	case strings.ContainsAny(o.Source, " \t\r\n"):
+		return fmt.Errorf("publisher: Options.Source %q contains whitespace", o.Source)
+	case o.AckTimeout < 0:
+		return fmt.Errorf("publisher: Options.AckTimeout %v is negative", o.AckTimeout)
+	case o.MaxInFlight < 0:
+		return fmt.Errorf("publisher: Options.MaxInFlight %d is negative", o.MaxInFlight)
+	}
+	for _, f := range o.EventFields {
+		if f == "" || strings.ContainsAny(f, " \t\r\n.\"") {
+			return fmt.Errorf("publisher: Options.EventFields: %q is not a top-level field name", f)
+		}
+	}
+	if o.AckTimeout == 0 {
+		o.AckTimeout = 10 * time.Second
+	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = 256
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return nil
+}
+
+// JetStreamOpts are settings for the jetstream.JetStream a Publisher uses:
+// the same bound on pending async publishes and an ack timeout, so the
+// JetStream context drops futures whose ack never comes. Use them when
+// creating the context: jetstream.New(nc, publisher.JetStreamOpts(o)...).
+func JetStreamOpts(o Options) []jetstream.JetStreamOpt {
+	_ = o.validate() // only for the defaults
+	return []jetstream.JetStreamOpt{
+		jetstream.WithPublishAsyncMaxPending(max(o.MaxInFlight, 1)),
+		jetstream.WithPublishAsyncTimeout(o.AckTimeout),
+	}
+}
+
+// Publisher publishes user.created CloudEvents to <prefix>.users.created.
+// It is safe for concurrent use.
+type Publisher struct {
+	js      jetstream.JetStream
+	o       Options
+	subject string
+	env     envelope
+	slots   chan struct{} // MaxInFlight tokens
+}
+
+// Result is the outcome of one user's publish.
+type Result struct {
+	// EventID is <user_id>@<created_at> ("" when the user was invalid).
+	EventID string
+	// Acked is true only when JetStream acknowledged the message: it is
+	// stored (or was already, see Duplicate). Only acknowledged events may
+	// be marked seen.
+	Acked bool
+	// Duplicate is true when JetStream recognised the Nats-Msg-Id within its
+	// duplicate window and did not store the message again.
+	Duplicate bool
+	// Seq is the stream sequence of the stored message (of the original one
+	// for a duplicate).
+	Seq uint64
+	// Err says why the message is not acknowledged: ErrInvalidUser,
+	// ErrAckTimeout, the context's error, or JetStream's.
+	Err error
+}
+
+// New validates o and returns a Publisher. It does no I/O; create the
+// streams with EnsureAll first.
+func New(js jetstream.JetStream, o Options) (*Publisher, error) {
+	if js == nil {
+		return nil, errors.New("publisher: nil JetStream")
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	return &Publisher{
+		js: js, o: o, subject: o.Names.UserCreatedSubject(),
+		env:   newEnvelope(o.Source, o.EventFields),
+		slots: make(chan struct{}, o.MaxInFlight),
+	}, nil
+}
+
+// Subject is the event subject, <prefix>.users.created.
+func (p *Publisher) Subject() string { return p.subject }
+
+// Envelope returns the event id and the exact message body PublishUsers
+// would send for u (for tests, dev printouts and benchmarks).
+func (p *Publisher) Envelope(u auth0.User) (string, []byte, error) { return p.env.build(u) }
+
+type pending struct {
+	idx      int
+	fut      jetstream.PubAckFuture
+	deadline time.Time
+}
+
+// PublishUsers publishes one event per user with async JetStream publishes,
+// at most MaxInFlight unacknowledged at a time, and waits for every ack (or
+// AckTimeout per message, or ctx). Results are in input order. A result is
+// Acked only on a real JetStream ack: a timeout, a disconnect or a cancelled
+// context is an error, never an ack, even when the message may have been
+// stored; the caller retries and Nats-Msg-Id absorbs the repeat.
+func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Result {
+	results := make([]Result, len(users))
+	if len(users) == 0 {
+		return results
+	}
+	queue := make([]pending, 0, min(len(users), p.o.MaxInFlight))
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+	armed := time.Time{} // deadline the timer is set for
+
+	arm := func(d time.Time) {
+		if d.Equal(armed) {
+			return
+		}
+		timer.Stop()
+		timer.Reset(time.Until(d))
+		armed = d
+	}
+	release := func() { <-p.slots }
+	done := func(q pending, ack *jetstream.PubAck, err error) {
+		r := &results[q.idx]
+		if err != nil {
+			r.Err = fmt.Errorf("publish %s: %w", r.EventID, err)
+		} else {
+			r.Acked, r.Duplicate, r.Seq = true, ack.Duplicate, ack.Sequence
+		}
+		release()
+	}
+	// waitHead resolves the oldest pending publish; with acquire it may
+	// instead take a free slot (returns true then).
+	waitHead := func(acquire bool) (gotSlot bool) {
+		var slots chan struct{}
+		if acquire {
+			slots = p.slots
+		}
+		var head pending
+		var ok <-chan *jetstream.PubAck
+		var errc <-chan error
+		var tc <-chan time.Time
+		if len(queue) > 0 {
+			head = queue[0]
+			ok, errc = head.fut.Ok(), head.fut.Err()
+			arm(head.deadline)
+			tc = timer.C
+		}
+		select {
+		case slots <- struct{}{}:
+			return true
+		case ack := <-ok:
+			done(head, ack, nil)
+		case err := <-errc:
+			done(head, nil, err)
+		case <-tc:
+			armed = time.Time{}
+			done(head, nil, ErrAckTimeout)
+		case <-ctx.Done():
+			if len(queue) == 0 {
+				return false
+			}
+			done(head, nil, ctx.Err())
+		}
+		queue = queue[1:]
+		return false
+	}
+
+	for i, u := range users {
+		id, body, err := p.env.build(u)
+		results[i].EventID = id
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		if ctx.Err() != nil {
+			results[i].Err = fmt.Errorf("publish %s: %w", id, ctx.Err())
+			continue
+		}
+		got := false
+		for !got && ctx.Err() == nil {
+			got = waitHead(true)
+		}
+		if ctx.Err() != nil {
+			if got {
+				release()
+			}
+			results[i].Err = fmt.Errorf("publish %s: %w", id, ctx.Err())
+			continue
+		}
+		msg := &nats.Msg{Subject: p.subject, Data: body, Header: nats.Header{
+			jetstream.MsgIDHeader: []string{id},
+			"Content-Type":        []string{ContentType},
+		}}
+		fut, err := p.js.PublishMsgAsync(msg)
+		if err != nil {
+			release()
+			results[i].Err = fmt.Errorf("publish %s: %w", id, err)
+			continue
+		}
+		queue = append(queue, pending{idx: i, fut: fut, deadline: time.Now().Add(p.o.AckTimeout)})
+	}
+	for len(queue) > 0 {
+		waitHead(false)
+	}
+	return results
+}
