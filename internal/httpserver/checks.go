@@ -36,3 +36,21 @@ func RedisCheck(rdb redis.UniversalClient) Check {
 		return rdb.Ping(ctx).Err()
 	}
 }
+
+// TokenSource is the part of *auth0.Client that Auth0Check uses.
+type TokenSource interface {
+	EnsureToken(ctx context.Context) error
+}
+
+// Auth0Check is ready once an access token has been obtained: EnsureToken
+// answers from its cache while the token is valid (no request to Auth0), so
+// /readyz does not spend the tenant's rate limit. Errors from the client
+// never carry the secret or the token.
+func Auth0Check(c TokenSource) Check {
+	return func(ctx context.Context) error {
+		if c == nil {
+			return errors.New("no client")
+		}
+		return c.EnsureToken(ctx)
+	}
+}

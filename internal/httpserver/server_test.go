@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/internal/httpserver"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
@@ -167,5 +169,25 @@ func TestMetricsServesRegistry(t *testing.T) {
 	// No checks at all: ready.
 	if code, body := get(t, base+"/readyz"); code != 200 || !strings.Contains(body, `"ready":true`) {
 		t.Fatalf("/readyz with no checks = %d %s", code, body)
+	}
+}
+
+func TestReadyzAuth0Token(t *testing.T) {
+	em := emulator.NewTestServer(t, emulator.Config{})
+	good, err := auth0.New(auth0.Config{BaseURL: em.URL, ClientID: em.ClientID, ClientSecret: em.ClientSecret, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const wrong = "not-the-secret-123"
+	bad, err := auth0.New(auth0.Config{BaseURL: em.URL, ClientID: em.ClientID, ClientSecret: wrong, MaxRetries: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := get(t, start(t, nil, map[string]httpserver.Check{"auth0": httpserver.Auth0Check(good)})+"/readyz"); code != 200 {
+		t.Fatalf("good token: %d %s", code, body)
+	}
+	code, body := get(t, start(t, nil, map[string]httpserver.Check{"auth0": httpserver.Auth0Check(bad)})+"/readyz")
+	if code != 503 || !strings.Contains(body, `"auth0":"auth0: token: 401`) || strings.Contains(body, wrong) {
+		t.Fatalf("bad secret: %d %s", code, body)
 	}
 }
