@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/auth0-worker/auth0-worker/internal/httpserver"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 )
@@ -170,5 +172,45 @@ func TestDashboardCoversDesignMetrics(t *testing.T) {
 		if !regexp.MustCompile(`\b` + n + `(_bucket|_sum|_count)?\b`).MatchString(text) {
 			t.Errorf("dashboard has no panel for %s", n)
 		}
+	}
+}
+
+func TestAlertRulesUseOnlyExposedMetrics(t *testing.T) {
+	raw, err := os.ReadFile("prometheus/alerts.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rules struct {
+		Groups []struct {
+			Name  string `yaml:"name"`
+			Rules []struct {
+				Alert string `yaml:"alert"`
+				Expr  string `yaml:"expr"`
+			} `yaml:"rules"`
+		} `yaml:"groups"`
+	}
+	if err := yaml.Unmarshal(raw, &rules); err != nil {
+		t.Fatalf("alerts.yml: %v", err)
+	}
+	exposed := scrapeAll(t)
+	n := 0
+	for _, g := range rules.Groups {
+		for _, r := range g.Rules {
+			n++
+			if r.Alert == "" || strings.TrimSpace(r.Expr) == "" {
+				t.Errorf("rule without alert name or expr in group %s", g.Name)
+			}
+			if strings.Count(r.Expr, "(") != strings.Count(r.Expr, ")") {
+				t.Errorf("%s: unbalanced parentheses", r.Alert)
+			}
+			for _, m := range metricName.FindAllString(r.Expr, -1) {
+				if !exposed[m] {
+					t.Errorf("%s uses %s, which /metrics does not expose", r.Alert, m)
+				}
+			}
+		}
+	}
+	if n == 0 {
+		t.Fatal("no rules")
 	}
 }
