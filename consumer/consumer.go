@@ -264,7 +264,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	<-ctx.Done()
 	c.stopService()
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { wg.Wait(); c.waitHandlers(); close(done) }()
 	grace := time.NewTimer(c.o.ShutdownGrace)
 	defer grace.Stop()
 	select {
@@ -274,7 +274,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.execCancel()
 		<-done
 	}
-	c.waitHandlers()
 	c.log.Info("command transports stopped")
 	return nil
 }

@@ -330,6 +330,9 @@ func (c *Consumer) deadLetter(ctx context.Context, log *slog.Logger, msg jetstre
 		return
 	}
 	if c.m != nil {
+		if !slices.Contains(DurableCommands, command) {
+			command = "unknown" // subjects are caller-chosen: bound the label values
+		}
 		c.m.DLQ.WithLabelValues(command).Inc()
 	}
 	c.log.Warn("command dead-lettered", "command_id", msg.Headers().Get(HeaderMsgID), "subject", msg.Subject(), "reason", oneLine(reason), "deliveries", deliveries)
