@@ -2,9 +2,11 @@ package poller
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
 // UserSearcher reads one page of GET /api/v2/users. *auth0.Client satisfies
@@ -25,17 +27,26 @@ type Publisher interface {
 	// PublishUsers publishes one event per user and waits for the acks; the
 	// results are in the order of users.
 	PublishUsers(ctx context.Context, users []auth0.User) []PublishResult
-	// LastCreatedAt is the created_at of the newest event in the stream
-	// (zero when the stream is empty).
-	LastCreatedAt(ctx context.Context) (time.Time, error)
+	// LastCreatedAt is the created_at (verbatim) of the newest event in the
+	// stream; ok is false when the stream has none.
+	LastCreatedAt(ctx context.Context) (createdAt string, ok bool, err error)
 }
 
-// PublishResult is the outcome of one publish.
-type PublishResult struct {
-	EventID   string
-	Acked     bool // JetStream stored it (or already had it: Duplicate)
-	Duplicate bool // JetStream's Nats-Msg-Id window already had this id
-	Err       error
+// PublishResult is the outcome of one publish: only Acked events are marked
+// seen; Duplicate means JetStream's Nats-Msg-Id window already had it.
+type PublishResult = publisher.Result
+
+// lastPublished is Publisher.LastCreatedAt parsed (zero when none).
+func lastPublished(ctx context.Context, p Publisher) (time.Time, error) {
+	s, ok, err := p.LastCreatedAt(ctx)
+	if err != nil || !ok {
+		return time.Time{}, err
+	}
+	t, err := parseCreatedAt(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("newest published created_at %q: %w", s, err)
+	}
+	return t, nil
 }
 
 // eventStream is the part of *auth0.EventStream the events source uses; an
@@ -58,3 +69,10 @@ func subscriberFunc(s EventSubscriber) subscribeFunc {
 		return st, nil
 	}
 }
+
+// The production types satisfy the interfaces.
+var (
+	_ UserSearcher    = (*auth0.Client)(nil)
+	_ EventSubscriber = (*auth0.Client)(nil)
+	_ Publisher       = (*publisher.Publisher)(nil)
+)

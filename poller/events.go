@@ -231,7 +231,7 @@ func (s *eventsSource) handle(ctx context.Context, batch []auth0.Event) error {
 // the newest published created_at minus the overlap (or the start point
 // when nothing was published yet).
 func (p *Poller) resumeTime(ctx context.Context) (time.Time, error) {
-	last, err := p.opts.Publisher.LastCreatedAt(ctx)
+	last, err := lastPublished(ctx, p.opts.Publisher)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("newest published created_at: %w", err)
 	}

@@ -141,10 +141,13 @@ func (f *fakePublisher) PublishUsers(ctx context.Context, users []auth0.User) []
 	return out
 }
 
-func (f *fakePublisher) LastCreatedAt(ctx context.Context) (time.Time, error) {
+func (f *fakePublisher) LastCreatedAt(ctx context.Context) (string, bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.last, nil
+	if f.last.IsZero() {
+		return "", false, nil
+	}
+	return formatCreatedAt(f.last), true, nil
 }
 
 // dups lists ids stored more than once.

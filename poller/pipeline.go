@@ -2,6 +2,7 @@ package poller
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/dedupe"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
+	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
 // EventID is a user's event id, <user_id>@<created_at> (created_at verbatim):
@@ -97,6 +99,12 @@ func (p *pipeline) process(ctx context.Context, source string, users []auth0.Use
 				break
 			}
 			u := toPub[j]
+			if !r.Acked && errors.Is(r.Err, publisher.ErrInvalidUser) {
+				// Can never become an event: skip rather than retry forever.
+				p.log.Warn("poller: user cannot become an event; skipped", "user_id", u.UserID, "source", source, "err", r.Err)
+				usable[toPubIdx[j]] = false
+				continue
+			}
 			if !r.Acked {
 				if firstErr == nil {
 					firstErr = fmt.Errorf("publish %s: %w", ids[toPubIdx[j]], errOr(r.Err))

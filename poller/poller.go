@@ -229,7 +229,7 @@ func (s *eventsSource) prepare(ctx context.Context, afterFallback bool) error {
 		s.offset = off
 		return nil
 	}
-	last, err := p.opts.Publisher.LastCreatedAt(ctx)
+	last, err := lastPublished(ctx, p.opts.Publisher)
 	if err != nil {
 		return err
 	}

@@ -5,17 +5,23 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/dedupe"
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
+	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
 // rig is one tenant end to end: the emulator, a real redis-server with the
@@ -23,19 +29,102 @@ import (
 type rig struct {
 	t    *testing.T
 	rs   *testredis.Server
+	ns   *testnats.Server
 	srv  *emulator.Server
 	keys rediskeys.Keys
 	dd   dedupe.Store
-	pub  *fakePublisher
+	pub  *countingPublisher
+	// outages: Redis or NATS go down in this test, so a re-publish after an
+	// ack is legitimate (absorbed by Nats-Msg-Id); only the stream counts.
+	outages bool
+
+	mu     sync.Mutex
+	stored map[string]int // Nats-Msg-Id → messages in AUTH0_USERS
+}
+
+// countingPublisher is the real publisher, counting what the poller asked
+// to publish (a re-publish of an acked id means dedupe failed).
+type countingPublisher struct {
+	*publisher.Publisher
+	mu       sync.Mutex
+	attempts map[string]int
+}
+
+func (c *countingPublisher) PublishUsers(ctx context.Context, users []auth0.User) []PublishResult {
+	res := c.Publisher.PublishUsers(ctx, users)
+	c.mu.Lock()
+	for _, r := range res {
+		if r.Acked && !r.Duplicate {
+			c.attempts[r.EventID]++
+		}
+	}
+	c.mu.Unlock()
+	return res
 }
 
 func newRig(t *testing.T, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
 	t.Helper()
-	r := &rig{t: t, rs: testredis.Start(t), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}}
+	r := &rig{t: t, rs: testredis.Start(t), ns: testnats.Start(t), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}, stored: map[string]int{}}
 	r.srv = emulator.NewTestServer(t, emulator.Config{Knobs: knobs, Clients: clients})
 	r.dd = dedupe.NewRedis(r.rs.Client(t), r.keys, time.Hour)
-	r.pub = newFakePublisher()
+	names := publisher.NamesFor("auth0")
+	po := publisher.Options{Names: names, Source: r.srv.URL + "/", AckTimeout: 2 * time.Second}
+	js, err := jetstream.New(r.ns.Connect(t), publisher.JetStreamOpts(po)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxT(t)
+	stream, err := publisher.EnsureStream(ctx, js, names.UsersStream(publisher.StreamOptions{}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, err := publisher.New(js, po)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.pub = &countingPublisher{Publisher: pub, attempts: map[string]int{}}
+	// Watch the stream: every stored message, by Nats-Msg-Id.
+	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		r.mu.Lock()
+		r.stored[m.Headers().Get(jetstream.MsgIDHeader)]++
+		r.mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cc.Stop)
 	return r
+}
+
+// dups lists event ids stored more than once in the stream.
+func (r *rig) dups() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var d []string
+	for id, n := range r.stored {
+		if n > 1 {
+			d = append(d, id)
+		}
+	}
+	return d
+}
+
+// republished lists ids the poller published again after an ack (the
+// stream's Nats-Msg-Id window hid it, but dedupe should have).
+func (r *rig) republished() []string {
+	r.pub.mu.Lock()
+	defer r.pub.mu.Unlock()
+	var d []string
+	for id, n := range r.pub.attempts {
+		if n > 1 {
+			d = append(d, id)
+		}
+	}
+	return d
 }
 
 // poller builds a poller over the rig; o's zero fields get test defaults.
@@ -79,17 +168,20 @@ func (r *rig) expectExactlyOnce(ids []string, within time.Duration) {
 		}
 		return true
 	})
-	if d := r.pub.dups(); len(d) > 0 {
+	if d := r.dups(); len(d) > 0 {
 		r.t.Fatalf("%d events stored twice, e.g. %s", len(d), d[0])
+	}
+	if d := r.republished(); len(d) > 0 && !r.outages {
+		r.t.Fatalf("%d events published again after an ack (dedupe missed them), e.g. %s", len(d), d[0])
 	}
 }
 
 // storedUsers counts stored events per user_id (event id user_id@created_at).
 func (r *rig) storedUsers() map[string]int {
-	r.pub.mu.Lock()
-	defer r.pub.mu.Unlock()
-	out := make(map[string]int, len(r.pub.stored))
-	for id, n := range r.pub.stored {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[string]int, len(r.stored))
+	for id, n := range r.stored {
 		out[id[:strings.LastIndexByte(id, '@')]] += n
 	}
 	return out

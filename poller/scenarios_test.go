@@ -76,7 +76,7 @@ func TestDeletedAndRecreatedUserIsANewEvent(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "second event", func() bool { return r.storedUsers()["google-oauth2|42"] == 2 })
-	if d := r.pub.dups(); len(d) > 0 {
+	if d := r.dups(); len(d) > 0 {
 		t.Fatalf("an event id stored twice: %v", d)
 	}
 }

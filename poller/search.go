@@ -27,7 +27,7 @@ func (p *Poller) initSearchCursor(ctx context.Context, fallback bool) (searchCur
 	}
 	var start searchCursor
 	if fallback {
-		last, err := p.opts.Publisher.LastCreatedAt(ctx)
+		last, err := lastPublished(ctx, p.opts.Publisher)
 		if err != nil {
 			return cur, err
 		}
