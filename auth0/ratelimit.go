@@ -22,7 +22,7 @@ import (
 //     unknown, and requests go one at a time until an answer tells the new
 //     Remaining — this is what keeps 50 goroutines on a 10 req/s bucket from
 //     earning a burst of 429s every second.
-//   - Before the first answer with headers there is no limit.
+//   - Before the first answer with headers one request goes at a time.
 type gate struct {
 	now func() time.Time
 
@@ -101,7 +101,7 @@ func (g *gate) acquire(ctx context.Context) error {
 		case now.Before(g.blocked):
 			until = g.blocked
 		case !g.known:
-			mayGo = true
+			mayGo = g.inflight == 0 // first contact: learn the budget with one request
 		case g.inflight < g.remain:
 			mayGo = true
 		case !g.reset.IsZero() && now.Before(g.reset):
@@ -152,9 +152,14 @@ func (g *gate) release(ri rateInfo, status int) {
 	g.inflight--
 	now := g.now()
 	if ri.ok {
+		if g.known && ri.reset.Equal(g.reset) && ri.remaining > g.remain {
+			// Same window: answers arrive out of order, and an older one
+			// reports more tokens than are left. Keep the lower count.
+		} else {
+			g.remain = ri.remaining
+			g.reset = ri.reset
+		}
 		g.known = true
-		g.remain = ri.remaining
-		g.reset = ri.reset
 	}
 	if status == http.StatusTooManyRequests {
 		g.known = true
