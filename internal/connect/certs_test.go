@@ -81,3 +81,8 @@ func writePEM(t *testing.T, dir, name, typ string, der []byte) string {
 	}
 	return path
 }
+
+// serverTLS is the server side: the 127.0.0.1 certificate, no client auth.
+func (p *pki) serverTLS() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{p.Server}, MinVersion: tls.VersionTLS12}
+}

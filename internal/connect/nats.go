@@ -204,8 +204,8 @@ func NATSOpts(opts NATSOptions, name string, log *slog.Logger) ([]nats.Option, e
 			log.Debug("nats reconnect attempt failed", "err", err)
 		}),
 		nats.ConnectHandler(func(nc *nats.Conn) {
-			// Only called when RetryOnFailedConnect turned a failed first
-			// connect into a later success.
+			// nats.go calls this for the first connection (also when
+			// RetryOnFailedConnect made it a late one).
 			log.Info("nats connected", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName())
 		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
@@ -277,12 +277,6 @@ func NATS(opts NATSOptions, name string, log *slog.Logger) (*nats.Conn, error) {
 			}
 		}
 		return nil, fmt.Errorf("nats: connect to %s: %w", opts.RedactedURL(), scrub(err, opts.Password, opts.Token))
-	}
-	if log == nil {
-		log = slog.Default()
-	}
-	if nc.IsConnected() {
-		log.Info("nats connected", "component", "nats", "url", nc.ConnectedUrlRedacted(), "server", nc.ConnectedServerName(), "name", name)
 	}
 	return nc, nil
 }
