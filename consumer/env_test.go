@@ -168,16 +168,25 @@ func (r reply) errorBody(t testing.TB) map[string]any {
 
 func (e *env) request(command string, body string, hdr map[string]string) reply {
 	e.t.Helper()
+	r, err := e.tryRequest(command, body, hdr, 20*time.Second)
+	if err != nil {
+		e.t.Fatalf("request %s: %v", command, err)
+	}
+	return r
+}
+
+// tryRequest is request for goroutines other than the test's.
+func (e *env) tryRequest(command string, body string, hdr map[string]string, timeout time.Duration) (reply, error) {
 	m := nats.NewMsg(e.c.ServiceSubject(command))
 	m.Data = []byte(body)
 	for k, v := range hdr {
 		m.Header.Set(k, v)
 	}
-	resp, err := e.nc.RequestMsg(m, 20*time.Second)
+	resp, err := e.nc.RequestMsg(m, timeout)
 	if err != nil {
-		e.t.Fatalf("request %s: %v", command, err)
+		return reply{}, err
 	}
-	return toReply(e.t, resp)
+	return toReply(e.t, resp), nil
 }
 
 func toReply(t testing.TB, resp *nats.Msg) reply {

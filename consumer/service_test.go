@@ -260,7 +260,13 @@ func TestServiceIdempotencyKey(t *testing.T) {
 	replies := make([]reply, 5)
 	for i := range replies {
 		wg.Add(1)
-		go func() { defer wg.Done(); replies[i] = e.request(CmdCreate, body, hdr) }()
+		go func() {
+			defer wg.Done()
+			var err error
+			if replies[i], err = e.tryRequest(CmdCreate, body, hdr, 20*time.Second); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
 	wg.Wait()
 	for i, r := range replies {
@@ -343,7 +349,12 @@ func TestServiceDiscoveryAndStats(t *testing.T) {
 	send := func(cmd, body string, count int) {
 		for i := 0; i < count; i++ {
 			wg.Add(1)
-			go func() { defer wg.Done(); e.request(cmd, body, nil) }()
+			go func() {
+				defer wg.Done()
+				if _, err := e.tryRequest(cmd, body, nil, 20*time.Second); err != nil {
+					t.Error(err)
+				}
+			}()
 		}
 	}
 	send(CmdGet, `{"user_id":"auth0|missing"}`, 30)
@@ -392,7 +403,12 @@ func TestServiceConcurrencyBound(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := 0; i < 30; i++ {
 		wg.Add(1)
-		go func() { defer wg.Done(); e.request(CmdGet, `{"user_id":"auth0|x"}`, nil) }()
+		go func() {
+			defer wg.Done()
+			if _, err := e.tryRequest(CmdGet, `{"user_id":"auth0|x"}`, nil, 20*time.Second); err != nil {
+				t.Error(err)
+			}
+		}()
 	}
 	for i := 0; i < 10; i++ {
 		wg.Add(1)
