@@ -165,6 +165,19 @@ func TestRedisRefusesAuth(t *testing.T) {
 		t.Fatal("output contains the Redis password")
 	}
 	wantLine(t, out, "nats", "PASS")
+
+	// The same server with the right ACL credentials (password given as
+	// REDIS_PASSWORD) passes.
+	e.vars["REDIS_URL"] = "redis://worker@" + rs.Addr() + "/0"
+	e.vars["REDIS_PASSWORD"] = pw
+	ok, out = e.run(t)
+	if !ok {
+		t.Fatal("check failed with the right Redis ACL credentials")
+	}
+	wantLine(t, out, "redis", "PASS", rs.Addr())
+	if strings.Contains(out, pw) {
+		t.Fatal("output contains the Redis password")
+	}
 }
 
 func TestStreamSubjectClash(t *testing.T) {
