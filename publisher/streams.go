@@ -65,7 +65,7 @@ func (n Names) CommandsStream(o StreamOptions) jetstream.StreamConfig {
 func (n Names) ResultsStream(o StreamOptions) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name: n.Results, Subjects: []string{n.Prefix + ".results.>"}, Storage: jetstream.FileStorage,
-		MaxAge: 24 * time.Hour, Replicas: max(o.Replicas, 1),
+		MaxAge: 24 * time.Hour, Duplicates: 2 * time.Minute, Replicas: max(o.Replicas, 1),
 		Description: "auth0-worker: durable command outcomes",
 	}
 }

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/config"
+	"github.com/auth0-worker/auth0-worker/internal/check"
+)
+
+// runCheck is `check` (DESIGN §8): one line per item; exit 0 only if all pass.
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := config.FromEnv(args, config.NeedFor("check"))
+	var deps check.Deps
+	if err != nil {
+		deps = check.Deps{ConfigErr: err}
+	} else {
+		client, err := newAuth0Client(cfg, nil, nil)
+		if err != nil {
+			deps = check.Deps{ConfigErr: err}
+		} else {
+			deps = check.FromConfig(cfg, client)
+		}
+	}
+	if !check.Run(ctx, deps, stdout) {
+		return &exitError{code: 1, err: errors.New("check failed")}
+	}
+	return nil
+}
+
+// newAuth0Client builds the Management API client from the configuration.
+// obs and log may be nil. It does no I/O.
+func newAuth0Client(cfg *config.Config, obs auth0.Observer, log *slog.Logger) (*auth0.Client, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return auth0.New(auth0.Config{
+		BaseURL: cfg.Auth0.BaseURL, ClientID: cfg.Auth0.ClientID, ClientSecret: cfg.Auth0.ClientSecret.Reveal(),
+		Audience: cfg.Auth0.Audience, MaxRPS: cfg.Auth0.MaxRPS, UserAgent: "auth0-worker/" + version,
+		Observer: obs, Logger: log, APICallAllow: cfg.Auth0.APICallAllowStrings(),
+	})
+}

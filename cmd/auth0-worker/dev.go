@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/auth0-worker/auth0-worker/config"
+	"github.com/auth0-worker/auth0-worker/emulator"
+)
+
+// devDir is where `dev` keeps NATS and Redis data, relative to the working
+// directory, so a second `dev` run resumes where the first stopped.
+const devDir = ".dev"
+
+// devTrickle is how often `dev` creates a new user in the emulator.
+var devTrickle = 5 * time.Second
+
+// runDev is `dev` (DESIGN §8): embedded NATS, a Redis-protocol store, the
+// emulator with seeded users and a slow trickle of new ones, and the full
+// worker, printing each published event and ready-to-paste nats commands.
+func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// Logging settings come from the environment; everything else is ours.
+	pre, err := config.Load(args, os.LookupEnv, 0)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	log := newLogger(stderr, pre.LogLevel, pre.LogFormat, pre.NoColor)
+	dir, err := filepath.Abs(devDir)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("dev: %w", err)
+	}
+
+	ns, err := devNATS(dir, log)
+	if err != nil {
+		return err
+	}
+	defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
+
+	redisURL, stopRedis, err := devRedis(dir, log)
+	if err != nil {
+		return err
+	}
+	defer stopRedis()
+
+	emu := emulator.New(emulator.Config{Knobs: emulator.Knobs{IndexLag: 500 * time.Millisecond}})
+	emuLn, err := listenPreferred("127.0.0.1:8081")
+	if err != nil {
+		return fmt.Errorf("dev: emulator: %w", err)
+	}
+	emuSrv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = emuSrv.Serve(emuLn) }()
+	defer emuSrv.Close()
+	emuURL := "http://" + emuLn.Addr().String()
+	seedDevUsers(emu, log)
+
+	httpAddr := "127.0.0.1:8080"
+	if !portFreeAddr(httpAddr) {
+		httpAddr = "127.0.0.1:0"
+	}
+	overlay := map[string]string{
+		"AUTH0_DOMAIN":         emuURL,
+		"AUTH0_CLIENT_ID":      emulator.DefaultClientID,
+		"AUTH0_CLIENT_SECRET":  emulator.DefaultClientSecret,
+		"NATS_URL":             ns.ClientURL(),
+		"REDIS_URL":            redisURL,
+		"HTTP_ADDR":            httpAddr,
+		"AUTH0_API_CALL_ALLOW": "GET /users*,GET /users-by-email*",
+		"POLL_OVERLAP":         "10s",
+		"RECONCILE_INTERVAL":   "1m",
+		"LEASE_TTL":            "3s",
+	}
+	lookup := func(k string) (string, bool) {
+		if v, ok := overlay[k]; ok {
+			return v, true
+		}
+		if len(k) > 5 && (k[:5] == "AUTH0" || k[:5] == "NATS_" || k[:5] == "REDIS") {
+			return "", false // dev never mixes in a real tenant's or bus's settings
+		}
+		return os.LookupEnv(k)
+	}
+	cfg, err := config.Load(args, lookup, config.NeedAuth0)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+
+	started := func(w *worker) {
+		if _, err := w.nc.Subscribe(w.names.UserCreatedSubject(), func(m *nats.Msg) { printDevEvent(stdout, m) }); err != nil {
+			log.Error("dev: subscribe", "err", err)
+		}
+		printDevBanner(stdout, ns.ClientURL(), emuURL, w)
+		go trickleDevUsers(ctx, emu, log)
+	}
+	return serveWorker(ctx, cfg, "run", log, started)
+}
+
+func listenPreferred(addr string) (net.Listener, error) {
+	if ln, err := net.Listen("tcp", addr); err == nil {
+		return ln, nil
+	}
+	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+func portFreeAddr(addr string) bool {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	_ = l.Close()
+	return true
+}
+
+var devUserSeq atomic.Int64
+
+func seedDevUsers(emu *emulator.Emulator, log *slog.Logger) {
+	base := time.Now().Add(-time.Hour).UTC()
+	names := []string{"ada", "grace", "alan", "edsger", "barbara"}
+	seed := make([]emulator.SeedUser, len(names))
+	for i, n := range names {
+		seed[i] = emulator.SeedUser{Email: n + "@example.com", CreatedAt: base.Add(time.Duration(i) * time.Minute),
+			Fields: map[string]any{"name": n, "email_verified": true}, NoEvent: true, Indexed: true}
+	}
+	if _, err := emu.CreateUsers(seed); err != nil {
+		log.Warn("dev: seeding users", "err", err)
+	}
+}
+
+// trickleDevUsers signs up a new user every devTrickle, the first one soon,
+// so a newcomer sees an event within seconds.
+func trickleDevUsers(ctx context.Context, emu *emulator.Emulator, log *slog.Logger) {
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n := devUserSeq.Add(1)
+		email := "signup-" + strconv.FormatInt(time.Now().Unix(), 10) + "-" + strconv.FormatInt(n, 10) + "@example.com"
+		if _, err := emu.CreateUsers([]emulator.SeedUser{{Email: email, CreatedAt: time.Now()}}); err != nil && !errors.Is(err, emulator.ErrUserExists) {
+			log.Warn("dev: trickle user", "err", err)
+		}
+		t.Reset(devTrickle)
+	}
+}
+
+func printDevEvent(w io.Writer, m *nats.Msg) {
+	var ev struct {
+		ID   string `json:"id"`
+		Time string `json:"time"`
+		Data struct {
+			Email string `json:"email"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(m.Data, &ev); err != nil {
+		fmt.Fprintf(w, "event on %s (undecodable: %v)\n", m.Subject, err)
+		return
+	}
+	fmt.Fprintf(w, "event %s  user.created  %s  %s\n", m.Subject, ev.ID, ev.Data.Email)
+}
+
+func printDevBanner(w io.Writer, natsURL, emuURL string, wk *worker) {
+	p := wk.names.Prefix
+	fmt.Fprintf(w, `
+auth0-worker dev is running.
+  NATS        %[1]s   (JetStream data in ./.dev/nats)
+  emulator    %[2]s   (client %[3]s / %[4]s)
+  HTTP        http://%[5]s   (/healthz /readyz /metrics)
+A new user signs up every %[6]s; each published event is printed below.
+
+Try (natscli: go install github.com/nats-io/natscli/nats@v0.5.0):
+  nats -s %[1]s sub '%[7]s.users.created'
+  nats -s %[1]s stream view %[8]s
+  nats -s %[1]s micro ls
+  nats -s %[1]s req %[7]s.svc.users.create '{"connection":"Username-Password-Authentication","email":"new@example.com","password":"Passw0rd!"}'
+  nats -s %[1]s req %[7]s.svc.users.search '{"query":"email:*@example.com","limit":5}'
+  nats -s %[1]s req %[7]s.svc.users.search_by_email '{"email":"ada@example.com"}'
+  nats -s %[1]s req %[7]s.svc.api.call '{"method":"GET","path":"/users","query":{"q":"name:ada"}}'
+  nats -s %[1]s pub %[7]s.cmd.users.create '{"connection":"Username-Password-Authentication","email":"durable@example.com","password":"Passw0rd!"}' -H Nats-Msg-Id:cmd-1
+  nats -s %[1]s sub '%[7]s.results.>'
+
+`, natsURL, emuURL, emulator.DefaultClientID, emulator.DefaultClientSecret, wk.http.Addr(), devTrickle, p, wk.names.Users)
+}
