@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"os"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var natsURLLine = regexp.MustCompile(`NATS\s+(nats://\S+)`)
+
+// TestDevShowsAnEventWithin10s runs `auth0-worker dev` as a child process in
+// an empty directory (a fresh machine's state) and expects a user.created
+// event in the AUTH0_USERS stream within 10 s of the start; then SIGINT stops
+// it with exit 0. Without redis-server on PATH dev must fall back to its
+// in-process store and say so.
+func TestDevShowsAnEventWithin10s(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		path     string
+		wantWarn string
+	}{
+		{name: "redis-server", path: os.Getenv("PATH")},
+		{name: "in-process store", path: t.TempDir(), wantWarn: "redis-server not found on PATH"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			start := time.Now()
+			p := startWorker(t, dir, []string{"PATH=" + tc.path}, "dev")
+
+			var url string
+			waitFor(t, 10*time.Second, "the NATS URL in the banner", func() bool {
+				m := natsURLLine.FindStringSubmatch(p.out.String())
+				if m != nil {
+					url = m[1]
+				}
+				return url != ""
+			})
+			nc, err := nats.Connect(url)
+			if err != nil {
+				t.Fatalf("connect to dev NATS %s: %v", url, err)
+			}
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, time.Until(start.Add(10*time.Second)), "an event in AUTH0_USERS", func() bool {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				s, err := js.Stream(ctx, "AUTH0_USERS")
+				if err != nil {
+					return false
+				}
+				info, err := s.Info(ctx)
+				return err == nil && info.State.Msgs > 0
+			})
+			if tc.wantWarn != "" && !strings.Contains(p.out.String(), tc.wantWarn) {
+				t.Errorf("output lacks the warning %q", tc.wantWarn)
+			}
+			if _, err := os.Stat(dir + "/.dev/nats"); err != nil {
+				t.Errorf("dev keeps NATS data under ./.dev/nats: %v", err)
+			}
+
+			if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			exited := make(chan error, 1)
+			go func() { exited <- p.cmd.Wait() }()
+			select {
+			case err := <-exited:
+				if err != nil {
+					t.Fatalf("dev exit after SIGINT: %v", err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("dev did not exit within 10s of SIGINT")
+			}
+		})
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(25 * time.Millisecond) // polling an external process's state
+	}
+}
