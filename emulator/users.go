@@ -227,9 +227,15 @@ func (e *Emulator) updateUser(id string, body map[string]any) ([]byte, *httpErr)
 				doc["last_password_reset"] = formatTime(now)
 			}
 		case "user_metadata", "app_metadata":
+			// Auth0 keeps an emptied user_metadata as {} but drops an
+			// emptied app_metadata (as recorded).
 			patch := v.(map[string]any)
 			if len(patch) == 0 {
-				delete(doc, k)
+				if k == "user_metadata" {
+					doc[k] = map[string]any{}
+				} else {
+					delete(doc, k)
+				}
 				continue
 			}
 			old, _ := doc[k].(map[string]any)
@@ -244,7 +250,7 @@ func (e *Emulator) updateUser(id string, body map[string]any) ([]byte, *httpErr)
 					merged[mk] = mv
 				}
 			}
-			if len(merged) == 0 {
+			if len(merged) == 0 && k == "app_metadata" {
 				delete(doc, k)
 			} else {
 				doc[k] = merged
