@@ -176,10 +176,13 @@ func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
 			c.record(command, "cmd", strconv.Itoa(e.Status), time.Since(start))
 			return
 		}
-		v, ok, err := c.st.lock(bg, id, c.o.AckWait)
-		if err != nil {
-			log.Warn("redis unavailable; command will be retried", "err", err)
-			_ = msg.NakWithDelay(c.o.RetryBase)
+		var v string
+		var ok bool
+		if err := c.retrying(log, "take the in-flight lock", func(ctx context.Context) (err error) {
+			v, ok, err = c.st.lock(ctx, id, c.o.AckWait)
+			return err
+		}); err != nil {
+			_ = msg.Nak()
 			return
 		}
 		if ok {
@@ -216,16 +219,16 @@ func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
 	case e == nil:
 		c.record(command, "cmd", "ok", time.Since(start))
 		o := successOutcome(body)
-		if err := c.st.put(bg, id, o); err != nil {
-			log.Error("outcome not stored; will retry", "err", err)
+		if err := c.retrying(log, "store the outcome", func(ctx context.Context) error { return c.st.put(ctx, id, o) }); err != nil {
+			// The redelivery executes again; a create then meets 409 and
+			// finds the user this attempt created.
 			release()
-			_ = msg.NakWithDelay(c.o.RetryBase)
+			_ = msg.Nak()
 			return
 		}
-		if err := c.publishResult(bg, id, o); err != nil {
-			log.Error("outcome not published; the redelivery re-publishes it", "err", err)
+		if err := c.retrying(log, "publish the outcome", func(ctx context.Context) error { return c.publishResult(ctx, id, o) }); err != nil {
 			release()
-			_ = msg.NakWithDelay(c.o.RetryBase)
+			_ = msg.Nak() // the redelivery re-publishes the stored outcome
 			return
 		}
 		release()
@@ -256,18 +259,26 @@ func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
 // replayStored re-publishes a stored outcome instead of executing again.
 // It reports whether the message is settled.
 func (c *Consumer) replayStored(ctx context.Context, log *slog.Logger, msg jetstream.Msg, command, id string, deliveries int) bool {
-	o, err := c.st.get(ctx, id)
-	if errors.Is(err, errNoOutcome) {
-		return false
-	}
-	if err != nil {
-		log.Warn("redis unavailable; command will be retried", "err", err)
-		_ = msg.NakWithDelay(c.o.RetryBase)
+	var o Outcome
+	found := false
+	if err := c.retrying(log, "read the stored outcome", func(ctx context.Context) error {
+		var err error
+		o, err = c.st.get(ctx, id)
+		if errors.Is(err, errNoOutcome) {
+			return nil
+		}
+		found = err == nil
+		return err
+	}); err != nil {
+		_ = msg.Nak()
 		return true
 	}
+	if !found {
+		return false
+	}
 	log.Info("outcome already stored; re-publishing it without executing")
-	if err := c.publishResult(ctx, id, o); err != nil {
-		_ = msg.NakWithDelay(c.o.RetryBase)
+	if err := c.retrying(log, "re-publish the outcome", func(ctx context.Context) error { return c.publishResult(ctx, id, o) }); err != nil {
+		_ = msg.Nak()
 		return true
 	}
 	if o.OK() {
@@ -282,14 +293,12 @@ func (c *Consumer) replayStored(ctx context.Context, log *slog.Logger, msg jetst
 
 // settlePermanent stores and publishes a permanent error, then dead-letters.
 func (c *Consumer) settlePermanent(ctx context.Context, log *slog.Logger, msg jetstream.Msg, command, id string, o Outcome, deliveries int) {
-	if err := c.st.put(ctx, id, o); err != nil {
-		log.Error("outcome not stored; will retry", "err", err)
-		_ = msg.NakWithDelay(c.o.RetryBase)
+	if err := c.retrying(log, "store the outcome", func(ctx context.Context) error { return c.st.put(ctx, id, o) }); err != nil {
+		_ = msg.Nak()
 		return
 	}
-	if err := c.publishResult(ctx, id, o); err != nil {
-		log.Error("outcome not published; will retry", "err", err)
-		_ = msg.NakWithDelay(c.o.RetryBase)
+	if err := c.retrying(log, "publish the outcome", func(ctx context.Context) error { return c.publishResult(ctx, id, o) }); err != nil {
+		_ = msg.Nak()
 		return
 	}
 	c.deadLetter(ctx, nil, msg, command, o.Error, deliveries)
@@ -298,12 +307,38 @@ func (c *Consumer) settlePermanent(ctx context.Context, log *slog.Logger, msg je
 func (c *Consumer) publishResult(ctx context.Context, id string, o Outcome) error {
 	m := o.Msg(c.ResultSubject(id))
 	m.Header.Set(HeaderMsgID, id)
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := c.o.JS.PublishMsg(pctx, m); err != nil {
+	if _, err := c.o.JS.PublishMsg(ctx, m); err != nil {
 		return fmt.Errorf("publish outcome of %s: %w", id, err)
 	}
 	return nil
+}
+
+// retrying runs fn until it succeeds, holding the message (InProgress goes
+// on) so that Redis or JetStream trouble does not burn the command's
+// deliveries. It gives up only when the shutdown grace ends.
+func (c *Consumer) retrying(log *slog.Logger, what string, fn func(context.Context) error) error {
+	d := c.o.RetryBase
+	for i := 0; ; i++ {
+		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := fn(actx)
+		cancel()
+		if err == nil {
+			if i > 0 {
+				log.Info(what + ": succeeded after retries")
+			}
+			return nil
+		}
+		if i == 0 {
+			log.Warn(what+" failed; retrying while holding the message", "err", err)
+		}
+		select {
+		case <-c.execCtx.Done():
+			log.Error(what+" failed; giving the message back", "err", err)
+			return fmt.Errorf("%s: %w", what, err)
+		case <-time.After(d):
+		}
+		d = min(d*2, c.o.RetryMax)
+	}
 }
 
 // deadLetter publishes the original body and headers plus Dlq-Reason,
@@ -322,11 +357,11 @@ func (c *Consumer) deadLetter(ctx context.Context, log *slog.Logger, msg jetstre
 	m.Header.Set(HeaderDlqSubject, msg.Subject())
 	m.Header.Set(HeaderDlqDeliveries, strconv.Itoa(deliveries))
 	m.Data = msg.Data()
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if _, err := c.o.JS.PublishMsg(pctx, m); err != nil {
-		log.Error("dead letter not published; will retry", "subject", m.Subject, "err", err)
-		_ = msg.NakWithDelay(c.o.RetryBase)
+	if err := c.retrying(log, "publish the dead letter", func(ctx context.Context) error {
+		_, err := c.o.JS.PublishMsg(ctx, m)
+		return err
+	}); err != nil {
+		_ = msg.Nak() // it comes back and is dead-lettered then
 		return
 	}
 	if c.m != nil {

@@ -331,3 +331,39 @@ func TestDurableExactlyOnce(t *testing.T) {
 		t.Fatalf("%d users after repeating the ids, want %d", got, n)
 	}
 }
+
+// Redis down while durable commands arrive: the worker holds the messages
+// and retries instead of burning deliveries; once Redis is back every
+// command completes once and nothing is dead-lettered.
+func TestDurableRedisOutage(t *testing.T) {
+	e := newEnv(t, envConfig{opts: func(o *Options) { o.MaxDeliver = 2 }})
+	e.rsrv.Stop()
+	for i := 0; i < 3; i++ {
+		e.publishCmd(CmdCreate, fmt.Sprintf("ro-%d", i), fmt.Sprintf(`{"connection":"%s","email":"ro%d@example.com","password":"Secret-123!"}`, conn, i))
+	}
+	waitFor(t, 10*time.Second, "commands held by the worker", func() bool {
+		ci, err := e.js.Consumer(context.Background(), e.names.Commands, DefaultDurable)
+		if err != nil {
+			return false
+		}
+		info, err := ci.Info(context.Background())
+		return err == nil && info.NumAckPending == 3
+	})
+	// Hold them for longer than AckWait × MaxDeliver would allow if each
+	// Redis failure were a delivery.
+	hold := time.Now().Add(2 * e.c.o.AckWait)
+	waitFor(t, 3*e.c.o.AckWait, "the hold period", func() bool { return time.Now().After(hold) })
+	e.rsrv.Start()
+	for i := 0; i < 3; i++ {
+		if r := e.waitResult(fmt.Sprintf("ro-%d", i)); r.Header.Get(HeaderErrorCode) != "" {
+			t.Fatalf("ro-%d: %v %s", i, r.Header, r.Data)
+		}
+	}
+	e.waitSettled(10 * time.Second)
+	if n := streamMsgs(t, e, e.names.DLQ); n != 0 {
+		t.Fatalf("%d dead letters after a Redis outage", n)
+	}
+	if n := e.em.Emulator.UserCount(); n != 3 {
+		t.Fatalf("%d users, want 3", n)
+	}
+}

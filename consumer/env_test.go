@@ -41,6 +41,7 @@ type env struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	rdb    *redis.Client
+	rsrv   *testredis.Server
 	client *auth0.Client
 	c      *Consumer
 	m      *metrics.Metrics
@@ -68,7 +69,8 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		t.Fatal(err)
 	}
 	e.js = js
-	e.rdb = testredis.Start(t).Client(t)
+	e.rsrv = testredis.Start(t)
+	e.rdb = e.rsrv.Client(t)
 	if cfg.maxRetries == 0 {
 		cfg.maxRetries = 1
 	}
