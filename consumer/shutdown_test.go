@@ -78,6 +78,9 @@ func TestMetricsRecorded(t *testing.T) {
 	e.waitResult("m-1")
 	e.publishCmd(CmdDelete, "", `{"user_id":"auth0|x"}`)
 	e.waitDLQ("auth0.dlq.cmd.users.delete")
+	// The counter moves just after the dead letter's publish is acknowledged.
+	waitFor(t, 5*time.Second, "dlq metric", func() bool { return counterValue(e.m.DLQ.WithLabelValues(CmdDelete)) == 1 })
+	waitFor(t, 5*time.Second, "cmd ok metric", func() bool { return counterValue(e.m.Commands.WithLabelValues(CmdDelete, "cmd", "ok")) == 1 })
 	for _, tc := range []struct {
 		got  float64
 		want float64
