@@ -123,8 +123,8 @@ type EventParams struct {
 	// Reconnect, when true, makes the stream reconnect by itself (with backoff,
 	// from the last offset it received) after server cycling, network errors,
 	// transient `event: error` codes and 403 connection-limit refusals; only
-	// terminal conditions (ErrCursorExpired, ErrInsufficientScope, 404, ctx
-	// done) are returned by Next.
+	// terminal conditions (ErrCursorExpired, a *StreamError invalid_cursor,
+	// ErrInsufficientScope, 404 and other 4xx, ctx done) are returned by Next.
 	Reconnect bool
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -312,7 +313,11 @@ func (s *EventStream) Next(ctx context.Context) (Event, error) {
 			if s.retry > d {
 				d = s.retry
 			}
-			s.c.log.Warn("auth0: events: connection ended before any event, reconnecting", "in", d, "err", it.err)
+			lvl := slog.LevelDebug
+			if s.failures >= 3 {
+				lvl = slog.LevelWarn
+			}
+			s.c.log.Log(ctx, lvl, "auth0: events: connection ended before any event, reconnecting", "in", d, "failures", s.failures, "err", it.err)
 			if err := sleepCtx(ctx, d); err != nil {
 				return Event{}, err
 			}
@@ -328,7 +333,10 @@ func (s *EventStream) Next(ctx context.Context) (Event, error) {
 		if m.Event == "error" {
 			se := decodeStreamError(m)
 			s.dropConn()
-			if s.p.Reconnect && !errors.Is(se, ErrCursorExpired) {
+			// cursor_expired and invalid_cursor: the offset itself is
+			// unusable, reconnecting from it cannot help; the caller
+			// resumes from a timestamp. Other codes are transient.
+			if s.p.Reconnect && !errors.Is(se, ErrCursorExpired) && se.Code != "invalid_cursor" {
 				s.c.log.Warn("auth0: events: stream error, reconnecting from the last offset", "code", se.Code, "offset", s.LastOffset())
 				if err := sleepCtx(ctx, s.bo.NextBackOff()); err != nil {
 					return Event{}, err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"strings"
@@ -145,6 +146,7 @@ func newEnv(t testing.TB, ecfg emulator.Config, mod func(*auth0.Config)) *testEn
 		ClientSecret: srv.ClientSecret,
 		HTTPClient:   &http.Client{Transport: ct},
 		APICallAllow: []string{"GET /users*", "POST /users", "PATCH /users/*"},
+		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 	if mod != nil {
 		mod(&cfg)
