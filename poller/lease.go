@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -129,6 +130,11 @@ func (l *lease) lead(parent context.Context, acquiredAt time.Time) (ctx context.
 	expire := func() { cancel(errLeaseExpired) }
 	timer := time.AfterFunc(time.Until(acquiredAt.Add(l.ttl-l.margin())), expire)
 	l.setLeader(true)
+	// Leadership ends the moment ctx does, even while a batch in flight
+	// finishes (flushCtx): it no longer polls.
+	var once sync.Once
+	off := func() { once.Do(func() { l.setLeader(false) }) }
+	context.AfterFunc(ctx, off)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -159,7 +165,7 @@ func (l *lease) lead(parent context.Context, acquiredAt time.Time) (ctx context.
 	return ctx, func() {
 		cancel(context.Canceled)
 		timer.Stop()
-		l.setLeader(false)
+		off() // returns only once the flag is down, whoever ran it first
 		<-done
 	}
 }

@@ -32,6 +32,7 @@ type Poller struct {
 	cursors *cursors
 	pipe    *pipeline
 
+	created        time.Time // POLL_START=now means this moment
 	subscribe      subscribeFunc
 	now            func() time.Time
 	reconcileDelay time.Duration
@@ -51,7 +52,7 @@ func New(opts Options) (*Poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Poller{opts: opts, start: sp, log: opts.Logger, m: opts.Metrics, now: time.Now, reconcileDelay: reconcileDelay}
+	p := &Poller{opts: opts, start: sp, log: opts.Logger, m: opts.Metrics, now: time.Now, reconcileDelay: reconcileDelay, created: time.Now()}
 	p.lease = newLease(opts.Redis, opts.Keys.Lease(), opts.LeaseTTL, p.log, p.m)
 	p.cursors = &cursors{l: p.lease, searchKey: opts.Keys.CursorSearch(), eventsKey: opts.Keys.CursorEvents()}
 	p.pipe = &pipeline{pub: opts.Publisher, dd: opts.Dedupe, m: p.m, log: p.log}
@@ -239,7 +240,7 @@ func (s *eventsSource) prepare(ctx context.Context, afterFallback bool) error {
 	}
 	switch p.start.kind {
 	case "now":
-		s.from = p.now()
+		s.from = p.startTime()
 		return nil
 	default:
 		// Backfill every time there is no offset: cheap when the search

@@ -154,6 +154,7 @@ func TestReconcilePublishesWhatTheStreamMissed(t *testing.T) {
 	missed := seed(t, r.srv.Emulator, "missed", 1, func(int) time.Time { return time.Now().Add(-90 * time.Second) }, true)
 	streamed := seed(t, r.srv.Emulator, "streamed", 3, nil, false)
 	r.expectExactlyOnce(append(missed, streamed...), 10*time.Second)
+	waitFor(t, 2*time.Second, "reconcile_found to count it", func() bool { return value(m.ReconcileFound) >= 1 })
 	if got := value(m.ReconcileFound); got != 1 {
 		t.Fatalf("reconcile_found = %v, want 1", got)
 	}

@@ -47,7 +47,10 @@ func (p *Poller) initSearchCursor(ctx context.Context, fallback bool) (searchCur
 	return cur, nil
 }
 
-// startTime is the POLL_START point: now, the epoch for "all", or the time.
+// startTime is the POLL_START point: for "now" the moment the Poller was
+// created (not when it first led: users created while it waited for the
+// lease, or while events were being refused, count), the epoch for "all",
+// or the given time.
 func (p *Poller) startTime() time.Time {
 	switch p.start.kind {
 	case "all":
@@ -55,7 +58,7 @@ func (p *Poller) startTime() time.Time {
 	case "time":
 		return p.start.at
 	}
-	return p.now()
+	return p.created
 }
 
 func (s *searchSource) run(ctx context.Context, fallback bool) error {
