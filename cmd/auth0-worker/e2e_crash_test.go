@@ -1,0 +1,98 @@
+package main
+
+import (
+	"math/rand/v2"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/auth0-worker/auth0-worker/emulator"
+)
+
+// Issue 4 "crash safety": users are created continuously while the worker
+// is SIGKILLed three times at random moments and restarted at once each
+// time; in the end every user is in AUTH0_USERS exactly once.
+func TestE2ECrashSafetySIGKILL(t *testing.T) {
+	for _, tc := range []struct {
+		source string
+		knobs  emulator.Knobs
+	}{
+		{source: "events", knobs: emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond}},
+		{source: "search", knobs: emulator.Knobs{IndexLagMax: time.Second}},
+	} {
+		t.Run(tc.source, func(t *testing.T) {
+			r := newE2ERig(t, emulator.Config{Knobs: tc.knobs})
+			env := r.env(emulator.DefaultClientID, emulator.DefaultClientSecret,
+				"POLL_SOURCE="+tc.source, "POLL_INTERVAL=200ms", "POLL_OVERLAP=5s", "LEASE_TTL=1s",
+				// A fixed start point: a restart before the first publish
+				// must not move "now" past users created meanwhile.
+				"POLL_START="+time.Now().UTC().Add(-time.Second).Format(time.RFC3339))
+			p := r.start(env)
+			waitFor(t, 10*time.Second, "the worker to lead", func() bool { return p.isLeader(t) })
+
+			const users, over = 300, 4 * time.Second
+			kills := randomMoments(3, 300*time.Millisecond, over, 600*time.Millisecond)
+			t.Logf("SIGKILL at %v", kills)
+			start := time.Now()
+			c := r.createUsers("crash-"+tc.source, users, over)
+			for i, at := range kills {
+				<-time.After(time.Until(start.Add(at))) // the random moment of this crash
+				p.kill(t)
+				t.Logf("kill %d at %v with %d users created, %d stored", i+1, time.Since(start).Round(time.Millisecond), c.count(), r.streamCount("AUTH0_USERS"))
+				p = r.start(env)
+			}
+			ids := c.wait()
+			r.expectUsersExactlyOnce(ids, 20*time.Second)
+			if !p.isLeader(t) {
+				t.Errorf("the last worker does not lead after catching up")
+			}
+		})
+	}
+}
+
+// randomMoments draws n sorted moments in [from, to) at least gap apart.
+func randomMoments(n int, from, to, gap time.Duration) []time.Duration {
+	for {
+		m := make([]time.Duration, n)
+		for i := range m {
+			m[i] = from + rand.N(to-from)
+		}
+		sort.Slice(m, func(i, j int) bool { return m[i] < m[j] })
+		ok := true
+		for i := 1; i < n; i++ {
+			if m[i]-m[i-1] < gap {
+				ok = false
+			}
+		}
+		if ok {
+			return m
+		}
+	}
+}
+
+// Issue 4: Redis restarted mid-run with its data (AOF), then NATS restarted
+// mid-run with its file store, while users are created; exactly once, and
+// the same worker process recovers on its own.
+func TestE2ERedisAndNATSRestartMidRun(t *testing.T) {
+	r := newE2ERig(t, emulator.Config{Knobs: emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond}})
+	env := r.env(emulator.DefaultClientID, emulator.DefaultClientSecret,
+		"POLL_SOURCE=events", "LEASE_TTL=2s", "POLL_OVERLAP=5s",
+		"POLL_START="+time.Now().UTC().Add(-time.Second).Format(time.RFC3339))
+	p := r.start(env)
+	waitFor(t, 10*time.Second, "the worker to lead", func() bool { return p.isLeader(t) })
+
+	start := time.Now()
+	c := r.createUsers("restart", 300, 4*time.Second)
+	<-time.After(time.Until(start.Add(time.Second))) // mid-run
+	r.redis.Restart()
+	t.Logf("redis restarted at %v with %d users created", time.Since(start).Round(time.Millisecond), c.count())
+	<-time.After(time.Until(start.Add(2500 * time.Millisecond))) // later in the run
+	r.nats.Restart()
+	t.Logf("nats restarted at %v with %d users created", time.Since(start).Round(time.Millisecond), c.count())
+	ids := c.wait()
+	r.expectUsersExactlyOnce(ids, 20*time.Second)
+	if p.cmd.ProcessState != nil {
+		t.Fatalf("the worker exited: %v", p.cmd.ProcessState)
+	}
+	waitFor(t, 10*time.Second, "/readyz 200 after the restarts", func() bool { return p.ready(t) })
+}
