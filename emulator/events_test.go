@@ -79,6 +79,7 @@ type evConn struct {
 type evReq struct {
 	query       url.Values
 	lastEventID string
+	token       string // Bearer token, for the full emulator
 }
 
 // evOpen opens a stream and, for a 200, starts reading it. Non-200 answers
@@ -94,6 +95,9 @@ func evOpen(t *testing.T, base string, rq evReq) (*evConn, []byte) {
 	req.Header.Set("Accept", "text/event-stream")
 	if rq.lastEventID != "" {
 		req.Header.Set("Last-Event-ID", rq.lastEventID)
+	}
+	if rq.token != "" {
+		req.Header.Set("Authorization", "Bearer "+rq.token)
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

@@ -258,6 +258,7 @@ func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) 
 	}
 
 	var buf []evEntry
+	heartbeatDue := false
 	for {
 		batch, expired, wake, closing := s.l.read(cur, buf)
 		buf = batch
@@ -272,10 +273,18 @@ func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) 
 				s.write(batch[i].frame)
 			}
 		}
-		if len(batch) > 0 {
-			if s.flush() != nil {
-				return
-			}
+		if heartbeatDue {
+			// Checked for expiry above with its old time; still valid now, so
+			// an offset-only message hands the client a fresh position and a
+			// live client's cursor never ages out.
+			heartbeatDue = false
+			cur.at = s.l.now()
+			off := s.l.encodeOffset(cur)
+			s.write(evHeartbeatComment)
+			s.msg(auth0.SSEMessage{Event: "offset-only", ID: off, HasID: true, Data: `{"offset":"` + off + `"}`})
+		}
+		if s.flush() != nil {
+			return
 		}
 		if len(batch) == evBatchMax {
 			// More is waiting; still honour the ways out between batches.
@@ -299,15 +308,7 @@ func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) 
 		case <-cycle:
 			return
 		case <-hb.C:
-			// The cursor is still valid now: an offset-only message hands the
-			// client a fresh position, so a live client's cursor never ages out.
-			cur.at = s.l.now()
-			off := s.l.encodeOffset(cur)
-			s.write(evHeartbeatComment)
-			s.msg(auth0.SSEMessage{Event: "offset-only", ID: off, HasID: true, Data: `{"offset":"` + off + `"}`})
-			if s.flush() != nil {
-				return
-			}
+			heartbeatDue = true
 		}
 	}
 }
