@@ -82,6 +82,35 @@ func TestComposeStack(t *testing.T) {
 	}
 }
 
+// The emulator's command line in the compose file uses only flags that
+// cmd/auth0-emulator defines.
+func TestComposeEmulatorFlagsExist(t *testing.T) {
+	src, err := os.ReadFile("../cmd/auth0-emulator/main.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defined := map[string]bool{}
+	for _, m := range regexp.MustCompile(`fs\.\w*Var\([^,]+,\s*"([a-z0-9-]+)"`).FindAllStringSubmatch(string(src), -1) {
+		defined[m[1]] = true
+	}
+	if !defined["addr"] {
+		t.Fatalf("could not read the emulator's flags (found %v)", defined)
+	}
+	args := loadCompose(t).Services["auth0-emulator"].Command
+	if len(args) == 0 {
+		t.Fatal("auth0-emulator has no command")
+	}
+	for _, a := range args {
+		name := strings.TrimLeft(strings.SplitN(a, "=", 2)[0], "-")
+		if !strings.HasPrefix(a, "-") || !defined[name] {
+			t.Errorf("auth0-emulator argument %q is not a flag of cmd/auth0-emulator", a)
+		}
+		if name == "addr" && !strings.HasPrefix(strings.SplitN(a, "=", 2)[1], "0.0.0.0:") {
+			t.Errorf("the emulator must listen on all interfaces inside its container: %q", a)
+		}
+	}
+}
+
 // The Dockerfile builds both binaries with the release flags, statically,
 // and runs them as a non-root user.
 func TestDockerfile(t *testing.T) {
