@@ -1,7 +1,6 @@
 package publisher
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -90,46 +89,171 @@ func (e envelope) build(u auth0.User) (string, []byte, error) {
 
 // data is the user's raw JSON untouched, or, with EVENT_FIELDS, an object of
 // the listed top-level fields whose values are the raw bytes Auth0 sent.
+// Raw is trusted to be valid JSON (auth0 decoding produced it); only its
+// outer shape is checked here, so the hot path does not re-scan every byte.
 func (e envelope) data(u auth0.User) ([]byte, error) {
 	raw := trimSpace(u.Raw)
-	if len(raw) == 0 || raw[0] != '{' {
+	if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' {
 		return nil, errors.New("no raw JSON object (auth0.User.Raw)")
 	}
 	if e.fields == nil {
-		if !json.Valid(raw) {
-			return nil, errors.New("raw JSON is not valid")
-		}
 		return raw, nil
 	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &m); err != nil {
-		return nil, fmt.Errorf("raw JSON: %v", err)
+	// One pass over the top-level members, remembering where each wanted
+	// value lies; then write them in EVENT_FIELDS order. No decoding of the
+	// values, no map.
+	var spansArr [16][2]int
+	spans := spansArr[:0]
+	if len(e.fields) > len(spansArr) {
+		spans = make([][2]int, 0, len(e.fields))
+	}
+	spans = spans[:len(e.fields)]
+	for i := range spans {
+		spans[i] = [2]int{-1, -1}
+	}
+	err := topLevelMembers(raw, func(key []byte, vStart, vEnd int) {
+		for i, f := range e.fields {
+			if spans[i][0] < 0 && string(key) == f {
+				spans[i] = [2]int{vStart, vEnd}
+				return
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	b := make([]byte, 0, len(raw))
 	b = append(b, '{')
 	n := 0
-	for _, f := range e.fields {
-		v, ok := m[f]
-		if !ok {
-			// Keep the promise that user_id and created_at are always in data.
-			switch f {
-			case "user_id":
-				v = appendJSONString(nil, u.UserID)
-			case "created_at":
-				v = appendJSONString(nil, u.CreatedAt)
-			default:
-				continue
-			}
-		}
+	for i, f := range e.fields {
 		if n > 0 {
 			b = append(b, ',')
 		}
-		b = appendJSONString(b, f)
-		b = append(b, ':')
-		b = append(b, v...)
+		switch {
+		case spans[i][0] >= 0:
+			b = appendJSONString(b, f)
+			b = append(b, ':')
+			b = append(b, raw[spans[i][0]:spans[i][1]]...)
+		case f == "user_id": // always present, even when the raw object lacks it
+			b = append(b, `"user_id":`...)
+			b = appendJSONString(b, u.UserID)
+		case f == "created_at":
+			b = append(b, `"created_at":`...)
+			b = appendJSONString(b, u.CreatedAt)
+		default:
+			if n > 0 {
+				b = b[:len(b)-1]
+			}
+			continue
+		}
 		n++
 	}
 	return append(b, '}'), nil
+}
+
+var errMalformed = errors.New("raw JSON object is malformed")
+
+// topLevelMembers calls fn for each member of the JSON object obj with the
+// member's key (raw, without quotes; keys with escapes are passed escaped,
+// which never equals a plain field name) and the byte range of its value.
+func topLevelMembers(obj []byte, fn func(key []byte, vStart, vEnd int)) error {
+	i := skipWS(obj, 1)
+	if i < len(obj) && obj[i] == '}' {
+		return nil
+	}
+	for i < len(obj) {
+		if obj[i] != '"' {
+			return errMalformed
+		}
+		kEnd, err := stringEnd(obj, i)
+		if err != nil {
+			return err
+		}
+		key := obj[i+1 : kEnd-1]
+		i = skipWS(obj, kEnd)
+		if i >= len(obj) || obj[i] != ':' {
+			return errMalformed
+		}
+		vStart := skipWS(obj, i+1)
+		vEnd, err := valueEnd(obj, vStart)
+		if err != nil {
+			return err
+		}
+		fn(key, vStart, vEnd)
+		i = skipWS(obj, vEnd)
+		if i >= len(obj) {
+			return errMalformed
+		}
+		switch obj[i] {
+		case ',':
+			i = skipWS(obj, i+1)
+		case '}':
+			return nil
+		default:
+			return errMalformed
+		}
+	}
+	return errMalformed
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd returns the index after the closing quote of the string at i.
+func stringEnd(b []byte, i int) (int, error) {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1, nil
+		}
+	}
+	return 0, errMalformed
+}
+
+// valueEnd returns the index after the JSON value starting at i.
+func valueEnd(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return 0, errMalformed
+	}
+	switch b[i] {
+	case '"':
+		return stringEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, err := stringEnd(b, j)
+				if err != nil {
+					return 0, err
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1, nil
+				}
+			}
+		}
+		return 0, errMalformed
+	}
+	// number, true, false, null
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return 0, errMalformed
+	}
+	return j, nil
 }
 
 func trimSpace(b []byte) []byte {

@@ -139,6 +139,8 @@ func (p *Publisher) Envelope(u auth0.User) (string, []byte, error) { return p.en
 type pending struct {
 	idx      int
 	fut      jetstream.PubAckFuture
+	ok       <-chan *jetstream.PubAck
+	errc     <-chan error
 	deadline time.Time
 }
 
@@ -189,8 +191,11 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 		var errc <-chan error
 		var tc <-chan time.Time
 		if len(queue) > 0 {
+			if queue[0].ok == nil { // once per message: each call takes the JetStream client's lock
+				queue[0].ok, queue[0].errc = queue[0].fut.Ok(), queue[0].fut.Err()
+			}
 			head = queue[0]
-			ok, errc = head.fut.Ok(), head.fut.Err()
+			ok, errc = head.ok, head.errc
 			arm(head.deadline)
 			tc = timer.C
 		}
@@ -214,6 +219,10 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 		return false
 	}
 
+	// Build every message first, then publish in a tight loop: the NATS
+	// client's flusher then writes large batches instead of one small write
+	// per event interleaved with JSON work.
+	msgs := make([]*nats.Msg, len(users))
 	for i, u := range users {
 		id, body, err := p.env.build(u)
 		results[i].EventID = id
@@ -221,11 +230,26 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 			results[i].Err = err
 			continue
 		}
+		msgs[i] = &nats.Msg{Subject: p.subject, Data: body, Header: nats.Header{
+			jetstream.MsgIDHeader: []string{id},
+			"Content-Type":        []string{ContentType},
+		}}
+	}
+	for i, msg := range msgs {
+		if msg == nil {
+			continue
+		}
+		id := results[i].EventID
 		if ctx.Err() != nil {
 			results[i].Err = fmt.Errorf("publish %s: %w", id, ctx.Err())
 			continue
 		}
 		got := false
+		select { // fast path: a free slot, no need to look at pending acks
+		case p.slots <- struct{}{}:
+			got = true
+		default:
+		}
 		for !got && ctx.Err() == nil {
 			got = waitHead(true)
 		}
@@ -236,10 +260,6 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 			results[i].Err = fmt.Errorf("publish %s: %w", id, ctx.Err())
 			continue
 		}
-		msg := &nats.Msg{Subject: p.subject, Data: body, Header: nats.Header{
-			jetstream.MsgIDHeader: []string{id},
-			"Content-Type":        []string{ContentType},
-		}}
 		fut, err := p.js.PublishMsgAsync(msg)
 		if err != nil {
 			release()
