@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/auth0-worker/auth0-worker/config"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -63,6 +65,8 @@ func runMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
+		fmt.Fprintln(stdout)
+		config.Usage(stdout)
 		return 0
 	default:
 		fmt.Fprintf(stderr, "auth0-worker: unknown subcommand %q\n%s", cmd, usage)
