@@ -142,74 +142,124 @@ func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
 			}
 		}
 	}()
-	batch := make([]auth0.Event, 0, eventsBatchMax)
-	for {
-		batch = batch[:0]
-		var streamErr error
+	// Up to eventsInFlight batches publish at once; a committer persists
+	// their offsets strictly in stream order, each only after its own batch
+	// and every earlier one are in the stream.
+	flights := make(chan *flight, eventsInFlight-1)
+	committed := make(chan error, 1)
+	go func() {
+		var first error
+		for f := range flights {
+			err := <-f.done
+			if first != nil {
+				continue
+			}
+			if err == nil {
+				err = s.commit(ctx, f.offset)
+			}
+			if err != nil {
+				first = err
+				cancel()
+			}
+		}
+		committed <- first
+	}()
+	var streamErr error
+	for streamErr == nil {
 		it, ok := <-ch
 		if !ok {
-			return ctx.Err()
+			break
 		}
 		if it.err != nil {
 			streamErr = it.err
-		} else {
-			batch = append(batch, it.ev)
-		drain:
-			for len(batch) < eventsBatchMax {
-				select {
-				case it, ok := <-ch:
-					if !ok {
-						break drain
-					}
-					if it.err != nil {
-						streamErr = it.err
-						break drain
-					}
-					batch = append(batch, it.ev)
-				default:
+			break
+		}
+		batch := []auth0.Event{it.ev}
+	drain:
+		for len(batch) < eventsBatchMax {
+			select {
+			case it, ok := <-ch:
+				if !ok {
 					break drain
 				}
+				if it.err != nil {
+					streamErr = it.err
+					break drain
+				}
+				batch = append(batch, it.ev)
+			default:
+				break drain
 			}
 		}
-		if len(batch) > 0 {
-			if err := s.handle(ctx, batch); err != nil {
-				return err
-			}
-		}
-		if streamErr != nil {
-			return streamErr
+		f := s.launch(rctx, batch)
+		select {
+		case flights <- f:
+		case <-rctx.Done():
+			<-f.done
 		}
 	}
+	close(flights)
+	if err := <-committed; err != nil {
+		return err
+	}
+	if streamErr != nil {
+		return streamErr
+	}
+	return ctx.Err()
 }
 
-// handle publishes the users of a batch (retrying until they are in the
-// stream) and then persists the batch's newest offset.
-func (s *eventsSource) handle(ctx context.Context, batch []auth0.Event) error {
+// eventsInFlight bounds the batches publishing at once.
+const eventsInFlight = 4
+
+// flight is one batch on its way into the stream.
+type flight struct {
+	done   chan error
+	offset string // the batch's newest offset ("" = none)
+}
+
+// launch starts publishing the users of a batch, retrying until they are
+// all in the stream or ctx ends.
+func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight {
 	p := s.p
+	f := &flight{done: make(chan error, 1)}
 	var users []auth0.User
-	offset := ""
 	for _, ev := range batch {
 		if ev.Offset != "" {
-			offset = ev.Offset
+			f.offset = ev.Offset
 		}
 		if ev.User != nil && ev.Type == "user.created" {
 			users = append(users, *ev.User)
 		}
 	}
-	for attempt := 0; len(users) > 0; attempt++ {
-		res, err := p.publishBatch(ctx, SourceEvents, users, 0)
-		if err == nil && res.done == len(users) {
-			break
-		}
-		users = users[res.done:]
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		p.log.Warn("poller: events batch not fully published; retrying", "pending", len(users), "err", err)
-		if !sleepCtx(ctx, retryDelay(attempt)) {
-			return ctx.Err()
-		}
+	if len(users) == 0 {
+		f.done <- nil
+		return f
 	}
+	go func() {
+		for attempt := 0; ; attempt++ {
+			res, err := p.publishBatch(ctx, SourceEvents, users, 0)
+			if err == nil && res.done == len(users) {
+				f.done <- nil
+				return
+			}
+			users = users[res.done:]
+			if ctx.Err() != nil {
+				f.done <- ctx.Err()
+				return
+			}
+			p.log.Warn("poller: events batch not fully published; retrying", "pending", len(users), "err", err)
+			if !sleepCtx(ctx, retryDelay(attempt)) {
+				f.done <- ctx.Err()
+				return
+			}
+		}
+	}()
+	return f
+}
+
+// commit persists a published batch's offset (lease-checked).
+func (s *eventsSource) commit(ctx context.Context, offset string) error {
+	p := s.p
 	if p.m != nil {
 		p.m.LastPollSuccess.SetToCurrentTime()
 	}

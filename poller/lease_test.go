@@ -9,7 +9,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 )
 
-func runPoller(t *testing.T, p *Poller) (cancel func(), done chan error) {
+func runPoller(t testing.TB, p *Poller) (cancel func(), done chan error) {
 	t.Helper()
 	ctx, c := context.WithCancel(context.Background())
 	done = make(chan error, 1)

@@ -2,6 +2,9 @@ package poller
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
+	"maps"
 	"net/url"
 	"strconv"
 	"strings"
@@ -27,19 +30,25 @@ import (
 // rig is one tenant end to end: the emulator, a real redis-server with the
 // Redis dedupe store, and a publisher whose stored events the test reads.
 type rig struct {
-	t    *testing.T
+	t    testing.TB
 	rs   *testredis.Server
 	ns   *testnats.Server
 	srv  *emulator.Server
 	keys rediskeys.Keys
 	dd   dedupe.Store
 	pub  *countingPublisher
+	raw  *publisher.Publisher
+	js   jetstream.JetStream
+	// stream is AUTH0_USERS.
+	stream jetstream.Stream
 	// outages: Redis or NATS go down in this test, so a re-publish after an
 	// ack is legitimate (absorbed by Nats-Msg-Id); only the stream counts.
 	outages bool
 
 	mu     sync.Mutex
-	stored map[string]int // Nats-Msg-Id → messages in AUTH0_USERS
+	stored map[string]int       // Nats-Msg-Id → messages in AUTH0_USERS
+	users  map[string]int       // user_id → messages in AUTH0_USERS
+	seenAt map[string]time.Time // Nats-Msg-Id → when the watcher first saw it
 }
 
 // countingPublisher is the real publisher, counting what the poller asked
@@ -62,9 +71,17 @@ func (c *countingPublisher) PublishUsers(ctx context.Context, users []auth0.User
 	return res
 }
 
-func newRig(t *testing.T, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
+func newRig(t testing.TB, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
 	t.Helper()
-	r := &rig{t: t, rs: testredis.Start(t), ns: testnats.Start(t), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}, stored: map[string]int{}}
+	return newRigWatch(t, true, knobs, clients...)
+}
+
+// newRigWatch: watch=false skips the test's stream consumer (benchmarks
+// count the stream's messages instead, so the consumer does not compete
+// for the CPU).
+func newRigWatch(t testing.TB, watch bool, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
+	t.Helper()
+	r := &rig{t: t, rs: testredis.Start(t), ns: testnats.Start(t), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}, stored: map[string]int{}, users: map[string]int{}, seenAt: map[string]time.Time{}}
 	r.srv = emulator.NewTestServer(t, emulator.Config{Knobs: knobs, Clients: clients})
 	r.dd = dedupe.NewRedis(r.rs.Client(t), r.keys, time.Hour)
 	names := publisher.NamesFor("auth0")
@@ -83,14 +100,26 @@ func newRig(t *testing.T, knobs emulator.Knobs, clients ...emulator.ClientCreden
 		t.Fatal(err)
 	}
 	r.pub = &countingPublisher{Publisher: pub, attempts: map[string]int{}}
+	r.js, r.raw = js, pub
+	r.stream = stream
+	if !watch {
+		return r
+	}
 	// Watch the stream: every stored message, by Nats-Msg-Id.
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		id := m.Headers().Get(jetstream.MsgIDHeader)
 		r.mu.Lock()
-		r.stored[m.Headers().Get(jetstream.MsgIDHeader)]++
+		r.stored[id]++
+		if at := strings.LastIndexByte(id, '@'); at > 0 {
+			r.users[id[:at]]++
+		}
+		if _, ok := r.seenAt[id]; !ok {
+			r.seenAt[id] = time.Now()
+		}
 		r.mu.Unlock()
 	})
 	if err != nil {
@@ -135,7 +164,10 @@ func (r *rig) poller(o Options, ua string) (*Poller, *metrics.Metrics) {
 		c := newClient(r.t, r.srv, "", "", ua)
 		o.Searcher, o.Events = c, c
 	}
-	o.Publisher, o.Dedupe, o.Keys, o.Metrics = r.pub, r.dd, r.keys, m
+	o.Publisher, o.Dedupe, o.Metrics = r.pub, r.dd, m
+	if o.Keys.Tenant == "" {
+		o.Keys = r.keys
+	}
 	if o.Redis == nil {
 		o.Redis = r.rs.Client(r.t)
 	}
@@ -160,9 +192,10 @@ func (r *rig) expectExactlyOnce(ids []string, within time.Duration) {
 		want[id] = true
 	}
 	waitFor(r.t, within, "every user in the stream", func() bool {
-		have := r.storedUsers()
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		for id := range want {
-			if have[id] == 0 {
+			if r.users[id] == 0 {
 				return false
 			}
 		}
@@ -180,11 +213,7 @@ func (r *rig) expectExactlyOnce(ids []string, within time.Duration) {
 func (r *rig) storedUsers() map[string]int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make(map[string]int, len(r.stored))
-	for id, n := range r.stored {
-		out[id[:strings.LastIndexByte(id, '@')]] += n
-	}
-	return out
+	return maps.Clone(r.users)
 }
 
 // pastCap counts /users searches that asked beyond the 1000-result cap.
@@ -207,7 +236,7 @@ func pastCap(reqs []emulator.LoggedRequest) (n int, searches int) {
 	return n, searches
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	t.Cleanup(cancel)
 	return ctx
@@ -226,3 +255,14 @@ func value(c prometheus.Collector) float64 {
 	}
 	return d.Gauge.GetValue()
 }
+
+// waitStreamMsgs waits until AUTH0_USERS holds n messages.
+func (r *rig) waitStreamMsgs(n uint64, within time.Duration) {
+	r.t.Helper()
+	waitFor(r.t, within, fmt.Sprintf("%d messages in the stream", n), func() bool {
+		info, err := r.stream.Info(context.Background())
+		return err == nil && info.State.Msgs >= n
+	})
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

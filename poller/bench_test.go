@@ -1,0 +1,169 @@
+package poller
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/publisher"
+)
+
+// Benchmarks of the trigger (BENCHMARKS.md "Trigger"). Each reports custom
+// metrics; run with -benchtime=Nx (see BENCHMARKS.md).
+
+const benchUsers = 5000
+
+// BenchmarkTriggerEventsThroughput: users/s from the emulator (SSE) through
+// dedupe and JetStream into the stream, beside a raw baseline of JetStream
+// async publishes of the same messages (same ids, bodies, in-flight bound)
+// in the same run.
+func BenchmarkTriggerEventsThroughput(b *testing.B) {
+	r := newRigWatch(b, false, emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond})
+	var pipe, raw time.Duration
+	users := 0
+	for i := 0; i < b.N; i++ {
+		// The users and their events exist before the poller starts (its
+		// from_timestamp is its creation time), so creation cost is not
+		// counted: only emulator SSE → client → dedupe → JetStream.
+		keys := r.keys
+		keys.Prefix = fmt.Sprintf("bench%d", i)
+		p, _ := r.poller(Options{Source: SourceEvents, Keys: keys}, "")
+		p.log = discardLogger()
+		ids := seed(b, r.srv.Emulator, fmt.Sprintf("tp%d-", i), benchUsers, nil, false)
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- p.Run(ctx) }()
+		r.waitStreamMsgs(uint64(users+len(ids)), time.Minute)
+		pipe += time.Since(start)
+		cancel()
+		<-done
+		users += len(ids)
+		raw += rawBaseline(b, r, ids, i)
+	}
+	b.ReportMetric(float64(users)/pipe.Seconds(), "users/s")
+	b.ReportMetric(float64(users)/raw.Seconds(), "baseline_msgs/s")
+	b.ReportMetric(100*raw.Seconds()/pipe.Seconds(), "%_of_baseline")
+}
+
+// rawBaseline publishes the envelopes of ids with bare JetStream async
+// publishes to a stream of its own and returns how long until all acked.
+func rawBaseline(b *testing.B, r *rig, ids []string, round int) time.Duration {
+	ctx := context.Background()
+	name := fmt.Sprintf("BASELINE_%d", round)
+	if _, err := r.js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"baseline." + fmt.Sprint(round) + ".>"},
+		Storage: jetstream.FileStorage, Duplicates: 10 * time.Minute}); err != nil {
+		b.Fatal(err)
+	}
+	msgs := make([]*nats.Msg, len(ids))
+	for i, id := range ids {
+		raw, ok := r.srv.Emulator.UserJSON(id)
+		if !ok {
+			b.Fatalf("user %s gone", id)
+		}
+		var u auth0.User
+		if err := json.Unmarshal(raw, &u); err != nil {
+			b.Fatal(err)
+		}
+		u.Raw = raw
+		evID, body, err := r.raw.Envelope(u)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs[i] = &nats.Msg{Subject: "baseline." + fmt.Sprint(round) + ".users.created", Data: body,
+			Header: nats.Header{jetstream.MsgIDHeader: []string{evID}, "Content-Type": []string{publisher.ContentType}}}
+	}
+	start := time.Now()
+	for _, m := range msgs {
+		if _, err := r.js.PublishMsgAsync(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+	select {
+	case <-r.js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		b.Fatal("baseline: acks did not arrive")
+	}
+	return time.Since(start)
+}
+
+// BenchmarkTriggerEventsLatency: creation → stored in the stream, p50 and
+// p99, for users created one every 5 ms.
+func BenchmarkTriggerEventsLatency(b *testing.B) {
+	r := newRig(b, emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond})
+	p, _ := r.poller(Options{Source: SourceEvents}, "")
+	p.log = discardLogger()
+	runPoller(b, p)
+	waitFor(b, 5*time.Second, "events stream connected", func() bool {
+		off, _ := r.rs.Client(b).Get(context.Background(), r.keys.CursorEvents()).Result()
+		return off != ""
+	})
+	const n = 300
+	var lat []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		created := map[string]time.Time{}
+		var ids []string
+		for j := 0; j < n; j++ {
+			at := time.Now()
+			id := fmt.Sprintf("auth0|lat%d-%04d", i, j)
+			if _, err := r.srv.Emulator.CreateUsers([]emulator.SeedUser{{UserID: id, CreatedAt: at}}); err != nil {
+				b.Fatal(err)
+			}
+			created[id+"@"+formatCreatedAt(at)] = at
+			ids = append(ids, id)
+			time.Sleep(5 * time.Millisecond) // creation pace
+		}
+		r.expectExactlyOnce(ids, 30*time.Second)
+		r.mu.Lock()
+		for evID, at := range created {
+			lat = append(lat, r.seenAt[evID].Sub(at))
+		}
+		r.mu.Unlock()
+	}
+	b.StopTimer()
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
+}
+
+// BenchmarkTriggerSearchRequests: Auth0 requests per 1,000 users for the
+// search source reading a large backlog (POLL_START=all, default POLL_LIMIT
+// 1000 and POLL_OVERLAP 2m, 5,000 users spread over an hour, 300 of them
+// sharing one millisecond), paging past the 1000 cap by window restarts.
+func BenchmarkTriggerSearchRequests(b *testing.B) {
+	var reqs, users int
+	for i := 0; i < b.N; i++ {
+		r := newRig(b, emulator.Knobs{})
+		base := time.Now().Add(-2 * time.Hour).Truncate(time.Millisecond)
+		ids := seed(b, r.srv.Emulator, "sr", benchUsers, func(j int) time.Time {
+			if j < 300 {
+				return base
+			}
+			return base.Add(time.Duration(j) * 720 * time.Millisecond)
+		}, true)
+		p, _ := r.poller(Options{Source: SourceSearch, Start: "all", Interval: 50 * time.Millisecond}, "")
+		p.log = discardLogger()
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- p.Run(ctx) }()
+		r.expectExactlyOnce(ids, time.Minute)
+		cancel()
+		<-done
+		n, searches := pastCap(r.srv.Emulator.Requests())
+		if n != 0 {
+			b.Fatalf("%d searches past the cap", n)
+		}
+		reqs += searches
+		users += len(ids)
+	}
+	b.ReportMetric(1000*float64(reqs)/float64(users), "requests/1000users")
+}
