@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -85,8 +86,21 @@ func (c *Consumer) durableWorker(ctx context.Context, cons jetstream.Consumer) {
 			}
 			continue
 		}
-		c.handleDurable(ctx, msg)
+		c.handleSafe(ctx, msg)
 	}
+}
+
+// handleSafe keeps a bug in the durable path from killing the process: the
+// message is nak'ed and comes back (and is dead-lettered at the limit).
+func (c *Consumer) handleSafe(ctx context.Context, msg jetstream.Msg) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("durable handler panicked", "subject", msg.Subject(), "command_id", msg.Headers().Get(HeaderMsgID),
+				"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			_ = msg.NakWithDelay(c.o.RetryBase)
+		}
+	}()
+	c.handleDurable(ctx, msg)
 }
 
 // heartbeat keeps JetStream from redelivering msg and keeps the in-flight

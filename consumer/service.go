@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -129,9 +130,7 @@ func (c *Consumer) serviceHandler(command string) func(micro.Request) {
 			o = errorOutcome(&Error{Status: 503, Code: CodeShuttingDown, Message: command + ": worker shutting down"})
 		} else {
 			defer h.leave()
-			ctx, cancel := context.WithTimeout(c.execCtx, c.o.Timeout)
-			o = c.serve(ctx, command, req.Headers().Get(HeaderIdempotencyKey), req.Data())
-			cancel()
+			o = c.serveSafe(command, req.Headers().Get(HeaderIdempotencyKey), req.Data())
 		}
 		var err error
 		if o.OK() {
@@ -148,6 +147,20 @@ func (c *Consumer) serviceHandler(command string) func(micro.Request) {
 		}
 		c.record(command, "svc", outcome, time.Since(start))
 	}
+}
+
+// serveSafe is serve with its own budget and a 500 for any panic outside
+// the executor's own recovery.
+func (c *Consumer) serveSafe(command, key string, data []byte) (o Outcome) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.log.Error("request handler panicked", "command", command, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			o = errorOutcome(internalError(command))
+		}
+	}()
+	ctx, cancel := context.WithTimeout(c.execCtx, c.o.Timeout)
+	defer cancel()
+	return c.serve(ctx, command, key, data)
 }
 
 // serve runs a request-reply command, honouring an Idempotency-Key.
