@@ -132,8 +132,10 @@ func seedDevUsers(emu *emulator.Emulator, log *slog.Logger) {
 	names := []string{"ada", "grace", "alan", "edsger", "barbara"}
 	seed := make([]emulator.SeedUser, len(names))
 	for i, n := range names {
-		seed[i] = emulator.SeedUser{Email: n + "@example.com", CreatedAt: base.Add(time.Duration(i) * time.Minute),
-			Fields: map[string]any{"name": n, "email_verified": true}, NoEvent: true, Indexed: true}
+		// Fixed ids so the README's examples work as printed.
+		seed[i] = emulator.SeedUser{UserID: fmt.Sprintf("auth0|%024x", 0xa1+i), Email: n + "@example.com",
+			CreatedAt: base.Add(time.Duration(i) * time.Minute),
+			Fields:    map[string]any{"name": n, "email_verified": true}, NoEvent: true, Indexed: true}
 	}
 	if _, err := emu.CreateUsers(seed); err != nil {
 		log.Warn("dev: seeding users", "err", err)
@@ -189,7 +191,7 @@ Try (natscli: go install github.com/nats-io/natscli/nats@v0.5.0):
   nats -s %[1]s stream view %[8]s
   nats -s %[1]s micro ls
   nats -s %[1]s req %[7]s.svc.users.create '{"connection":"Username-Password-Authentication","email":"new@example.com","password":"Passw0rd!"}'
-  nats -s %[1]s req %[7]s.svc.users.search '{"query":"email:*@example.com","limit":5}'
+  nats -s %[1]s req %[7]s.svc.users.search '{"query":"email:a*","limit":5}'
   nats -s %[1]s req %[7]s.svc.users.search_by_email '{"email":"ada@example.com"}'
   nats -s %[1]s req %[7]s.svc.api.call '{"method":"GET","path":"/users","query":{"q":"name:ada"}}'
   nats -s %[1]s pub %[7]s.cmd.users.create '{"connection":"Username-Password-Authentication","email":"durable@example.com","password":"Passw0rd!"}' -H Nats-Msg-Id:cmd-1

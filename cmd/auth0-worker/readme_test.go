@@ -1,0 +1,189 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// readmeNATSCommands returns the `nats ...` lines of the README's code
+// blocks, split into arguments (single quotes group, as in a shell).
+func readmeNATSCommands(t *testing.T) [][]string {
+	t.Helper()
+	b, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]string
+	inCode := false
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(line, "```") {
+			inCode = !inCode
+			continue
+		}
+		line = strings.TrimSpace(line)
+		if !inCode || !strings.HasPrefix(line, "nats ") {
+			continue
+		}
+		line = strings.TrimSuffix(line, " &")
+		out = append(out, shellSplit(line))
+	}
+	return out
+}
+
+func shellSplit(s string) []string {
+	var args []string
+	var cur strings.Builder
+	inQuote, have := false, false
+	for _, r := range s {
+		switch {
+		case r == '\'':
+			inQuote, have = !inQuote, true
+		case r == ' ' && !inQuote:
+			if have {
+				args = append(args, cur.String())
+				cur.Reset()
+				have = false
+			}
+		default:
+			cur.WriteRune(r)
+			have = true
+		}
+	}
+	if have {
+		args = append(args, cur.String())
+	}
+	return args
+}
+
+// parseNATSArgs splits `nats <verb> [positional...] [-H K:V]...` (skipping -s URL).
+func parseNATSArgs(args []string) (verb string, pos []string, hdr nats.Header) {
+	hdr = nats.Header{}
+	for i := 1; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "-s":
+			i++
+		case a == "-H":
+			i++
+			k, v, _ := strings.Cut(args[i], ":")
+			hdr.Set(k, v)
+		case strings.HasPrefix(a, "--"):
+		default:
+			if verb == "" {
+				verb = a
+			} else {
+				pos = append(pos, a)
+			}
+		}
+	}
+	return verb, pos, hdr
+}
+
+// TestREADMEExamplesAgainstDev runs every `nats req` / `nats pub` example of
+// the README (their subjects, bodies and headers) against `dev`, the way a
+// newcomer following the README would, and expects the documented replies.
+func TestREADMEExamplesAgainstDev(t *testing.T) {
+	cmds := readmeNATSCommands(t)
+	if len(cmds) < 10 {
+		t.Fatalf("found only %d nats examples in README.md", len(cmds))
+	}
+	url, _ := startDev(t)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	var reqs, pubs int
+	for _, args := range cmds {
+		verb, pos, hdr := parseNATSArgs(args)
+		line := strings.Join(args, " ")
+		switch verb {
+		case "req":
+			reqs++
+			msg := &nats.Msg{Subject: pos[0], Data: []byte(pos[1]), Header: hdr}
+			reply, err := nc.RequestMsg(msg, 15*time.Second)
+			if err != nil {
+				t.Errorf("%s: %v", line, err)
+				continue
+			}
+			if code := reply.Header.Get("Nats-Service-Error-Code"); code != "" {
+				t.Errorf("%s: error %s %s: %s", line, code, reply.Header.Get("Nats-Service-Error"), reply.Data)
+				continue
+			}
+			if !json.Valid(reply.Data) {
+				t.Errorf("%s: reply is not JSON: %q", line, reply.Data)
+			}
+		case "pub":
+			pubs++
+			msg := &nats.Msg{Subject: pos[0], Data: []byte(pos[1]), Header: hdr}
+			if _, err := js.PublishMsg(ctx, msg); err != nil {
+				t.Errorf("%s: %v", line, err)
+				continue
+			}
+			id := hdr.Get("Nats-Msg-Id")
+			var outcome *jetstream.RawStreamMsg
+			waitFor(t, 20*time.Second, "the outcome of "+id, func() bool {
+				s, err := js.Stream(ctx, "AUTH0_RESULTS")
+				if err != nil {
+					return false
+				}
+				outcome, err = s.GetLastMsgForSubject(ctx, "auth0.results."+id)
+				return err == nil
+			})
+			if code := outcome.Header.Get("Nats-Service-Error-Code"); code != "" {
+				t.Errorf("%s: outcome error %s: %s", line, code, outcome.Data)
+			}
+		case "micro":
+			if _, err := nc.Request("$SRV.PING.auth0-worker", nil, 5*time.Second); err != nil {
+				t.Errorf("%s: no service answers $SRV.PING.auth0-worker: %v", line, err)
+			}
+		case "stream":
+			if len(pos) > 1 {
+				if _, err := js.Stream(ctx, pos[1]); err != nil {
+					t.Errorf("%s: stream %s: %v", line, pos[1], err)
+				}
+			}
+		}
+	}
+	if reqs < 8 || pubs < 1 {
+		t.Fatalf("README has %d req and %d pub examples; expected every command documented", reqs, pubs)
+	}
+
+	// The documented error example: a create without connection → 400 naming the field.
+	reply, err := nc.Request("auth0.svc.users.create", []byte(`{"email":"x@example.com"}`), 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reply.Header.Get("Nats-Service-Error-Code") != "400" || !strings.Contains(string(reply.Data), `"code":"invalid_command"`) || !strings.Contains(string(reply.Data), "connection") {
+		t.Errorf("missing connection: headers %v body %s", reply.Header, reply.Data)
+	}
+	t.Logf("error example reply: %s", reply.Data)
+}
+
+// startDev starts `dev` in an empty directory and returns its NATS URL once
+// the worker's command service answers.
+func startDev(t *testing.T) (string, *workerProcess) {
+	t.Helper()
+	p := startWorker(t, t.TempDir(), nil, "dev")
+	var url string
+	waitFor(t, 20*time.Second, "the NATS URL in the banner", func() bool {
+		if m := natsURLLine.FindStringSubmatch(p.out.String()); m != nil {
+			url = m[1]
+		}
+		return url != ""
+	})
+	return url, p
+}
