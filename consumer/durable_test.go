@@ -367,3 +367,63 @@ func TestDurableRedisOutage(t *testing.T) {
 		t.Fatalf("%d users, want 3", n)
 	}
 }
+
+// A delivery that finds the in-flight lock held (a slow first attempt
+// elsewhere) waits; when that attempt stores its outcome and releases the
+// lock, the waiting delivery re-publishes the outcome without executing.
+func TestDurableRacingDeliveryWaitsForLock(t *testing.T) {
+	e := newEnv(t, envConfig{})
+	ctx := context.Background()
+	other := &store{rdb: e.rdb, keys: e.keys, token: "other-instance"}
+	lockVal, ok, err := other.lock(ctx, "race-1", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("lock: %v %v", ok, err)
+	}
+	e.em.Emulator.ResetRequests()
+	e.publishCmd(CmdDelete, "race-1", `{"user_id":"auth0|x"}`)
+	waitFor(t, 5*time.Second, "the delivery to wait on the lock", func() bool { return len(e.c.sem) == 0 && ackPending(t, e) == 1 })
+	// It keeps waiting (InProgress) past AckWait without executing.
+	until := time.Now().Add(e.c.o.AckWait + time.Second)
+	waitFor(t, 2*e.c.o.AckWait, "a period longer than AckWait", func() bool { return time.Now().After(until) })
+	if len(e.em.Emulator.Requests()) != 0 || resultsCount(t, e) != 0 {
+		t.Fatal("executed while another attempt held the lock")
+	}
+	if err := other.put(ctx, "race-1", Outcome{Status: 200, Body: json.RawMessage(`{"deleted":true,"user_id":"auth0|x"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.release(ctx, "race-1", lockVal); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.waitResult("race-1"); string(r.Data) != `{"deleted":true,"user_id":"auth0|x"}` {
+		t.Fatalf("result %s", r.Data)
+	}
+	e.waitSettled(10 * time.Second)
+	if len(e.em.Emulator.Requests()) != 0 {
+		t.Fatal("executed after the other attempt's outcome was stored")
+	}
+}
+
+func ackPending(t testing.TB, e *env) int {
+	ci, err := e.js.Consumer(context.Background(), e.names.Commands, DefaultDurable)
+	if err != nil {
+		return -1
+	}
+	info, err := ci.Info(context.Background())
+	if err != nil {
+		return -1
+	}
+	return info.NumAckPending
+}
+
+func TestRetryDelay(t *testing.T) {
+	c := &Consumer{o: Options{RetryBase: time.Second, RetryMax: 30 * time.Second}}
+	at := time.Now().Add(4 * time.Second)
+	if d := c.retryDelay(&Error{RetryAt: at}, 1); d < 3500*time.Millisecond || d > 4500*time.Millisecond {
+		t.Fatalf("with Auth0's reset 4s away: %v", d)
+	}
+	for n, want := range map[int]time.Duration{1: time.Second, 3: 4 * time.Second, 20: 30 * time.Second} {
+		if d := c.retryDelay(&Error{}, n); d < want*9/10 || d > want*11/10 {
+			t.Fatalf("delivery %d: %v, want about %v", n, d, want)
+		}
+	}
+}
