@@ -34,6 +34,18 @@
 //
 // State lives only in Redis (outcomes, in-flight locks) and JetStream
 // (commands, results, dead letters), so a process may be killed at any time.
+//
+// Caveats:
+//   - Idempotency-Keys and durable command ids share one key space
+//     (P:T:cmd:<key>): a key used for both returns the same stored outcome.
+//   - The ambiguous-create check compares Auth0's created_at with the time
+//     JetStream stored the command; a clock skew between the NATS server and
+//     Auth0 larger than the gap between publish and create defeats it (the
+//     command then ends as 409).
+//   - Only permanent outcomes are stored: a request-reply command that
+//     failed transiently runs again when repeated with the same key.
+//   - Redis or JetStream trouble during a durable command is retried while
+//     the message is held (InProgress), so it does not use up deliveries.
 package consumer
 
 import (
