@@ -13,6 +13,7 @@ import (
 // is SIGKILLed three times at random moments and restarted at once each
 // time; in the end every user is in AUTH0_USERS exactly once.
 func TestE2ECrashSafetySIGKILL(t *testing.T) {
+	t.Parallel() // no timing assertions; overlaps the idle durable-commands crash test
 	for _, tc := range []struct {
 		source string
 		knobs  emulator.Knobs

@@ -15,7 +15,7 @@ import (
 // once; the search poller requests come from one replica at a time; after a
 // SIGKILL of the leader the other one polls within 1.5 × LEASE_TTL.
 func TestE2ETwoReplicasOneActivePollerAndTakeover(t *testing.T) {
-	const leaseTTL = time.Second
+	const leaseTTL = 2 * time.Second // the absolute margin to 1.5 × TTL absorbs a loaded CI machine
 	clients := []emulator.ClientCredentials{{ID: "replica-a", Secret: "secret-a"}, {ID: "replica-b", Secret: "secret-b"}}
 	r := newE2ERig(t, emulator.Config{Clients: clients, Knobs: emulator.Knobs{IndexLagMax: 500 * time.Millisecond}})
 	startAt := "POLL_START=" + time.Now().UTC().Add(-time.Second).Format(time.RFC3339)
