@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 )
 
 // publishCreates publishes n durable create commands (Nats-Msg-Id = command
@@ -159,6 +161,12 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	waitFor(t, 10*time.Second, "/readyz", func() bool { return p.ready(t) })
 
 	const n = 60
+	waitFor(t, 10*time.Second, "the poller to lead", func() bool { return p.isLeader(t) })
+	keys := rediskeys.Keys{Prefix: "auth0w", Tenant: strings.TrimPrefix(r.emu.URL, "http://")}
+	rdb := r.redis.Client(t)
+	if n, err := rdb.Exists(context.Background(), keys.Lease()).Result(); err != nil || n != 1 {
+		t.Fatalf("lease key %s absent while the worker leads (exists=%d, err=%v)", keys.Lease(), n, err)
+	}
 	ids := r.publishCreates("term", n)
 	waitFor(t, 10*time.Second, "a quarter of the outcomes", func() bool { return r.streamCount("AUTH0_RESULTS") >= n/4 })
 	code, took := p.stop(t, syscall.SIGTERM, 10*time.Second)
@@ -172,6 +180,11 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	}
 	if !strings.Contains(p.out.String(), `"msg":"auth0-worker stopped"`) {
 		t.Errorf("no 'auth0-worker stopped' line")
+	}
+	// DESIGN §7: the lease is released on shutdown, so a successor need not
+	// wait for LEASE_TTL.
+	if n, err := rdb.Exists(context.Background(), keys.Lease()).Result(); err != nil || n != 0 {
+		t.Errorf("lease key %s still exists after SIGTERM (exists=%d, err=%v)", keys.Lease(), n, err)
 	}
 	p = r.start(env, "run")
 	r.expectOutcomes(ids, 20*time.Second)
