@@ -3,7 +3,6 @@ package consumer
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"net/mail"
 	"net/url"
 	"regexp"
@@ -466,5 +465,3 @@ func decodeFor(command string, data []byte) error {
 	}
 	return err
 }
-
-var _ = fmt.Sprintf

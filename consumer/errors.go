@@ -16,22 +16,22 @@ import (
 // Error codes of the reply body's error.code (DESIGN.md §5). The status is
 // the number in Nats-Service-Error-Code; the code says which case it is.
 const (
-	CodeInvalidCommand     = "invalid_command"     // 400: our validation, nothing reached Auth0
-	CodeAuth0BadRequest    = "auth0_bad_request"   // 400 from Auth0 (its body under "auth0")
-	CodeAuth0Forbidden     = "auth0_forbidden"     // 403 from Auth0
-	CodeNotFound           = "not_found"           // 404 from Auth0
-	CodeConflict           = "conflict"            // 409 from Auth0
-	CodeAuth0Rejected      = "auth0_rejected"      // another 4xx from Auth0
-	CodeNotAllowed         = "not_allowed"         // 403: api.call not allowed by AUTH0_API_CALL_ALLOW
-	CodeRateLimited        = "rate_limited"        // 429 after the client's retries
-	CodeAuth0Error         = "auth0_error"         // 502: Auth0 5xx
-	CodeAuth0Unauthorized  = "auth0_unauthorized"  // 502: 401 that survived a token refresh, or token refused
-	CodeAuth0Ambiguous     = "auth0_ambiguous"     // 502: a create may or may not have happened
-	CodeAuth0Unavailable   = "auth0_unavailable"   // 503: Auth0 unreachable
-	CodeShuttingDown       = "shutting_down"       // 503: the worker stopped before the command ran
-	CodeTimeout            = "timeout"             // 504: COMMAND_TIMEOUT passed
-	CodeInternal           = "internal"            // 500: a recovered panic or a worker bug
-	CodeIdempotencyPending = "idempotency_pending" // 409: the same Idempotency-Key is still running elsewhere
+	CodeInvalidCommand    = "invalid_command"    // 400: our validation, nothing reached Auth0
+	CodeAuth0BadRequest   = "auth0_bad_request"  // 400 from Auth0 (its body under "auth0")
+	CodeAuth0Forbidden    = "auth0_forbidden"    // 403 from Auth0
+	CodeNotFound          = "not_found"          // 404 from Auth0
+	CodeConflict          = "conflict"           // 409 from Auth0
+	CodeAuth0Rejected     = "auth0_rejected"     // another 4xx from Auth0
+	CodeNotAllowed        = "not_allowed"        // 403: api.call not allowed by AUTH0_API_CALL_ALLOW
+	CodeRateLimited       = "rate_limited"       // 429 after the client's retries
+	CodeAuth0Error        = "auth0_error"        // 502: Auth0 5xx
+	CodeAuth0Unauthorized = "auth0_unauthorized" // 502: 401 that survived a token refresh, or token refused
+	CodeAuth0Ambiguous    = "auth0_ambiguous"    // 502: a create may or may not have happened
+	CodeAuth0Unavailable  = "auth0_unavailable"  // 503: Auth0 unreachable
+	CodeShuttingDown      = "shutting_down"      // 503: the worker stopped before the command ran
+	CodeTimeout           = "timeout"            // 504: COMMAND_TIMEOUT passed
+	CodeInternal          = "internal"           // 500: a recovered panic or a worker bug
+	CodeStoreUnavailable  = "store_unavailable"  // 503: Redis unreachable while an Idempotency-Key needed it
 )
 
 // Error is a command's failure as it is replied: status, code, a one-line

@@ -211,7 +211,7 @@ func (c *Consumer) storeDown(ctx context.Context, command string, err error) Out
 		return errorOutcome(classify(ctx, command, ctx.Err()))
 	}
 	c.log.Warn("redis unavailable for an Idempotency-Key", "command", command, "err", err)
-	return errorOutcome(&Error{Status: 503, Code: "store_unavailable", Message: command + ": Idempotency-Key store (Redis) unavailable", Transient: true})
+	return errorOutcome(&Error{Status: 503, Code: CodeStoreUnavailable, Message: command + ": Idempotency-Key store (Redis) unavailable", Transient: true})
 }
 
 // waitUnlocked polls until the key's in-flight lock is gone.
