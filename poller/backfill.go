@@ -28,11 +28,18 @@ func (p *Poller) backfill(ctx context.Context, until time.Time) error {
 			return ctx.Err()
 		}
 	}
-	p.log.Info("poller: backfill by search before streaming", "from", s.cur.CreatedAt, "until", formatCreatedAt(until))
 	for attempt := 0; ; attempt++ {
+		from := s.cur.windowStart(p.opts.Overlap)
+		// The stream's newest event bounds what is left: a backfill publishes
+		// in created_at order, so a restart (or a lost offset long after the
+		// backfill) resumes there rather than from an old search cursor.
+		if last, err := lastPublished(ctx, p.opts.Publisher); err == nil && last.Add(-p.opts.Overlap).After(from) {
+			from = last.Add(-p.opts.Overlap)
+		}
+		p.log.Info("poller: backfill by search before streaming", "from", formatCreatedAt(from), "until", formatCreatedAt(until))
 		total := 0
 		start := time.Now()
-		reqs, err := scan(ctx, p.opts.Searcher, s.cur.windowStart(p.opts.Overlap), until, "", func(users []auth0.User) error {
+		reqs, err := scan(ctx, p.opts.Searcher, from, until, "", func(users []auth0.User) error {
 			res, err := p.publishBatch(ctx, SourceSearch, users, 0)
 			total += res.published
 			if res.done > 0 {

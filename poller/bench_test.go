@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -125,7 +127,12 @@ func BenchmarkTriggerEventsLatency(b *testing.B) {
 		r.expectExactlyOnce(ids, 30*time.Second)
 		r.mu.Lock()
 		for evID, at := range created {
-			lat = append(lat, r.seenAt[evID].Sub(at))
+			seen, ok := r.seenAt[evID]
+			if !ok {
+				r.mu.Unlock()
+				b.Fatalf("event %s not seen in the stream under that id", evID)
+			}
+			lat = append(lat, seen.Sub(at))
 		}
 		r.mu.Unlock()
 	}
@@ -134,6 +141,15 @@ func BenchmarkTriggerEventsLatency(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50_ms")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99_ms")
 }
+
+// benchSearchLimit is POLL_LIMIT for BenchmarkTriggerSearchRequests
+// (BENCH_POLL_LIMIT, default 1000 like POLL_LIMIT).
+var benchSearchLimit = func() int {
+	if n, err := strconv.Atoi(os.Getenv("BENCH_POLL_LIMIT")); err == nil && n > 0 {
+		return n
+	}
+	return 1000
+}()
 
 // BenchmarkTriggerSearchRequests: Auth0 requests per 1,000 users for the
 // search source reading a large backlog (POLL_START=all, default POLL_LIMIT
@@ -150,7 +166,7 @@ func BenchmarkTriggerSearchRequests(b *testing.B) {
 			}
 			return base.Add(time.Duration(j) * 720 * time.Millisecond)
 		}, true)
-		p, _ := r.poller(Options{Source: SourceSearch, Start: "all", Interval: 50 * time.Millisecond}, "")
+		p, _ := r.poller(Options{Source: SourceSearch, Start: "all", Interval: 50 * time.Millisecond, Limit: benchSearchLimit}, "")
 		p.log = discardLogger()
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)

@@ -166,15 +166,7 @@ func (p *Poller) runEvents(ctx context.Context, auto bool) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	if p.opts.ReconcileInterval > 0 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := p.reconcile(ctx); err != nil {
-				cancel(err)
-			}
-		}()
-	}
+	reconciling := false
 	s := &eventsSource{p: p}
 	fallback := false
 	for attempt := 0; ctx.Err() == nil; attempt++ {
@@ -185,6 +177,19 @@ func (p *Poller) runEvents(ctx context.Context, auto bool) error {
 			p.log.Warn("poller: events source cannot start yet; retrying", "err", err)
 			sleepCtx(ctx, retryDelay(attempt))
 			continue
+		}
+		// Reconcile starts only after a backfill completed: what it publishes
+		// is recent, and the newest published created_at must not jump ahead
+		// of an unfinished backfill (a restart resumes the backfill from it).
+		if !reconciling && p.opts.ReconcileInterval > 0 {
+			reconciling = true
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := p.reconcile(ctx); err != nil {
+					cancel(err)
+				}
+			}()
 		}
 		p.m.SetSource(SourceEvents)
 		err := s.run(ctx)

@@ -186,3 +186,32 @@ func TestBackfillAllThenFollow(t *testing.T) {
 	}
 	t.Logf("backfill of %d users took %d searches", len(ids), searches)
 }
+
+// A backfill interrupted by a crash resumes on the next leader (from the
+// stream's newest event and the search cursor): still exactly once.
+func TestBackfillResumesAfterCrash(t *testing.T) {
+	r := newRig(t, emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond})
+	old := time.Now().Add(-10 * 24 * time.Hour).Truncate(time.Millisecond)
+	ids := seed(t, r.srv.Emulator, "bf", 4000, func(i int) time.Time { return old.Add(time.Duration(i) * time.Minute) }, true)
+	o := Options{Source: SourceEvents, Start: "all", ReconcileInterval: 500 * time.Millisecond}
+	a, _ := r.poller(o, "replica-a")
+	runPoller(t, a)
+	waitFor(t, 20*time.Second, "part of the backfill", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.users) >= 1000
+	})
+	crash(t, a)
+	r.mu.Lock()
+	at := len(r.users)
+	r.mu.Unlock()
+	if at >= len(ids) {
+		t.Fatalf("backfill finished before the crash (%d users); the test needs a slower start", at)
+	}
+	b, _ := r.poller(o, "replica-b")
+	runPoller(t, b)
+	r.expectExactlyOnce(ids, 20*time.Second)
+	fresh := seed(t, r.srv.Emulator, "bfnew", 20, nil, false)
+	r.expectExactlyOnce(append(ids, fresh...), 10*time.Second)
+	t.Logf("crashed after %d of %d users", at, len(ids))
+}
