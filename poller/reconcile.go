@@ -3,6 +3,7 @@ package poller
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
@@ -56,7 +57,7 @@ func (p *Poller) reconcileOnce(ctx context.Context, now time.Time) (int, error) 
 			res, err := p.publishBatch(ctx, SourceReconcile, users, 0)
 			found += res.published
 			for _, id := range res.publishedIDs {
-				p.log.Info("poller: reconcile found a user the stream missed", "event_id", id)
+				p.log.Info("poller: reconcile found a user the stream missed", "user_id", id[:strings.LastIndexByte(id, '@')], "event_id", id)
 			}
 			if p.m != nil && res.published > 0 {
 				p.m.ReconcileFound.Add(float64(res.published))
