@@ -14,6 +14,10 @@ import (
 // runCheck is `check` (DESIGN §8): one line per item; exit 0 only if all pass.
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := config.FromEnv(args, config.NeedFor("check"))
+	if errors.Is(err, config.ErrHelp) {
+		config.Usage(stdout)
+		return nil
+	}
 	var deps check.Deps
 	if err != nil {
 		deps = check.Deps{ConfigErr: err}

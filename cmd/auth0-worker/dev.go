@@ -34,6 +34,10 @@ var devTrickle = 5 * time.Second
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Logging settings come from the environment; everything else is ours.
 	pre, err := config.Load(args, os.LookupEnv, 0)
+	if errors.Is(err, config.ErrHelp) {
+		fmt.Fprintln(stdout, "usage: auth0-worker dev — embedded NATS, Redis, Auth0 emulator and the worker; data under ./.dev/")
+		return nil
+	}
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}

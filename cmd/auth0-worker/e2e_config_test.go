@@ -17,6 +17,7 @@ func runToExit(t *testing.T, env []string, args ...string) (int, string) {
 	t.Helper()
 	p := startWorker(t, t.TempDir(), env, args...)
 	code, _ := p.waitExit(t, 20*time.Second, time.Now())
+	p.noDataRace(t)
 	return code, p.out.String()
 }
 

@@ -69,8 +69,18 @@ func (r *e2eRig) env(clientID, secret string, extra ...string) []string {
 func (r *e2eRig) start(env []string, args ...string) *workerProcess {
 	r.t.Helper()
 	p := startWorker(r.t, r.dir, env, args...)
+	r.t.Cleanup(func() { p.noDataRace(r.t) })
 	p.httpAddr(r.t)
 	return p
+}
+
+// noDataRace fails the test when the child (built with -race like the test
+// binary) reported a data race; a SIGKILLed child never gets to exit 66.
+func (p *workerProcess) noDataRace(t *testing.T) {
+	if out := p.out.String(); strings.Contains(out, "WARNING: DATA RACE") {
+		i := strings.Index(out, "WARNING: DATA RACE")
+		t.Errorf("the worker reported a data race:\n%s", out[i:min(len(out), i+4000)])
+	}
 }
 
 var runningLine = regexp.MustCompile(`"msg":"auth0-worker running"[^\n]*"http":"([^"]+)"`)

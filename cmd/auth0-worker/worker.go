@@ -32,6 +32,10 @@ const shutdownBudget = 9 * time.Second
 // runWorker is `run`, `poll` and `serve`.
 func runWorker(ctx context.Context, mode string, args []string, stderr io.Writer) error {
 	cfg, err := config.FromEnv(args, config.NeedFor(mode))
+	if errors.Is(err, config.ErrHelp) {
+		config.Usage(stderr)
+		return nil
+	}
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
