@@ -152,7 +152,7 @@ func parseAllowRules(rules []string) ([]allowRule, error) {
 		if m != strings.ToUpper(m) || !validMethod(m) {
 			return nil, fmt.Errorf("auth0: Config.APICallAllow rule %q: method %q must be one of GET POST PUT PATCH DELETE in upper case (e.g. \"GET /users*\")", r, m)
 		}
-		if !strings.HasPrefix(g, "/") {
+		if !strings.HasPrefix(g, "/") && !strings.HasPrefix(g, "*") {
 			return nil, fmt.Errorf("auth0: Config.APICallAllow rule %q: path glob must start with / (relative to /api/v2, e.g. \"GET /users*\")", r)
 		}
 		out = append(out, allowRule{method: m, glob: g})
