@@ -65,6 +65,14 @@ type Knobs struct {
 	FaultRate float64 `json:"fault_rate"`
 	// Latency is added before every /api/v2 and /oauth/token answer.
 	Latency time.Duration `json:"latency"`
+	// LatencyAfter delays the answer of an /api/v2 request (Events stream
+	// excepted) after its change was applied: a client that times out
+	// meanwhile loses the reply of a request that took effect.
+	LatencyAfter time.Duration `json:"latency_after"`
+	// FaultAfterRate is the probability that an /api/v2 request (Events
+	// stream excepted) is applied and then answered 503 anyway (the
+	// ambiguous failure a client must not blindly retry).
+	FaultAfterRate float64 `json:"fault_after_rate"`
 
 	// EventsCycle closes every SSE connection after this long (Auth0 does so
 	// every few minutes); 0 = never.

@@ -258,3 +258,29 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatalf("after restart: %d %s", r.status, r.body)
 	}
 }
+
+func TestFaultAfterApplies(t *testing.T) {
+	s := newTestServer(t, Config{Knobs: Knobs{FaultAfterRate: 1}})
+	c := newClient(t, s)
+	wantAPIError(t, c.do("POST", "/api/v2/users", createBody("amb@example.com")), 503, "")
+	if s.Emulator.UserCount() != 1 {
+		t.Fatal("fault_after_rate must apply the change before answering 503")
+	}
+	// The reply is lost but the user exists: a retry meets 409.
+	wantAPIError(t, c.do("POST", "/api/v2/users", createBody("amb@example.com")), 503, "")
+	s.Emulator.SetKnobs(func(k *Knobs) { k.FaultAfterRate = 0; k.LatencyAfter = 300 * time.Millisecond })
+	client := &http.Client{Timeout: 50 * time.Millisecond}
+	req, _ := http.NewRequest("POST", s.URL+"/api/v2/users", strings.NewReader(`{"connection":"Username-Password-Authentication","email":"late@example.com","password":"x"}`))
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/json")
+	if _, err := client.Do(req); err == nil {
+		t.Fatal("expected a client timeout")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.Emulator.UserCount() != 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the timed-out create did not take effect")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -113,7 +113,13 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	lw := &logWriter{ResponseWriter: w, e: e, st: st}
 	defer func() {
 		if !lw.wrote {
-			lw.WriteHeader(http.StatusOK)
+			// Only a request abandoned by its client (during Latency) ends
+			// without an answer; log it as nginx's 499.
+			status := http.StatusOK
+			if r.Context().Err() != nil {
+				status = statusClientClosed
+			}
+			lw.WriteHeader(status)
 		}
 	}()
 	switch {
@@ -128,6 +134,10 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(lw, http.StatusNotFound, "", "Not Found")
 	}
 }
+
+// statusClientClosed is logged for requests the client abandoned before
+// the emulator answered.
+const statusClientClosed = 499
 
 // route is one Management API endpoint.
 type route struct {
@@ -191,7 +201,50 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, sub string, 
 	if !e.apiMiddleware(w, r, st, rt.scope) {
 		return
 	}
-	rt.serve(w, r)
+	k := e.Knobs()
+	if sub == "/events" || (k.LatencyAfter <= 0 && k.FaultAfterRate <= 0) {
+		rt.serve(w, r)
+		return
+	}
+	// Apply the request, then hold or spoil the answer.
+	rec := &bufferedWriter{header: http.Header{}}
+	rt.serve(rec, r)
+	// The change happened: answer even when the client has gone, so the
+	// log records the real status.
+	e.sleep(r, k.LatencyAfter)
+	if k.FaultAfterRate > 0 && e.chance(k.FaultAfterRate) {
+		writeAPIError(w, http.StatusServiceUnavailable, "", msgUnavailable)
+		return
+	}
+	for key, v := range rec.header {
+		w.Header()[key] = v
+	}
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	w.WriteHeader(rec.status)
+	_, _ = w.Write(rec.body)
+}
+
+// bufferedWriter holds a whole answer until the emulator decides to send it.
+type bufferedWriter struct {
+	header http.Header
+	status int
+	body   []byte
+}
+
+func (b *bufferedWriter) Header() http.Header { return b.header }
+func (b *bufferedWriter) WriteHeader(s int) {
+	if b.status == 0 {
+		b.status = s
+	}
+}
+func (b *bufferedWriter) Write(p []byte) (int, error) {
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	b.body = append(b.body, p...)
+	return len(p), nil
 }
 
 // CloseEventStreams drops every open SSE connection now.

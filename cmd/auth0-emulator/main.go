@@ -108,6 +108,8 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 	fs.Float64Var(&k.RetryAfterProbability, "retry-after-probability", 0, "probability that a 429 carries Retry-After")
 	fs.Float64Var(&k.FaultRate, "fault-rate", 0, "probability that an /api/v2 request answers 503 without effect")
 	fs.DurationVar(&k.Latency, "latency", 0, "latency added to every /api/v2 and /oauth/token answer")
+	fs.DurationVar(&k.LatencyAfter, "latency-after", 0, "delay of an /api/v2 answer after its change was applied (lost-reply tests)")
+	fs.Float64Var(&k.FaultAfterRate, "fault-after-rate", 0, "probability that an /api/v2 request is applied and then answered 503")
 	fs.DurationVar(&k.EventsCycle, "events-cycle", 0, "close every SSE connection after this long (0 = never)")
 	fs.Float64Var(&k.EventsRedeliver, "events-redeliver", 0, "probability of re-delivering an event on a resumed SSE connection")
 	fs.DurationVar(&k.EventsRetention, "events-retention", 0, "offsets older than this answer 410 (0 = forever)")
@@ -176,7 +178,8 @@ func validate(o *options) error {
 		prob("retry-after-probability", k.RetryAfterProbability),
 		prob("fault-rate", k.FaultRate),
 		prob("events-redeliver", k.EventsRedeliver),
-		nonNeg("index-lag", k.IndexLag), nonNeg("index-lag-max", k.IndexLagMax), nonNeg("latency", k.Latency),
+		prob("fault-after-rate", k.FaultAfterRate),
+		nonNeg("index-lag", k.IndexLag), nonNeg("index-lag-max", k.IndexLagMax), nonNeg("latency", k.Latency), nonNeg("latency-after", k.LatencyAfter),
 		nonNeg("events-cycle", k.EventsCycle), nonNeg("events-retention", k.EventsRetention),
 		nonNeg("events-heartbeat", k.EventsHeartbeat), nonNeg("events-retry", k.EventsRetry),
 	}
