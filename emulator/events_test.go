@@ -43,7 +43,7 @@ func (c *evClock) Advance(d time.Duration) {
 }
 
 // evServe starts the events handler alone (no router, no middleware).
-func evServe(t *testing.T, cfg Config) (*Emulator, string) {
+func evServe(t testing.TB, cfg Config) (*Emulator, string) {
 	t.Helper()
 	e := New(cfg)
 	srv := httptest.NewServer(http.HandlerFunc(e.serveEvents))
@@ -84,7 +84,7 @@ type evReq struct {
 
 // evOpen opens a stream and, for a 200, starts reading it. Non-200 answers
 // are returned with their body read into the second result.
-func evOpen(t *testing.T, base string, rq evReq) (*evConn, []byte) {
+func evOpen(t testing.TB, base string, rq evReq) (*evConn, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	u := base
@@ -139,7 +139,7 @@ func (c *evConn) close() {
 
 // next returns the next message for which keep is true (nil keeps all);
 // it fails the test at the deadline or when the stream ends.
-func (c *evConn) next(t *testing.T, keep func(auth0.SSEMessage) bool) auth0.SSEMessage {
+func (c *evConn) next(t testing.TB, keep func(auth0.SSEMessage) bool) auth0.SSEMessage {
 	t.Helper()
 	timer := time.NewTimer(evWait)
 	defer timer.Stop()
