@@ -182,9 +182,20 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 		t.Errorf("no 'auth0-worker stopped' line")
 	}
 	// DESIGN §7: in-flight commands are finished or nak'ed, so none waits
-	// for AckWait to come back.
-	if ci := r.consumerInfo("AUTH0_COMMANDS", "auth0-worker"); ci.NumAckPending != 0 {
-		t.Logf("DIAG %d commands left pending ack after the graceful exit (redelivered only after AckWait); redelivered %d", ci.NumAckPending, ci.NumRedelivered)
+	// for AckWait to come back. Logged, not asserted: under load a few
+	// commands were seen still pending ack 3 s after a clean exit (see the
+	// e2e report); they are not lost, the assertions below still hold.
+	// Acks and naks are applied by the server asynchronously, hence the
+	// short wait.
+	pendingSince := time.Now()
+	for ci := r.consumerInfo("AUTH0_COMMANDS", "auth0-worker"); ci.NumAckPending != 0; ci = r.consumerInfo("AUTH0_COMMANDS", "auth0-worker") {
+		if time.Since(pendingSince) > 3*time.Second {
+			t.Logf("DIAG %d commands left pending ack 3s after the graceful exit (redelivered only after AckWait); redelivered %d; delivered %+v ackfloor %+v waiting %d pending %d", ci.NumAckPending, ci.NumRedelivered, ci.Delivered, ci.AckFloor, ci.NumWaiting, ci.NumPending)
+			out := p.out.String()
+			t.Logf("DIAG worker output after the signal:\n%s", out[strings.Index(out, "shutting down"):])
+			break
+		}
+		time.Sleep(50 * time.Millisecond) // polling the server's consumer state
 	}
 	// DESIGN §7: the lease is released on shutdown, so a successor need not
 	// wait for LEASE_TTL.
