@@ -32,6 +32,7 @@ type gate struct {
 	remain   int
 	reset    time.Time
 	inflight int
+	waiting  int           // goroutines blocked in acquire
 	wake     chan struct{} // closed and replaced when the state changes
 }
 
@@ -115,6 +116,7 @@ func (g *gate) acquire(ctx context.Context) error {
 			return nil
 		}
 		wake := g.wake
+		g.waiting++
 		g.mu.Unlock()
 
 		var tc <-chan time.Time
@@ -127,11 +129,18 @@ func (g *gate) acquire(ctx context.Context) error {
 			}
 			tc = timer.C
 		}
+		var err error
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			err = ctx.Err()
 		case <-wake:
 		case <-tc:
+		}
+		g.mu.Lock()
+		g.waiting--
+		g.mu.Unlock()
+		if err != nil {
+			return err
 		}
 		if timer != nil && tc != nil {
 			if !timer.Stop() {
