@@ -15,6 +15,23 @@ import (
 type searchSource struct {
 	p   *Poller
 	cur searchCursor
+	// safe (in memory, this leadership only) is a created_at below which
+	// every user is known to be published: a cycle that read its whole
+	// window at t0 leaves nothing unpublished before t0 − 2 × overlap (the
+	// lag bound, doubled for clock skew with Auth0), and a cycle cut short
+	// leaves nothing before the last user it finished. It spares a backlog
+	// (POLL_LIMIT cycles far behind now) the overlap re-read; in steady
+	// state the cursor's own window start is the later one.
+	safe time.Time
+}
+
+// windowStart is where the next cycle reads from.
+func (s *searchSource) windowStart() time.Time {
+	w := s.cur.windowStart(s.p.opts.Overlap)
+	if s.safe.After(w) {
+		return s.safe
+	}
+	return w
 }
 
 // initSearchCursor loads the search cursor, or creates the start point:
@@ -107,11 +124,17 @@ func (s *searchSource) run(ctx context.Context, fallback bool) error {
 func (s *searchSource) cycle(ctx context.Context) error {
 	p := s.p
 	published := 0
-	_, err := scan(ctx, p.opts.Searcher, s.cur.windowStart(p.opts.Overlap), time.Time{}, p.opts.Query, func(users []auth0.User) error {
+	from, t0 := s.windowStart(), p.now()
+	var through time.Time // created_at of the last user finished, in order
+	stopped := false
+	_, err := scan(ctx, p.opts.Searcher, from, time.Time{}, p.opts.Query, func(users []auth0.User) error {
 		users = s.afterFloor(users)
 		res, err := p.publishBatch(ctx, SourceSearch, users, p.opts.Limit-published)
 		published += res.published
 		if res.done > 0 {
+			if t, perr := parseCreatedAt(users[res.done-1].CreatedAt); perr == nil {
+				through = t
+			}
 			if err := s.advance(ctx, users[res.done-1]); err != nil {
 				return err
 			}
@@ -123,10 +146,20 @@ func (s *searchSource) cycle(ctx context.Context) error {
 			if published >= p.opts.Limit {
 				p.log.Info("poller: POLL_LIMIT reached; the rest follows next cycle", "limit", p.opts.Limit)
 			}
+			stopped = true
 			return errStop
 		}
 		return nil
 	})
+	bound := t0.Add(-2 * p.opts.Overlap)
+	if (err != nil || stopped) && through.Before(bound) {
+		bound = through
+	}
+	if bound.After(from) {
+		s.safe = bound
+	} else {
+		s.safe = from
+	}
 	return err
 }
 
