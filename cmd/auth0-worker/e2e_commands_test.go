@@ -139,11 +139,12 @@ func TestE2EDurableCommandsSurviveSIGKILL(t *testing.T) {
 		t.Fatalf("the batch finished before the kill; the test needs a slower Auth0")
 	}
 	p = r.start(env, "serve")
-	r.expectOutcomes(ids, 20*time.Second)
+	// The commands in flight at the kill come back after AckWait (15 s).
+	r.expectOutcomes(ids, 30*time.Second)
 	// A command whose outcome was stored but not yet acked at the kill is
 	// redelivered after AckWait; its stored outcome is re-published and it
 	// is acked without a second Auth0 call.
-	waitFor(t, 20*time.Second, "AUTH0_COMMANDS drained", func() bool { return r.streamCount("AUTH0_COMMANDS") == 0 })
+	waitFor(t, 30*time.Second, "AUTH0_COMMANDS drained", func() bool { return r.streamCount("AUTH0_COMMANDS") == 0 })
 	if got := r.emu.Emulator.UserCount(); got != n {
 		t.Errorf("after the redeliveries the emulator holds %d users for %d commands", got, n)
 	}

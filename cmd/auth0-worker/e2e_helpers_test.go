@@ -382,6 +382,7 @@ type creator struct {
 // batches every 50 ms. wait() returns every id.
 func (r *e2eRig) createUsers(prefix string, n int, over time.Duration) *creator {
 	c := &creator{done: make(chan struct{})}
+	r.t.Cleanup(func() { <-c.done }) // no Errorf after the test ended, even when it failed early
 	const tick = 50 * time.Millisecond
 	batches := max(int(over/tick), 1)
 	go func() {
