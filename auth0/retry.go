@@ -72,7 +72,7 @@ func (c *Client) do(ctx context.Context, cl *call) (*result, error) {
 		// Unreachable by construction; the bearer token must never leave the tenant.
 		return nil, fmt.Errorf("%w: request would leave the tenant's base URL", ErrInvalidPath)
 	}
-	bo := c.newBackoff(ctx)
+	var bo backoff.BackOff // built on the first retry: most calls never need it
 	refreshed := false
 	retries := 0
 	for {
@@ -93,6 +93,9 @@ func (c *Client) do(ctx context.Context, cl *call) (*result, error) {
 			// The gate holds everyone until Auth0's reset; no extra backoff.
 			c.log.Debug("auth0: rate limited, waiting for the reset", "op", cl.op, "retry_at", ae.RetryAt, "attempt", retries)
 			continue
+		}
+		if bo == nil {
+			bo = c.newBackoff(ctx)
 		}
 		d := bo.NextBackOff()
 		if d == backoff.Stop {
