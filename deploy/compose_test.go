@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/auth0-worker/auth0-worker/config"
 )
 
 type composeFile struct {
@@ -23,7 +25,8 @@ type composeFile struct {
 		Healthcheck struct {
 			Test []string `yaml:"test"`
 		} `yaml:"healthcheck"`
-		Volumes []string `yaml:"volumes"`
+		Volumes     []string `yaml:"volumes"`
+		NetworkMode string   `yaml:"network_mode"`
 	} `yaml:"services"`
 	Volumes map[string]any `yaml:"volumes"`
 }
@@ -61,8 +64,21 @@ func TestComposeStack(t *testing.T) {
 	if !strings.Contains(strings.Join(w.Healthcheck.Test, " "), "/readyz") {
 		t.Errorf("auth0-worker healthcheck is not /readyz: %v", w.Healthcheck.Test)
 	}
-	if w.Environment["AUTH0_DOMAIN"] != "http://auth0-emulator:8081" {
-		t.Errorf("the worker does not point at the emulator by default: AUTH0_DOMAIN=%q", w.Environment["AUTH0_DOMAIN"])
+	if w.Environment["AUTH0_DOMAIN"] != "http://127.0.0.1:8081" || w.NetworkMode != "service:auth0-emulator" {
+		t.Errorf("the worker does not point at the emulator by default: AUTH0_DOMAIN=%q network_mode=%q", w.Environment["AUTH0_DOMAIN"], w.NetworkMode)
+	}
+	// The worker's environment is a configuration the worker accepts.
+	if _, err := config.Load(nil, func(k string) (string, bool) { v, ok := w.Environment[k]; return v, ok }, config.NeedAuth0); err != nil {
+		t.Errorf("the compose worker's environment is refused by config: %v", err)
+	}
+	known := map[string]bool{}
+	for _, v := range config.Vars {
+		known[v.Name], known[v.Name+"_FILE"] = true, v.HasFile
+	}
+	for k := range w.Environment {
+		if !known[k] {
+			t.Errorf("the compose worker sets %s, which the worker does not read", k)
+		}
 	}
 	// The worker and the emulator come from the one Dockerfile.
 	for _, n := range []string{"auth0-worker", "auth0-emulator"} {
