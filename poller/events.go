@@ -165,7 +165,7 @@ func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
 		committed <- first
 	}()
 	var streamErr error
-	for streamErr == nil {
+	for streamErr == nil && rctx.Err() == nil {
 		it, ok := <-ch
 		if !ok {
 			break
