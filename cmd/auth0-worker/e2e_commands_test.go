@@ -182,22 +182,6 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	if !strings.Contains(p.out.String(), `"msg":"auth0-worker stopped"`) {
 		t.Errorf("no 'auth0-worker stopped' line")
 	}
-	// DESIGN §7: in-flight commands are finished or nak'ed, so none waits
-	// for AckWait to come back. Logged, not asserted: under load a few
-	// commands were seen still pending ack 3 s after a clean exit (see the
-	// e2e report); they are not lost, the assertions below still hold.
-	// Acks and naks are applied by the server asynchronously, hence the
-	// short wait.
-	pendingSince := time.Now()
-	for ci := r.consumerInfo("AUTH0_COMMANDS", "auth0-worker"); ci.NumAckPending != 0; ci = r.consumerInfo("AUTH0_COMMANDS", "auth0-worker") {
-		if time.Since(pendingSince) > 3*time.Second {
-			t.Logf("DIAG %d commands left pending ack 3s after the graceful exit (redelivered only after AckWait); redelivered %d; delivered %+v ackfloor %+v waiting %d pending %d", ci.NumAckPending, ci.NumRedelivered, ci.Delivered, ci.AckFloor, ci.NumWaiting, ci.NumPending)
-			out := p.out.String()
-			t.Logf("DIAG worker output after the signal:\n%s", out[strings.Index(out, "shutting down"):])
-			break
-		}
-		time.Sleep(50 * time.Millisecond) // polling the server's consumer state
-	}
 	// DESIGN §7: the lease is released on shutdown, so a successor need not
 	// wait for LEASE_TTL.
 	if n, err := rdb.Exists(context.Background(), keys.Lease()).Result(); err != nil || n != 0 {
@@ -206,7 +190,15 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	restart := time.Now()
 	p = r.start(env, "run")
 	r.expectOutcomes(ids, 20*time.Second)
-	t.Logf("all outcomes %v after the restart", time.Since(restart).Round(time.Millisecond))
+	took := time.Since(restart)
+	t.Logf("all outcomes %v after the restart", took.Round(time.Millisecond))
+	// DESIGN §7 "finish or nak in-flight commands": nak'ed commands come
+	// back at once, an abandoned one only after AckWait (15 s). Logged, not
+	// asserted: under load a command delivered to a pull request during the
+	// shutdown was seen to come back only after AckWait (see the e2e report).
+	if took > 10*time.Second {
+		t.Logf("NOTE: outcomes complete only %v after the restart: a command was left unacked at the graceful exit\n%s", took, p.out.String())
+	}
 	waitFor(t, 20*time.Second, "AUTH0_COMMANDS drained", func() bool { return r.streamCount("AUTH0_COMMANDS") == 0 })
 	t.Logf("AUTH0_COMMANDS drained %v after the restart", time.Since(restart).Round(time.Millisecond))
 	if dlq := r.streamCount("AUTH0_DLQ"); dlq != 0 {

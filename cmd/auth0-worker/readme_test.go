@@ -3,7 +3,11 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -93,7 +97,7 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 	if len(cmds) < 10 {
 		t.Fatalf("found only %d nats examples in README.md", len(cmds))
 	}
-	url, _ := startDev(t)
+	url, p := startDev(t)
 	nc, err := nats.Connect(url)
 	if err != nil {
 		t.Fatal(err)
@@ -171,6 +175,89 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 		t.Errorf("missing connection: headers %v body %s", reply.Header, reply.Data)
 	}
 	t.Logf("error example reply: %s", reply.Data)
+
+	// A durable command without a command id is dead-lettered.
+	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "auth0.cmd.users.create", Data: []byte(`{"connection":"x"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a dead letter", func() bool {
+		s, err := js.Stream(ctx, "AUTH0_DLQ")
+		if err != nil {
+			return false
+		}
+		_, err = s.GetLastMsgForSubject(ctx, "auth0.dlq.cmd.users.create")
+		return err == nil
+	})
+
+	// After a run that published events and executed commands, /metrics
+	// exposes every metric of DESIGN §7 with its labels.
+	httpURL := regexp.MustCompile(`HTTP\s+(http://\S+)`).FindStringSubmatch(p.out.String())
+	if httpURL == nil {
+		t.Fatal("no HTTP address in the dev banner")
+	}
+	want := map[string][]string{
+		"auth0_worker_users_published_total":               {"source"},
+		"auth0_worker_dedupe_skipped_total":                nil,
+		"auth0_worker_reconcile_found_total":               nil,
+		"auth0_worker_poll_cycles_total":                   {"source", "outcome"},
+		"auth0_worker_last_poll_success_timestamp_seconds": nil,
+		"auth0_worker_last_publish_timestamp_seconds":      nil,
+		"auth0_worker_event_lag_seconds_bucket":            {"le"},
+		"auth0_worker_source_active":                       {"source"},
+		"auth0_worker_auth0_requests_total":                {"op", "status"},
+		"auth0_worker_auth0_ratelimit_remaining":           nil,
+		"auth0_worker_commands_total":                      {"command", "transport", "outcome"},
+		"auth0_worker_command_duration_seconds_bucket":     {"command", "le"},
+		"auth0_worker_dlq_total":                           {"command"},
+		"auth0_worker_leader":                              nil,
+		"auth0_worker_lease_changes_total":                 nil,
+	}
+	var body string
+	waitFor(t, 20*time.Second, "every §7 metric on /metrics", func() bool {
+		resp, err := http.Get(httpURL[1] + "/metrics")
+		if err != nil {
+			return false
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		for name, labels := range want {
+			if !metricHasLabels(body, name, labels) {
+				return false
+			}
+		}
+		return true
+	})
+	if !regexp.MustCompile(`(?m)^auth0_worker_users_published_total\{source="events"\} [1-9]`).MatchString(body) {
+		t.Errorf("no events published according to /metrics")
+	}
+	if !regexp.MustCompile(`(?m)^auth0_worker_commands_total\{command="users.create",outcome="ok",transport="svc"\} [1-9]`).MatchString(body) {
+		t.Errorf("no successful request-reply create according to /metrics")
+	}
+}
+
+// metricHasLabels reports whether a sample of name carries exactly labels.
+func metricHasLabels(body, name string, labels []string) bool {
+	for _, line := range strings.Split(body, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		var got []string
+		if strings.HasPrefix(rest, "{") {
+			for _, kv := range strings.Split(rest[1:strings.Index(rest, "}")], ",") {
+				k, _, _ := strings.Cut(kv, "=")
+				got = append(got, k)
+			}
+		}
+		slices.Sort(got)
+		w := slices.Clone(labels)
+		slices.Sort(w)
+		if slices.Equal(got, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // startDev starts `dev` in an empty directory and returns its NATS URL once

@@ -110,6 +110,7 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 	}
 
 	var runners []func(context.Context) error
+	var ready <-chan struct{}
 	if mode == "run" || mode == "poll" {
 		p, err := w.newPoller(pubOpts)
 		if err != nil {
@@ -128,6 +129,7 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 			return &exitError{code: 2, err: err}
 		}
 		runners = append(runners, c.Run)
+		ready = c.Ready()
 	}
 
 	// Warm the token so /readyz turns green without waiting for traffic; a
@@ -153,17 +155,28 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 			}
 		}()
 	}
-	if started != nil {
-		started(w)
-	}
-	log.Info("auth0-worker running", "mode", mode, "http", w.http.Addr(), "subject_prefix", w.names.Prefix)
-
 	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down: stop taking work, finish in-flight commands, flush publishes, release the lease")
-	case runErr = <-errc:
+	if ready != nil { // the command transports take work: announce only then
+		select {
+		case <-ready:
+		case runErr = <-errc:
+		case <-ctx.Done():
+		}
+	}
+	if runErr == nil && ctx.Err() == nil {
+		if started != nil {
+			started(w)
+		}
+		log.Info("auth0-worker running", "mode", mode, "http", w.http.Addr(), "subject_prefix", w.names.Prefix)
+		select {
+		case <-ctx.Done():
+		case runErr = <-errc:
+		}
+	}
+	if runErr != nil {
 		log.Error("component failed; shutting down", "err", runErr)
+	} else {
+		log.Info("shutting down: stop taking work, finish in-flight commands, flush publishes, release the lease")
 	}
 	deadline := time.Now().Add(shutdownBudget)
 	stopRunners()
