@@ -100,6 +100,8 @@ type fakePublisher struct {
 	order  []string
 	last   time.Time
 	fail   error
+	// failIDs makes these event ids fail to publish.
+	failIDs map[string]bool
 	// window, when set, emulates JetStream's Nats-Msg-Id window; without
 	// it every publish is stored, so stored[id] > 1 shows a re-publish.
 	window map[string]bool
@@ -116,8 +118,8 @@ func (f *fakePublisher) PublishUsers(ctx context.Context, users []auth0.User) []
 	for i, u := range users {
 		id := EventID(u)
 		out[i].EventID = id
-		if f.fail != nil {
-			out[i].Err = f.fail
+		if f.fail != nil || f.failIDs[id] {
+			out[i].Err = errBoom
 			continue
 		}
 		if err := ctx.Err(); err != nil {
