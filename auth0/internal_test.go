@@ -74,6 +74,23 @@ func TestGateRemainingZeroWaitsForReset(t *testing.T) {
 	}
 }
 
+// Answers without rate headers do not leave the client probing one request
+// at a time.
+func TestGateWithoutHeaders(t *testing.T) {
+	g := newGate(time.Now)
+	ctx := context.Background()
+	_ = g.acquire(ctx)
+	g.release(rateInfo{}, 200)
+	for i := 0; i < 20; i++ {
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := g.acquire(cctx)
+		cancel()
+		if err != nil {
+			t.Fatalf("request %d in flight refused: %v", i, err)
+		}
+	}
+}
+
 func TestParseRateInfo(t *testing.T) {
 	now := time.Unix(1000, 0)
 	h := map[string][]string{"X-Ratelimit-Limit": {"10"}, "X-Ratelimit-Remaining": {"0"}, "X-Ratelimit-Reset": {"1005"}, "Retry-After": {"9"}}

@@ -169,6 +169,10 @@ func (g *gate) release(ri rateInfo, status int) {
 			g.reset = ri.reset
 		}
 		g.known = true
+	} else if status != 0 && !g.known {
+		// An answer without rate headers (a proxy, an endpoint that sends
+		// none): nothing to follow, so stop probing one at a time.
+		g.known, g.remain = true, 1<<30
 	}
 	if status == http.StatusTooManyRequests {
 		g.known = true
