@@ -187,17 +187,19 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	if n, err := rdb.Exists(context.Background(), keys.Lease()).Result(); err != nil || n != 0 {
 		t.Errorf("lease key %s still exists after SIGTERM (exists=%d, err=%v)", keys.Lease(), n, err)
 	}
+	stopped := p
 	restart := time.Now()
 	p = r.start(env, "run")
-	r.expectOutcomes(ids, 20*time.Second)
-	took := time.Since(restart)
-	t.Logf("all outcomes %v after the restart", took.Round(time.Millisecond))
+	r.expectOutcomes(ids, 30*time.Second)
+	caughtUp := time.Since(restart)
+	t.Logf("all outcomes %v after the restart", caughtUp.Round(time.Millisecond))
 	// DESIGN §7 "finish or nak in-flight commands": nak'ed commands come
 	// back at once, an abandoned one only after AckWait (15 s). Logged, not
-	// asserted: under load a command delivered to a pull request during the
-	// shutdown was seen to come back only after AckWait (see the e2e report).
-	if took > 10*time.Second {
-		t.Logf("NOTE: outcomes complete only %v after the restart: a command was left unacked at the graceful exit\n%s", took, p.out.String())
+	// asserted: once, on a loaded machine, this test took 16 s, which looks
+	// like a command left unacked at the exit (cause unconfirmed; see the
+	// e2e report). The stopped worker's log is printed to find out.
+	if caughtUp > 10*time.Second {
+		t.Logf("NOTE: outcomes complete only %v after the restart: a command was left unacked at the graceful exit; stopped worker's log:\n%s", caughtUp, stopped.out.String())
 	}
 	waitFor(t, 20*time.Second, "AUTH0_COMMANDS drained", func() bool { return r.streamCount("AUTH0_COMMANDS") == 0 })
 	t.Logf("AUTH0_COMMANDS drained %v after the restart", time.Since(restart).Round(time.Millisecond))
