@@ -2,10 +2,12 @@ package emulator
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 )
@@ -138,4 +140,29 @@ func FuzzSSERoundTrip(f *testing.F) {
 			t.Fatalf("after %d messages: %+v, %v; want EOF (wire %q)", len(want), got, err, wire)
 		}
 	})
+}
+
+// TestEventFrameIsWriteSSE: the log frames events by hand for speed; the
+// bytes must be exactly what writeSSE writes for the same message, and the
+// data one compact JSON line.
+func TestEventFrameIsWriteSSE(t *testing.T) {
+	e := New(Config{})
+	e.events.append("user.created", evUserJSON(1, time.Now()))
+	e.events.append("user.deleted", []byte("{\n}"))
+	for _, ent := range e.events.entries {
+		m, err := auth0.NewSSEReader(bytes.NewReader(ent.frame)).Next()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := writeSSE(&b, m); err != nil {
+			t.Fatal(err)
+		}
+		if b.String() != string(ent.frame) {
+			t.Fatalf("frame %q\nwriteSSE %q", ent.frame, b.String())
+		}
+		if m.Event != ent.typ || m.ID != ent.offset || strings.Contains(m.Data, "\n") || !json.Valid([]byte(m.Data)) {
+			t.Fatalf("frame %q: event %q id %q, want %q %q and one JSON line", ent.frame, m.Event, m.ID, ent.typ, ent.offset)
+		}
+	}
 }
