@@ -11,12 +11,12 @@ func TestContractTransportRejectsBadRequest(t *testing.T) {
 	v := specValidator(t)
 	bad, _ := http.NewRequest("GET", "http://127.0.0.1:1/api/v2/users?per_page=abc", nil)
 	bad.Header.Set("Authorization", "Bearer x")
-	if ok, _ := v.ValidateHttpRequest(bad); ok {
+	if err := v.ValidateRequest(bad); err == nil {
 		t.Fatal("a per_page=abc request validated")
 	}
 	good, _ := http.NewRequest("GET", "http://127.0.0.1:1/api/v2/users?per_page=100&page=0&include_totals=true", nil)
 	good.Header.Set("Authorization", "Bearer x")
-	if ok, errs := v.ValidateHttpRequest(good); !ok {
-		t.Fatalf("a good request failed: %v", errs[0].Message)
+	if err := v.ValidateRequest(good); err != nil {
+		t.Fatalf("a good request failed: %v", err)
 	}
 }

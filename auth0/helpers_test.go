@@ -1,56 +1,22 @@
 package auth0_test
 
 import (
-	"bytes"
 	"fmt"
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
-	"github.com/auth0-worker/auth0-worker/internal/sharedfiles"
-	"github.com/pb33f/libopenapi"
-	validator "github.com/pb33f/libopenapi-validator"
+	"github.com/auth0-worker/auth0-worker/internal/contract"
 )
 
-var (
-	specOnce sync.Once
-	specVal  validator.Validator
-	specErr  error
-)
-
-func specValidator(t testing.TB) validator.Validator {
-	t.Helper()
-	path := sharedfiles.OpenAPISpec(t)
-	specOnce.Do(func() {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			specErr = err
-			return
-		}
-		doc, err := libopenapi.NewDocument(b)
-		if err != nil {
-			specErr = err
-			return
-		}
-		v, errs := validator.NewValidator(doc)
-		if len(errs) > 0 {
-			specErr = fmt.Errorf("%v", errs)
-			return
-		}
-		specVal = v
-	})
-	if specErr != nil {
-		t.Fatalf("OpenAPI spec: %v", specErr)
-	}
-	return specVal
-}
+// specValidator is the shared OpenAPI validator (internal/contract).
+func specValidator(t testing.TB) *contract.Validator { return contract.Load(t) }
 
 // exchange is one request/response pair seen by the recording transport.
 type exchange struct {
@@ -65,7 +31,7 @@ type exchange struct {
 // exchange.
 type contractTransport struct {
 	t    testing.TB
-	v    validator.Validator
+	v    *contract.Validator
 	base http.RoundTripper
 
 	mu         sync.Mutex
@@ -85,28 +51,11 @@ func newContractTransport(t testing.TB) *contractTransport {
 	return ct
 }
 
-var validateMu sync.Mutex // the validator's caches are not documented as concurrency-safe
-
 func (ct *contractTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if strings.HasPrefix(req.URL.Path, "/api/v2/") {
-		var body []byte
-		if req.Body != nil {
-			body, _ = io.ReadAll(req.Body)
-			req.Body.Close()
-			req.Body = io.NopCloser(bytes.NewReader(body))
-		}
-		clone := req.Clone(req.Context())
-		clone.Body = io.NopCloser(bytes.NewReader(body))
-		validateMu.Lock()
-		ok, errs := ct.v.ValidateHttpRequest(clone)
-		validateMu.Unlock()
-		if !ok {
-			var msgs []string
-			for _, e := range errs {
-				msgs = append(msgs, e.Message+" "+e.Reason)
-			}
+		if err := ct.v.ValidateRequest(req); err != nil {
 			ct.mu.Lock()
-			ct.violations = append(ct.violations, fmt.Sprintf("%s %s?%s: %s", req.Method, req.URL.EscapedPath(), req.URL.RawQuery, strings.Join(msgs, "; ")))
+			ct.violations = append(ct.violations, fmt.Sprintf("%s %s?%s: %v", req.Method, req.URL.EscapedPath(), req.URL.RawQuery, err))
 			ct.mu.Unlock()
 		}
 	}
