@@ -625,10 +625,19 @@ func (t termNode) matchField(u *user, v *version, f string) bool {
 	if f == "created_at" && t.kind == termExact {
 		return matchDate(u.createdAt, t.value)
 	}
+	ci := caseInsensitive[f] || len(t.fields) > 1
+	if f == "email" && v.email != "" {
+		switch t.kind {
+		case termExists:
+			return true
+		case termPrefix:
+			return len(v.email) >= len(t.value) && strings.EqualFold(v.email[:len(t.value)], t.value)
+		}
+		return strings.EqualFold(v.email, t.value)
+	}
 	if t.kind == termExists {
 		return eachValue(v.doc, f, func(any) bool { return true })
 	}
-	ci := caseInsensitive[f] || len(t.fields) > 1
 	return eachValue(v.doc, f, func(x any) bool {
 		if kind == fDate && t.kind == termExact {
 			if s, ok := x.(string); ok {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fuzzUsers are evaluated against every query the parser accepts.
@@ -23,7 +24,7 @@ func fuzzUsers() []*user {
 			panic(err)
 		}
 		created, _ := parseDate(valueString(doc["created_at"]))
-		v := &version{doc: doc, raw: []byte(d)}
+		v := newVersion(doc, time.Time{})
 		out = append(out, &user{id: valueString(doc["user_id"]), createdAt: created, cur: v})
 	}
 	return out

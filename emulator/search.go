@@ -125,9 +125,15 @@ func (e *Emulator) search(p *searchParams, now time.Time) ([][]byte, int) {
 	defer s.mu.RUnlock()
 
 	lo, hi := 0, len(s.sorted)
-	if p.q != nil {
-		if b := createdBounds(p.q); b != nil {
+	q := p.q
+	if q != nil {
+		if b := createdBounds(q); b != nil {
 			lo, hi = b.indexRange(s.sorted)
+			// A query that is only the created_at range is answered by the
+			// index bounds alone.
+			if r, ok := q.(rangeNode); ok && r.field == "created_at" {
+				q = nil
+			}
 		}
 	}
 	start := p.page * p.perPage
@@ -141,7 +147,7 @@ func (e *Emulator) search(p *searchParams, now time.Time) ([][]byte, int) {
 		if v == nil {
 			return
 		}
-		if p.q != nil && !p.q.match(u, v) {
+		if q != nil && !q.match(u, v) {
 			return
 		}
 		if byIndex {

@@ -26,6 +26,14 @@ type version struct {
 	doc       map[string]any
 	raw       []byte
 	visibleAt time.Time
+	// email is doc["email"] kept beside the map: the most searched field
+	// is then matched without touching the map.
+	email string
+}
+
+func newVersion(doc map[string]any, visibleAt time.Time) *version {
+	email, _ := doc["email"].(string)
+	return &version{doc: doc, raw: render(doc), visibleAt: visibleAt, email: email}
 }
 
 type user struct {

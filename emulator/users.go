@@ -29,7 +29,7 @@ func (e *Emulator) createUser(connection, id string, created time.Time, fields m
 	}
 	created = created.UTC().Truncate(time.Millisecond)
 	doc := newUserDoc(id, connection, created, fields)
-	v := &version{doc: doc, raw: render(doc), visibleAt: now.Add(e.drawLag())}
+	v := newVersion(doc, now.Add(e.drawLag()))
 	if indexed {
 		v.visibleAt = time.Time{}
 	}
@@ -306,7 +306,7 @@ func (e *Emulator) updateUser(id string, body map[string]any) ([]byte, *httpErr)
 	if !now.Before(u.cur.visibleAt) {
 		u.prev = u.cur
 	}
-	u.cur = &version{doc: doc, raw: render(doc), visibleAt: now.Add(e.drawLag())}
+	u.cur = newVersion(doc, now.Add(e.drawLag()))
 	e.events.append("user.updated", u.cur.raw)
 	return u.cur.raw, nil
 }
