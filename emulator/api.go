@@ -40,6 +40,9 @@ type Config struct {
 	Now func() time.Time
 	// Seed for the emulator's randomness (lag, faults, ids); 0 = random.
 	Seed int64
+	// RequestLogMax bounds the request log (the oldest entries are dropped
+	// first); default 100,000 entries.
+	RequestLogMax int
 }
 
 // Knobs change behaviour at run time (SetKnobs, or PATCH /emulator/knobs

@@ -284,3 +284,14 @@ func TestFaultAfterApplies(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+func TestRequestLogBounded(t *testing.T) {
+	e := New(Config{RequestLogMax: 10})
+	for i := 0; i < 25; i++ {
+		e.log.add(LoggedRequest{Path: strconv.Itoa(i)})
+	}
+	got := e.Requests()
+	if len(got) > 10 || got[len(got)-1].Path != "24" {
+		t.Fatalf("log %+v", got)
+	}
+}

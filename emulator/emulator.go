@@ -47,6 +47,11 @@ func New(cfg Config) *Emulator {
 		seed = rand.Uint64()
 	}
 	e := &Emulator{cfg: cfg, knobs: cfg.Knobs, store: newStore(), rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	if cfg.RequestLogMax <= 0 {
+		cfg.RequestLogMax = 100_000
+	}
+	e.cfg.RequestLogMax = cfg.RequestLogMax
+	e.log.max = cfg.RequestLogMax
 	e.events = newEventLog(e)
 	return e
 }

@@ -75,11 +75,17 @@ func (lw *logWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // requestLog is the in-memory request log.
 type requestLog struct {
 	mu      sync.Mutex
+	max     int
 	entries []LoggedRequest
 }
 
 func (l *requestLog) add(r LoggedRequest) {
 	l.mu.Lock()
+	if l.max > 0 && len(l.entries) >= l.max {
+		// Drop the oldest tenth at once so trimming stays amortized O(1).
+		drop := max(1, l.max/10)
+		l.entries = append(l.entries[:0], l.entries[drop:]...)
+	}
 	l.entries = append(l.entries, r)
 	l.mu.Unlock()
 }

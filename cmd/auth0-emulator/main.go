@@ -101,6 +101,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 	fs.DurationVar(&o.cfg.TokenLifetime, "token-lifetime", 24*time.Hour, "lifetime of issued access tokens")
 	fs.IntVar(&o.seedUsers, "seed-users", 0, "number of users to create at start (already indexed, no events)")
 	fs.Int64Var(&o.cfg.Seed, "seed", 0, "seed of the emulator's randomness (0 = random)")
+	fs.IntVar(&o.cfg.RequestLogMax, "request-log-max", 100_000, "entries kept in the request log (GET /emulator/requests)")
 	fs.DurationVar(&k.IndexLag, "index-lag", 0, "search index lag of a new or changed user")
 	fs.DurationVar(&k.IndexLagMax, "index-lag-max", 0, "when > index-lag, each change's lag is uniform in [index-lag, index-lag-max]")
 	fs.Float64Var(&k.RateLimit, "rate-limit", 0, "token bucket refill in requests/s for /api/v2 (0 = unlimited)")
