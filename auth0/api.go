@@ -26,8 +26,11 @@ type Config struct {
 	ClientID, ClientSecret string
 	// Audience of the token; default BaseURL + "/api/v2/".
 	Audience string
-	// HTTPClient to use; default a client with sane timeouts for API calls and
-	// none for the SSE stream.
+	// HTTPClient to use; default a client with dial/TLS timeouts and no
+	// overall Timeout. A given client must have Timeout 0 (it would cut the
+	// SSE stream); each API attempt is bounded by AttemptTimeout instead.
+	// Its CheckRedirect is replaced: redirects are never followed, so the
+	// bearer token cannot leave the base URL.
 	HTTPClient *http.Client
 	// MaxRPS is a client-side ceiling on requests per second; 0 = follow
 	// Auth0's rate-limit headers only.
@@ -123,7 +126,7 @@ type EventParams struct {
 	// Reconnect, when true, makes the stream reconnect by itself (with backoff,
 	// from the last offset it received) after server cycling, network errors,
 	// transient `event: error` codes and 403 connection-limit refusals; only
-	// terminal conditions (ErrCursorExpired, a *StreamError invalid_cursor,
+	// terminal conditions (ErrCursorExpired, ErrInvalidCursor,
 	// ErrInsufficientScope, 404 and other 4xx, ctx done) are returned by Next.
 	Reconnect bool
 }

@@ -24,6 +24,11 @@ var (
 	// ErrCursorExpired: the events offset is past retention (HTTP 410 or
 	// `event: error` cursor_expired). Resume with FromTimestamp.
 	ErrCursorExpired = errors.New("auth0: events cursor expired")
+	// ErrInvalidCursor: Auth0 cannot place the events offset (`event: error`
+	// invalid_cursor, or 400 on connect while resuming from an offset).
+	// Like ErrCursorExpired, reconnecting from that offset cannot help:
+	// resume with FromTimestamp.
+	ErrInvalidCursor = errors.New("auth0: events cursor invalid")
 	// ErrInsufficientScope: 403 insufficient_scope.
 	ErrInsufficientScope = errors.New("auth0: insufficient scope")
 	// ErrConnectionLimit: 403 on /events because the plan's concurrent
@@ -150,9 +155,16 @@ func (e *StreamError) Error() string {
 	return s
 }
 
-// Is maps cursor_expired to ErrCursorExpired.
+// Is maps cursor_expired to ErrCursorExpired and invalid_cursor to
+// ErrInvalidCursor.
 func (e *StreamError) Is(target error) bool {
-	return target == ErrCursorExpired && e.Code == "cursor_expired"
+	switch target {
+	case ErrCursorExpired:
+		return e.Code == "cursor_expired"
+	case ErrInvalidCursor:
+		return e.Code == "invalid_cursor"
+	}
+	return false
 }
 
 // transportError describes a failed HTTP exchange without the request URL's

@@ -54,7 +54,9 @@ type sseItem struct {
 // whole subscription; Close ends it earlier.
 //
 // Errors at connect: 410 and `event: error` cursor_expired match
-// ErrCursorExpired; 403 insufficient_scope matches ErrInsufficientScope; 403
+// ErrCursorExpired; `event: error` invalid_cursor and a 400 while resuming
+// from an offset match ErrInvalidCursor (treat both by resuming from a
+// timestamp); 403 insufficient_scope matches ErrInsufficientScope; 403
 // too_many_connections matches ErrConnectionLimit; 404 (no Events API on
 // the plan) is an *APIError with Status 404. With p.Reconnect the transient
 // ones (connection limit, 429, 5xx, network errors, server cycling) are
@@ -234,6 +236,9 @@ func (s *EventStream) dialOnce(callCtx context.Context, refreshed *bool) (err er
 		if resp.StatusCode == 429 {
 			ae.RetryAt = ri.retryAt()
 		}
+		if resp.StatusCode == http.StatusBadRequest && last != "" {
+			return fmt.Errorf("auth0: events: resuming from offset %q: %w: %w", last, ErrInvalidCursor, ae), false
+		}
 		return fmt.Errorf("auth0: events: %w", ae), false
 	}
 	conn := &eventConn{cancel: connCancel, items: make(chan sseItem)}
@@ -336,7 +341,7 @@ func (s *EventStream) Next(ctx context.Context) (Event, error) {
 			// cursor_expired and invalid_cursor: the offset itself is
 			// unusable, reconnecting from it cannot help; the caller
 			// resumes from a timestamp. Other codes are transient.
-			if s.p.Reconnect && !errors.Is(se, ErrCursorExpired) && se.Code != "invalid_cursor" {
+			if s.p.Reconnect && !errors.Is(se, ErrCursorExpired) && !errors.Is(se, ErrInvalidCursor) {
 				s.c.log.Warn("auth0: events: stream error, reconnecting from the last offset", "code", se.Code, "offset", s.LastOffset())
 				if err := sleepCtx(ctx, s.bo.NextBackOff()); err != nil {
 					return Event{}, err

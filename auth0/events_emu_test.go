@@ -204,6 +204,13 @@ func TestEventsErrors(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+	t.Run("offset the server cannot place", func(t *testing.T) {
+		env := newEnv(t, emulator.Config{}, nil)
+		_, err := env.c.SubscribeEvents(ctx, auth0.EventParams{LastEventID: "not-an-offset", Reconnect: true})
+		if !errors.Is(err, auth0.ErrInvalidCursor) {
+			t.Fatalf("err = %v", err)
+		}
+	})
 	t.Run("not reconnecting ends at server close", func(t *testing.T) {
 		env := newEnv(t, emulator.Config{Knobs: emulator.Knobs{EventsHeartbeat: 20 * time.Millisecond}}, nil)
 		s, err := env.c.SubscribeEvents(ctx, auth0.EventParams{})

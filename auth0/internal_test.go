@@ -172,6 +172,10 @@ func TestDecodeEvent(t *testing.T) {
 	if !errors.Is(se, ErrCursorExpired) || se.Offset != "o4" {
 		t.Fatalf("%+v", se)
 	}
+	se = decodeStreamError(SSEMessage{Event: "error", Data: `{"type":"error","error":{"code":"invalid_cursor","message":"x"}}`})
+	if !errors.Is(se, ErrInvalidCursor) || errors.Is(se, ErrCursorExpired) {
+		t.Fatalf("%+v", se)
+	}
 	se = decodeStreamError(SSEMessage{Event: "error", Data: `{"error":{"code":"timeout","message":"t"}}`})
 	if errors.Is(se, ErrCursorExpired) || se.Code != "timeout" {
 		t.Fatalf("%+v", se)

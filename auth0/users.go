@@ -157,8 +157,8 @@ func searchQuery(p SearchParams, perPage int) url.Values {
 	q := url.Values{}
 	if p.Query != "" {
 		q.Set("q", p.Query)
-		q.Set("search_engine", "v3")
 	}
+	q.Set("search_engine", "v3")
 	if p.Sort != "" {
 		q.Set("sort", p.Sort)
 	}
