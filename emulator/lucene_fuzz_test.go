@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"errors"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,42 @@ func FuzzLuceneParse(f *testing.F) {
 			if lo < 0 || hi > len(users) || lo > hi {
 				t.Fatalf("%q: bad index range %d..%d", q, lo, hi)
 			}
+		}
+	})
+}
+
+// FuzzListUsersQuery: any raw query string of GET /api/v2/users is either
+// refused with a 400 naming the problem or answered without panicking.
+func FuzzListUsersQuery(f *testing.F) {
+	for _, s := range []string{
+		"per_page=100&page=9&include_totals=true&sort=created_at:1&q=created_at%3A%5B2024-01-01+TO+*%5D",
+		"page=-1", "per_page=101", "sort=logins_count:-1&fields=user_id,email&include_fields=false",
+		"page=4611686018427387904&per_page=100", "q=%28%28", "include_totals=maybe",
+	} {
+		f.Add(s)
+	}
+	e := New(Config{Seed: 1})
+	if _, err := e.CreateUsers([]SeedUser{
+		{Email: "a@example.com", Indexed: true, Fields: map[string]any{"logins_count": 2}},
+		{Email: "b@example.com", Indexed: true},
+	}); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		vals, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		p, herr := parseSearchParams(vals)
+		if herr != nil {
+			if herr.status != 400 || herr.message == "" || (herr.code != "invalid_query_string" && herr.code != "invalid_paging") {
+				t.Fatalf("%q: bad refusal %+v", raw, herr)
+			}
+			return
+		}
+		items, total := e.search(p, time.Now())
+		if len(items) > p.perPage || total < len(items) {
+			t.Fatalf("%q: %d items, total %d, per_page %d", raw, len(items), total, p.perPage)
 		}
 	})
 }

@@ -72,8 +72,9 @@ func parseSearchParams(q url.Values) (*searchParams, *httpErr) {
 	} else {
 		p.sel = sel
 	}
-	// The cap applies to any listing: page × per_page beyond the first 1000.
-	if (p.page+1)*p.perPage > 1000 {
+	// The cap applies to any listing: page × per_page beyond the first 1000
+	// (checked without overflow for absurd page numbers).
+	if p.perPage > 0 && (p.page > 1000 || (p.page+1)*p.perPage > 1000) {
 		return nil, &httpErr{http.StatusBadRequest, "invalid_paging", msgInvalidPage}
 	}
 	if qs := q.Get("q"); strings.TrimSpace(qs) != "" {

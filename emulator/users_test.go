@@ -169,6 +169,10 @@ func TestListPlain(t *testing.T) {
 	if m2["message"] != msgInvalidPage {
 		t.Fatalf("message %v", m2["message"])
 	}
+	wantAPIError(t, c.do("GET", "/api/v2/users?per_page=100&page=4611686018427387904", nil), 400, "invalid_paging")
+	if r := c.do("GET", "/api/v2/users?per_page=0&page=4611686018427387904", nil); r.status != 200 || string(r.body) != "[]" {
+		t.Fatalf("per_page 0: %d %s", r.status, r.body)
+	}
 	if r := c.do("GET", "/api/v2/users?per_page=100&page=9", nil); r.status != 200 {
 		t.Fatalf("page 9: %d %s", r.status, r.body)
 	}
