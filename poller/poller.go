@@ -245,7 +245,23 @@ func (s *eventsSource) prepare(ctx context.Context, afterFallback bool) error {
 	}
 	switch p.start.kind {
 	case "now":
-		s.from = p.startTime()
+		// The start point must outlive a crash that comes before the first
+		// offset is saved or the first user published: otherwise the restart
+		// would take a new "now" and skip whoever signed up in between. It is
+		// kept as the search cursor's POLL_START marker (lease-checked write).
+		cur, ok, err := p.cursors.loadSearch(ctx)
+		if err != nil {
+			return err
+		}
+		if ok {
+			s.from = cur.windowStart(p.opts.Overlap)
+			return nil
+		}
+		start := p.startTime()
+		if err := p.cursors.saveSearch(ctx, searchCursor{CreatedAt: formatCreatedAt(start)}); err != nil {
+			return err
+		}
+		s.from = start
 		return nil
 	default:
 		// Backfill every time there is no offset: cheap when the search

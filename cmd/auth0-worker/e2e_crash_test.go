@@ -97,3 +97,25 @@ func TestE2ERedisAndNATSRestartMidRun(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "/readyz 200 after the restarts", func() bool { return p.ready(t) })
 }
+
+// TestE2EKilledBeforeFirstOffsetKeepsStartPoint: with the events source and
+// POLL_START=now, a worker killed after its first start but before it saved
+// an offset or published anything must not take a new "now" on restart:
+// users who signed up while it was down are still published (reconcile is
+// off, so only the persisted start point can bring them).
+func TestE2EKilledBeforeFirstOffsetKeepsStartPoint(t *testing.T) {
+	t.Parallel()
+	r := newE2ERig(t, emulator.Config{Knobs: emulator.Knobs{EventsHeartbeat: 10 * time.Second}})
+	env := r.env(emulator.DefaultClientID, emulator.DefaultClientSecret, "POLL_SOURCE=events", "LEASE_TTL=1s", "RECONCILE_INTERVAL=0")
+	p := r.start(env)
+	waitFor(t, 15*time.Second, "the first worker to lead", func() bool { return p.isLeader(t) })
+	p.kill(t)
+	down := r.createUsers("while-down", 20, 500*time.Millisecond).wait()
+	// Let the clock pass the next whole second: from_timestamp is rounded
+	// down to seconds, which would otherwise hide a new "now".
+	<-time.After(1500 * time.Millisecond)
+	p = r.start(env)
+	waitFor(t, 15*time.Second, "the restarted worker to lead", func() bool { return p.isLeader(t) })
+	after := r.createUsers("after", 5, 100*time.Millisecond).wait()
+	r.expectUsersExactlyOnce(append(down, after...), 15*time.Second)
+}
