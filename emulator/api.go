@@ -138,12 +138,21 @@ type LoggedRequest struct {
 //	func (e *Emulator) Requests() []LoggedRequest
 //	func (e *Emulator) ResetRequests()
 //	func (e *Emulator) CloseEventStreams()                               // drop every SSE connection now
+//	func (e *Emulator) IssueToken(clientID string) string                // a valid token without HTTP
 //
 // Test helper (testserver.go):
 //
 //	type Server struct { URL string; Emulator *Emulator; ClientID, ClientSecret string; ... }
-//	func NewTestServer(t testing.TB, cfg Config) *Server   // random port, t.Cleanup
+//	func NewTestServer(t testing.TB, cfg Config, opts ...ServerOption) *Server // random port, t.Cleanup
+//	func WithMiddleware(func(http.Handler) http.Handler) ServerOption   // e.g. contract.Middleware(t)
 //	func (s *Server) Close(); func (s *Server) Restart()   // stop/start listening on the same port (state kept)
+//	func (s *Server) Stop(); func (s *Server) Start() error // "Auth0 down" for as long as a test wants
+//
+// Behaviour worth knowing: every connection is a database connection
+// (provider auth0; POST /users needs email and password); juxtaposed query
+// terms are ORed (Lucene's default) unless the second starts with NOT or -;
+// search ties on created_at come back in user_id order; GET /users (with or
+// without q) sees the index, so IndexLag applies to plain listings too.
 //
 // Admin HTTP surface: POST /emulator/users (JSON array of SeedUser) →
 // {"user_ids": [...]}; GET /emulator/requests; DELETE /emulator/requests;
