@@ -22,6 +22,11 @@ func (e *Emulator) CreateUsers(users []SeedUser) ([]string, error) {
 		conn := su.Connection
 		if conn == "" {
 			conn = DefaultConnection
+			// A social id (google-oauth2|...) lives in the provider's
+			// connection, as on a real tenant.
+			if p, _, ok := strings.Cut(su.UserID, "|"); ok && p != "auth0" {
+				conn = p
+			}
 		}
 		fields := make(map[string]any, len(su.Fields)+1)
 		for k, v := range su.Fields {

@@ -182,6 +182,13 @@ func defaultPicture(email string) string {
 		url.QueryEscape("https://cdn.auth0.com/avatars/"+initials+".png")
 }
 
+// socialProviders are the identity providers Auth0 flags isSocial.
+var socialProviders = map[string]bool{
+	"google-oauth2": true, "facebook": true, "github": true, "twitter": true, "apple": true,
+	"linkedin": true, "windowslive": true, "amazon": true, "instagram": true, "dropbox": true,
+	"bitbucket": true, "box": true, "paypal": true, "salesforce": true, "yahoo": true, "line": true,
+}
+
 // newUserDoc builds the stored profile of a new database user from already
 // validated fields (password and verify_email removed).
 func newUserDoc(id, connection string, created time.Time, fields map[string]any) map[string]any {
@@ -198,7 +205,7 @@ func newUserDoc(id, connection string, created time.Time, fields map[string]any)
 		"connection": connection,
 		"user_id":    bare,
 		"provider":   provider,
-		"isSocial":   false,
+		"isSocial":   socialProviders[provider],
 	}}
 	email, _ := doc["email"].(string)
 	if _, ok := doc["email_verified"]; !ok && email != "" {
