@@ -401,11 +401,17 @@ func decodeEvent(m SSEMessage) (Event, error) {
 		var o struct {
 			Offset string `json:"offset"`
 		}
-		if json.Unmarshal([]byte(m.Data), &o) == nil {
+		if json.Unmarshal(ev.Data, &o) == nil {
 			ev.Offset = o.Offset
 		}
 	}
 	if !strings.HasPrefix(ev.Type, "user.") {
+		return ev, nil
+	}
+	// The common shape is decoded in one pass (User.Raw then shares
+	// ev.Data's bytes); anything unusual takes the generic path below.
+	if u, id, ok := decodeUserEventFast(ev.Data); ok {
+		ev.User, ev.EventID = u, id
 		return ev, nil
 	}
 	var p struct {
@@ -416,7 +422,7 @@ func decodeEvent(m SSEMessage) (Event, error) {
 			} `json:"data"`
 		} `json:"event"`
 	}
-	if err := json.Unmarshal([]byte(m.Data), &p); err != nil {
+	if err := json.Unmarshal(ev.Data, &p); err != nil {
 		return ev, fmt.Errorf("auth0: events: decode %s at offset %q: %w", ev.Type, ev.Offset, err)
 	}
 	if p.Event.Data.Object == nil {

@@ -114,9 +114,9 @@ func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, refreshed *b
 	safe := idempotent(cl.method)
 	tok, gen, err := c.tokens.get(ctx)
 	if err != nil {
-		var te *TokenError
-		retry := !errors.As(err, &te) && ctx.Err() == nil // network trouble reaching /oauth/token
-		return nil, retry, err
+		// fetchToken already retried what deserved it; retrying here too
+		// would multiply the attempts.
+		return nil, false, err
 	}
 	if err := c.gate.acquire(ctx); err != nil {
 		return nil, false, err

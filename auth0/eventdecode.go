@@ -1,0 +1,280 @@
+package auth0
+
+import (
+	"bytes"
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// Fast decoding of user.* event payloads.
+//
+// The generic path (json.Unmarshal into a struct holding *User, whose
+// UnmarshalJSON decodes again and copies Raw) validates and scans the user
+// object three to four times and copies it twice. On a busy stream that is
+// the client's largest cost. decodeUserEventFast validates the payload once
+// with json.Valid, then walks only the few members on the way to the user
+// (event.id, event.data.object) and the user's typed top-level fields,
+// leaving every other value unparsed. It gives up (ok false) on anything
+// where encoding/json's rules are subtle — a duplicate or case-folded
+// member name, an escaped key, a value of an unexpected type — and the
+// caller then takes the generic path, so both always agree.
+
+// decodeUserEventFast returns the user object of data.event.data.object and
+// the CloudEvent id data.event.id. data must not be modified afterwards:
+// u.Raw is a sub-slice of it (capacity-limited, so appending to Raw copies).
+// ok is false when the generic decoder must decide (including every invalid
+// payload, so its error messages are kept).
+func decodeUserEventFast(data []byte) (u *User, eventID string, ok bool) {
+	if !json.Valid(data) {
+		return nil, "", false
+	}
+	evS, evE, ok := memberObject(data, "event")
+	if !ok {
+		return nil, "", false
+	}
+	event := data[evS:evE]
+	var (
+		idS, idE     = -1, -1
+		dataS, dataE = -1, -1
+	)
+	if !scanMembers(event, func(key []byte, vs, ve int) bool {
+		switch {
+		case string(key) == "id":
+			if idS >= 0 {
+				return false
+			}
+			idS, idE = vs, ve
+		case string(key) == "data":
+			if dataS >= 0 {
+				return false
+			}
+			dataS, dataE = vs, ve
+		case foldsTo(key, "id", "data"):
+			return false
+		}
+		return true
+	}) {
+		return nil, "", false
+	}
+	if idS >= 0 {
+		var sok bool
+		if eventID, sok = jsonStringValue(event[idS:idE]); !sok {
+			return nil, "", false
+		}
+	}
+	if dataS < 0 || event[dataS] != '{' {
+		return nil, "", false
+	}
+	objS, objE, ok := memberObject(event[dataS:dataE], "object")
+	if !ok {
+		return nil, "", false
+	}
+	obj := event[dataS:dataE][objS:objE]
+	u, ok = decodeUserFast(obj)
+	if !ok {
+		return nil, "", false
+	}
+	return u, eventID, true
+}
+
+// decodeUserFast decodes the typed fields of a valid JSON object and keeps
+// it in Raw (not copied).
+func decodeUserFast(obj []byte) (*User, bool) {
+	u := &User{Raw: obj[:len(obj):len(obj)]}
+	var seen [4]bool
+	okAll := scanMembers(obj, func(key []byte, vs, ve int) bool {
+		var dst *string
+		i := 0
+		switch string(key) {
+		case "user_id":
+			dst, i = &u.UserID, 0
+		case "email":
+			dst, i = &u.Email, 1
+		case "created_at":
+			dst, i = &u.CreatedAt, 2
+		case "identities":
+			i = 3
+		default:
+			return !foldsTo(key, "user_id", "email", "created_at", "identities")
+		}
+		if seen[i] {
+			return false
+		}
+		seen[i] = true
+		v := obj[vs:ve]
+		if dst == nil {
+			// Small, and FlexString needs its rules: the standard decoder.
+			return json.Unmarshal(v, &u.Identities) == nil
+		}
+		if string(v) == "null" {
+			return true // encoding/json leaves the field as it is
+		}
+		s, ok := jsonStringValue(v)
+		*dst = s
+		return ok
+	})
+	return u, okAll
+}
+
+// memberObject finds the single member name of the object obj whose value
+// is an object and returns that value's bounds. Not ok when it is missing,
+// repeated, not an object, or when a case-folded variant of name is present.
+func memberObject(obj []byte, name string) (int, int, bool) {
+	s, e := -1, -1
+	if !scanMembers(obj, func(key []byte, vs, ve int) bool {
+		if string(key) == name {
+			if s >= 0 {
+				return false
+			}
+			s, e = vs, ve
+			return true
+		}
+		return !foldsTo(key, name)
+	}) {
+		return 0, 0, false
+	}
+	if s < 0 || obj[s] != '{' {
+		return 0, 0, false
+	}
+	return s, e, true
+}
+
+// foldsTo reports whether key could be decoded by encoding/json into a
+// field named one of names without being exactly it: an escaped key (which
+// may unescape to a name) or a case-insensitive match.
+func foldsTo(key []byte, names ...string) bool {
+	if bytes.IndexByte(key, '\\') >= 0 {
+		return true
+	}
+	for _, n := range names {
+		if bytes.EqualFold(key, []byte(n)) {
+			return true
+		}
+	}
+	return false
+}
+
+// jsonStringValue returns the string a JSON string literal v decodes to;
+// not ok when v is not a string. Literals without escapes and with valid
+// UTF-8 are taken as they are; others go through encoding/json (which
+// replaces invalid UTF-8).
+func jsonStringValue(v []byte) (string, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	in := v[1 : len(v)-1]
+	if bytes.IndexByte(in, '\\') < 0 && utf8.Valid(in) {
+		return string(in), true
+	}
+	var s string
+	if json.Unmarshal(v, &s) != nil {
+		return "", false
+	}
+	return s, true
+}
+
+// scanMembers calls fn for each member of the JSON object obj, which must be
+// valid JSON, with the raw key (without quotes, escapes left as they are)
+// and the bounds of its value. It stops and returns false when fn does, or
+// when obj is not an object.
+func scanMembers(obj []byte, fn func(key []byte, vs, ve int) bool) bool {
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return false
+	}
+	i = skipSpace(obj, i+1)
+	if i < len(obj) && obj[i] == '}' {
+		return true
+	}
+	for i < len(obj) {
+		if obj[i] != '"' {
+			return false
+		}
+		kEnd := strEnd(obj, i)
+		if kEnd < 0 {
+			return false
+		}
+		key := obj[i+1 : kEnd-1]
+		i = skipSpace(obj, kEnd)
+		if i >= len(obj) || obj[i] != ':' {
+			return false
+		}
+		vs := skipSpace(obj, i+1)
+		ve := valEnd(obj, vs)
+		if ve < 0 || !fn(key, vs, ve) {
+			return false
+		}
+		i = skipSpace(obj, ve)
+		if i >= len(obj) {
+			return false
+		}
+		switch obj[i] {
+		case ',':
+			i = skipSpace(obj, i+1)
+		case '}':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// strEnd returns the index after the closing quote of the string at i, or -1.
+func strEnd(b []byte, i int) int {
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return -1
+}
+
+// valEnd returns the index after the (valid) JSON value starting at i, or -1.
+func valEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		return strEnd(b, i)
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end := strEnd(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
+}
