@@ -664,3 +664,58 @@ func TestEventsDisconnectEndsHandler(t *testing.T) {
 	}
 	evWaitConns(t, e, 0)
 }
+
+// TestEventLogSeekAndRetention checks the log's arithmetic directly over
+// many events: seeking by time finds the first event at or after it,
+// offsets resolve to their own position, retention drops exactly the
+// events older than it and expires exactly the offsets that predate it.
+func TestEventLogSeekAndRetention(t *testing.T) {
+	clk := newEvClock()
+	start := clk.Now()
+	e := New(Config{Now: clk.Now, Knobs: Knobs{EventsRetention: time.Hour}})
+	l := e.events
+	const (
+		n    = 5000
+		step = 3 * time.Second // three events share each instant
+	)
+	at := func(seq uint64) time.Time { return start.Add(time.Duration((seq-1)/3) * step) }
+	offsets := make([]string, n+1) // by seq
+	for i := 1; i <= n; i++ {
+		l.append("user.created", evUserJSON(i, clk.Now()))
+		offsets[i] = l.offsetOf(uint64(i))
+		if i%3 == 0 {
+			clk.Advance(step)
+		}
+	}
+	now := clk.Now()
+	cut := now.Add(-time.Hour)
+	k := uint64((cut.Sub(start) + step - 1) / step) // first kept group
+	firstKept := 3*k + 1
+	if got := l.len(); got != int(n-firstKept+1) || l.entries[0].seq != firstKept {
+		t.Fatalf("retained %d events from seq %d, want %d from seq %d", got, l.entries[0].seq, n-firstKept+1, firstKept)
+	}
+	for _, sec := range []int{0, 1, 1500, 1501, 2000, 4000, 4998, 4999, 6000} {
+		c := l.cursorAtTime(start.Add(time.Duration(sec) * time.Second))
+		g := uint64((time.Duration(sec)*time.Second + step - 1) / step)
+		want := max(3*g, firstKept-1)
+		if 3*g >= n {
+			want = n
+		}
+		if c.seq != want {
+			t.Fatalf("cursorAtTime(+%ds) = seq %d, want %d", sec, c.seq, want)
+		}
+	}
+	for _, seq := range []uint64{1, firstKept - 2, firstKept - 1, firstKept, firstKept + 1, n - 1, n} {
+		c, err := l.resolveOffset(offsets[seq])
+		expired := at(seq).Before(cut) || seq+1 < firstKept
+		switch {
+		case expired && !errors.Is(err, errEvOffsetExpired):
+			t.Fatalf("offset of seq %d: %+v, %v; want expired", seq, c, err)
+		case !expired && (err != nil || c.seq != seq):
+			t.Fatalf("offset of seq %d: %+v, %v; want seq %d", seq, c, err, seq)
+		}
+	}
+	if _, err := l.resolveOffset(l.encodeOffset(evCursor{seq: n + 1, at: now})); !errors.Is(err, errEvOffsetUnknown) {
+		t.Fatalf("offset past the end: %v, want errEvOffsetUnknown", err)
+	}
+}
