@@ -111,9 +111,18 @@ func parseEvParams(r *http.Request) (evParams, error) {
 // (EventsRedeliver, only when resuming from an offset), then every matching
 // event after the cursor as it is appended, with `: heartbeat` and an
 // `offset-only` message every EventsHeartbeat. It ends after EventsCycle,
-// on closeAll, when the client goes away, or after an `event: error`
-// (cursor_expired when the cursor falls out of the retention while
-// connected).
+// on closeAll, when the client goes away (a plain close, as Auth0 cycles
+// connections), or after an `event: error` (cursor_expired when the cursor
+// falls out of the retention while connected). The spec's other codes
+// (timeout, connection_timeout, payload_too_large, processing_error) have
+// no trigger in the emulator and are never sent.
+//
+// Offsets name "after this event" (or, for offset-only messages, "after
+// everything scanned so far"), carry the time they were handed out, and
+// expire when that time is older than EventsRetention or an event after
+// them was dropped; a heartbeat refreshes a live connection's cursor.
+// Re-delivery repeats the newest matching event at or before the resume
+// cursor, with its own id.
 func (e *Emulator) serveEvents(w http.ResponseWriter, r *http.Request) {
 	k := e.Knobs()
 	if k.EventsDisabled {
