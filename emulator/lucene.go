@@ -90,9 +90,11 @@ var searchableFields = map[string]fieldKind{
 	"given_name": fString, "family_name": fString, "nickname": fString, "username": fString,
 	"phone_number": fString, "created_at": fDate, "updated_at": fDate, "last_login": fDate,
 	"logins_count": fNumber, "blocked": fBool, "identities.connection": fString,
+	// Also searchable on Auth0 (its query-syntax page), beyond AUTH0.md's list.
+	"phone_verified": fBool, "last_ip": fString, "email.domain": fString,
 }
 
-var caseInsensitive = map[string]bool{"email": true, "name": true, "given_name": true, "family_name": true, "nickname": true}
+var caseInsensitive = map[string]bool{"email": true, "email.domain": true, "name": true, "given_name": true, "family_name": true, "nickname": true}
 
 // defaultFields are searched by a term without a field.
 var defaultFields = []string{"email", "name", "nickname", "given_name", "family_name", "username", "user_id"}
@@ -762,6 +764,11 @@ func (r rangeNode) inString(s string) bool {
 // eachValue calls fn for each value field has in doc (array elements one
 // by one) until fn returns true; it reports whether one did.
 func eachValue(doc map[string]any, field string, fn func(any) bool) bool {
+	if field == "email.domain" {
+		email, _ := doc["email"].(string)
+		_, domain, ok := strings.Cut(email, "@")
+		return ok && fn(domain)
+	}
 	if !strings.Contains(field, ".") {
 		x, ok := doc[field]
 		if !ok || x == nil {

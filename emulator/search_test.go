@@ -66,6 +66,8 @@ func TestSearchLucene(t *testing.T) {
 		{`updated_at:[2024-03-10T12:00:00.000Z TO 2024-03-10T12:00:00.000Z]`, []string{"auth0|aaa111"}},
 		{`identities.connection:"Other-DB"`, []string{"auth0|ccc333"}},
 		{`identities.connection:other-db`, nil},
+		{`email.domain:EXAMPLE.org`, []string{"auth0|bbb222"}},
+		{`email.domain:example.com AND NOT name:Zed`, []string{"auth0|aaa111"}},
 		{`identities.connection:google-oauth2`, []string{"google-oauth2|1234"}},
 		{`app_metadata.plan:Pro`, []string{"auth0|aaa111"}},
 		{`app_metadata.plan:pro`, nil}, // metadata is exact
