@@ -383,6 +383,13 @@ func (l *eventLog) len() int {
 	return len(l.entries)
 }
 
+// closingChan is closed by the next closeAll.
+func (l *eventLog) closingChan() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closing
+}
+
 // closeAll drops every open SSE connection (server-side cycling on demand).
 func (l *eventLog) closeAll() {
 	l.mu.Lock()

@@ -266,10 +266,13 @@ func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) 
 		cycle = t.C
 	}
 
+	// Taken once per connection: closeAll closes the channel current at that
+	// moment, so a connection busy writing when it happens still sees it.
+	closing := s.l.closingChan()
 	var buf []evEntry
 	heartbeatDue := false
 	for {
-		batch, expired, wake, closing := s.l.read(cur, buf)
+		batch, expired, wake, _ := s.l.read(cur, buf)
 		buf = batch
 		if expired {
 			s.sendError("cursor_expired", "The cursor is older than the retention of the stream; resume with from_timestamp.", s.l.encodeOffset(cur))
