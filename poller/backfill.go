@@ -53,7 +53,7 @@ func (p *Poller) backfill(ctx context.Context, until time.Time) error {
 			p.log.Info("poller: backfill done", "published", total, "requests", reqs, "took", time.Since(start).Round(time.Millisecond))
 			return nil
 		}
-		if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
+		if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) || isRefusal(err) {
 			return err
 		}
 		p.log.Warn("poller: backfill interrupted; resuming from the cursor", "err", err)

@@ -81,16 +81,36 @@ func (s *eventsSource) run(ctx context.Context) error {
 				p.m.PollCycles.WithLabelValues(SourceEvents, "refused").Inc()
 			}
 			return fmt.Errorf("%w: %w", errRefused, err)
-		case errors.Is(err, auth0.ErrCursorExpired):
+		case errors.Is(err, auth0.ErrCursorExpired), errors.Is(err, auth0.ErrInvalidCursor):
+			// An offset Auth0 no longer knows (or never knew) cannot be
+			// resumed from: reconnecting with it would loop forever. Events
+			// past the stream's retention cannot be replayed either, so the
+			// gap since the newest published user is searched first.
 			if p.m != nil {
 				p.m.PollCycles.WithLabelValues(SourceEvents, "cursor_expired").Inc()
+			}
+			if p.opts.Searcher != nil {
+				until := p.now()
+				p.log.Warn("poller: events cursor expired or invalid; searching the gap, then resuming from a timestamp", "err", err)
+				berr := p.backfill(ctx, until)
+				if berr == nil {
+					s.offset, s.from = "", until.Add(-p.opts.Overlap)
+					continue
+				}
+				if errors.Is(berr, ErrLeaseLost) {
+					return berr
+				}
+				if ctx.Err() != nil {
+					return nil
+				}
+				p.log.Warn("poller: gap search refused; resuming from a timestamp only (reconcile covers what the stream no longer holds)", "err", berr)
 			}
 			from, ferr := p.resumeTime(ctx)
 			if ferr != nil {
 				p.log.Warn("poller: events cursor expired and the resume time is unknown; retrying", "err", ferr)
 				break
 			}
-			p.log.Warn("poller: events cursor expired; resuming from a timestamp", "from_timestamp", from)
+			p.log.Warn("poller: events cursor expired or invalid; resuming from a timestamp", "from_timestamp", from, "err", err)
 			s.offset, s.from = "", from
 			continue
 		default:
