@@ -103,8 +103,13 @@ func decodeUserFast(obj []byte) (*User, bool) {
 		seen[i] = true
 		v := obj[vs:ve]
 		if dst == nil {
-			// Small, and FlexString needs its rules: the standard decoder.
-			return json.Unmarshal(v, &u.Identities) == nil
+			ids, ok := decodeIdentitiesFast(v)
+			if !ok {
+				// FlexString and the struct rules: the standard decoder.
+				ok = json.Unmarshal(v, &ids) == nil
+			}
+			u.Identities = ids
+			return ok
 		}
 		if string(v) == "null" {
 			return true // encoding/json leaves the field as it is
@@ -114,6 +119,95 @@ func decodeUserFast(obj []byte) (*User, bool) {
 		return ok
 	})
 	return u, okAll
+}
+
+// decodeIdentitiesFast decodes an identities array whose elements are
+// objects with plain members; not ok for anything else (null elements,
+// values of other types, duplicate or case-folded names), which the standard
+// decoder then handles.
+func decodeIdentitiesFast(v []byte) ([]Identity, bool) {
+	if string(v) == "null" {
+		return nil, true
+	}
+	if len(v) < 2 || v[0] != '[' {
+		return nil, false
+	}
+	n := 0
+	for i := skipSpace(v, 1); i < len(v) && v[i] != ']'; {
+		if v[i] != '{' {
+			return nil, false
+		}
+		e := valEnd(v, i)
+		if e < 0 {
+			return nil, false
+		}
+		n++
+		i = skipSpace(v, e)
+		if i < len(v) && v[i] == ',' {
+			i = skipSpace(v, i+1)
+		}
+	}
+	out := make([]Identity, n)
+	k := 0
+	for i := skipSpace(v, 1); i < len(v) && v[i] != ']' && k < n; k++ {
+		e := valEnd(v, i)
+		el := v[i:e]
+		id := &out[k]
+		var seen [4]bool
+		if !scanMembers(el, func(key []byte, vs, ve int) bool {
+			val := el[vs:ve]
+			var f int
+			switch string(key) {
+			case "connection":
+				f = 0
+			case "provider":
+				f = 1
+			case "user_id":
+				f = 2
+			case "isSocial":
+				f = 3
+			default:
+				return !foldsTo(key, "connection", "provider", "user_id", "isSocial")
+			}
+			if seen[f] {
+				return false
+			}
+			seen[f] = true
+			if string(val) == "null" {
+				return true
+			}
+			var ok bool
+			switch f {
+			case 0:
+				id.Connection, ok = jsonStringValue(val)
+			case 1:
+				id.Provider, ok = jsonStringValue(val)
+			case 2:
+				if val[0] == '"' {
+					var s string
+					s, ok = jsonStringValue(val)
+					id.UserID = FlexString(s)
+				} else if val[0] == '-' || (val[0] >= '0' && val[0] <= '9') {
+					id.UserID, ok = FlexString(val), true // json.Number keeps the literal
+				}
+			case 3:
+				switch string(val) {
+				case "true":
+					id.IsSocial, ok = true, true
+				case "false":
+					id.IsSocial, ok = false, true
+				}
+			}
+			return ok
+		}) {
+			return nil, false
+		}
+		i = skipSpace(v, e)
+		if i < len(v) && v[i] == ',' {
+			i = skipSpace(v, i+1)
+		}
+	}
+	return out, true
 }
 
 // memberObject finds the single member name of the object obj whose value
@@ -143,10 +237,19 @@ func memberObject(obj []byte, name string) (int, int, bool) {
 // field named one of names without being exactly it: an escaped key (which
 // may unescape to a name) or a case-insensitive match.
 func foldsTo(key []byte, names ...string) bool {
-	if bytes.IndexByte(key, '\\') >= 0 {
-		return true
+	ascii := true
+	for _, c := range key {
+		if c == '\\' {
+			return true
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
 	}
 	for _, n := range names {
+		if ascii && len(key) != len(n) {
+			continue // ASCII folds keep the length
+		}
 		if bytes.EqualFold(key, []byte(n)) {
 			return true
 		}
@@ -228,16 +331,24 @@ func skipSpace(b []byte, i int) int {
 }
 
 // strEnd returns the index after the closing quote of the string at i, or -1.
+// A quote ends the string unless an odd number of backslashes precede it.
 func strEnd(b []byte, i int) int {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return -1
+		}
+		j += k
+		n := 0
+		for m := j - 1; m > i && b[m] == '\\'; m-- {
+			n++
+		}
+		if n%2 == 0 {
 			return j + 1
 		}
+		j++
 	}
-	return -1
 }
 
 // valEnd returns the index after the (valid) JSON value starting at i, or -1.

@@ -39,6 +39,14 @@ var decodeSeeds = []string{
 	`{"event":{"data":{"object":{"email":"\xff\xfe"}}}}`,
 	`{"event":{"data":{"object":{"user_id":"x"}},"data":{"object":{"email":"y"}}}}`,
 	`{"event":{"id":"evt","data":{"object":{"user_id":"x"}}}`,
+	`{"event":{"data":{"object":{"identities":[]}}}}`,
+	`{"event":{"data":{"object":{"identities":null,"user_id":"u"}}}}`,
+	`{"event":{"data":{"object":{"identities":[{"user_id":-1.5e3,"isSocial":true,"provider":null},{"connection":"c\u0041"}]}}}}`,
+	`{"event":{"data":{"object":{"identities":[null]}}}}`,
+	`{"event":{"data":{"object":{"identities":[{"isSocial":"true"}]}}}}`,
+	`{"event":{"data":{"object":{"identities":[{"IsSocial":true,"isSocial":false}]}}}}`,
+	`{"event":{"data":{"object":{"identities":[{"user_id":"a","user_id":"b"}]}}}}`,
+	`{"event":{"data":{"object":{"user_id":"a\\\"b\\","email":"x"}}}}`,
 	`{"offset":"o3"}`,
 	`[]`,
 	``,
@@ -96,6 +104,12 @@ func TestDecodeUserEventFastTakesCommonShape(t *testing.T) {
 	}
 	if cap(u.Raw) != len(u.Raw) {
 		t.Fatal("Raw can be appended to in place, over the event's bytes")
+	}
+	for _, s := range []string{decodeSeeds[1], `{"event":{"data":{"object":{"identities":[]}}}}`,
+		`{"event":{"data":{"object":{"identities":[{"user_id":-1.5e3,"isSocial":true,"provider":null},{"connection":"c\u0041"}]}}}}`} {
+		if _, _, ok := decodeUserEventFast([]byte(s)); !ok {
+			t.Errorf("fast path refused %s", s)
+		}
 	}
 	for _, s := range decodeSeeds[2:9] {
 		if _, _, ok := decodeUserEventFast([]byte(s)); ok {
