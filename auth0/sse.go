@@ -2,6 +2,7 @@ package auth0
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"strconv"
@@ -56,30 +57,49 @@ func (r *SSEReader) readLine(budget int) ([]byte, error) {
 			_, _ = r.br.Discard(3)
 		}
 	}
+	// Whole buffered runs up to a terminator are copied at once (the
+	// terminator search is vectorised), instead of one ReadByte per byte.
 	for {
-		b, err := r.br.ReadByte()
-		if err != nil {
-			return nil, err
+		if r.br.Buffered() == 0 {
+			if _, err := r.br.Peek(1); err != nil { // fills, blocking like ReadByte
+				return nil, err
+			}
 		}
+		buf, _ := r.br.Peek(r.br.Buffered())
 		if r.skipLF {
 			// A CR ended the previous line; an LF right after it is part of
 			// that terminator. Deciding lazily never blocks on a live stream.
 			r.skipLF = false
-			if b == '\n' {
+			if buf[0] == '\n' {
+				_, _ = r.br.Discard(1)
 				continue
 			}
 		}
-		switch b {
-		case '\n':
-			return r.line, nil
-		case '\r':
-			r.skipLF = true
-			return r.line, nil
+		end := bytes.IndexByte(buf, '\n')
+		lim := buf
+		if end >= 0 {
+			lim = buf[:end]
 		}
-		r.line = append(r.line, b)
+		if cr := bytes.IndexByte(lim, '\r'); cr >= 0 {
+			end = cr
+		}
+		if end < 0 {
+			r.line = append(r.line, buf...)
+			_, _ = r.br.Discard(len(buf))
+			if len(r.line) > budget {
+				return nil, ErrSSETooLarge
+			}
+			continue
+		}
+		r.line = append(r.line, buf[:end]...)
+		_, _ = r.br.Discard(end + 1)
 		if len(r.line) > budget {
 			return nil, ErrSSETooLarge
 		}
+		if buf[end] == '\r' {
+			r.skipLF = true
+		}
+		return r.line, nil
 	}
 }
 
@@ -121,27 +141,32 @@ func (r *SSEReader) Next() (SSEMessage, error) {
 			comments = append(comments, strings.TrimPrefix(string(line[1:]), " "))
 			continue
 		}
-		var field, value string
+		var field, v []byte
 		if i := indexByte(line, ':'); i >= 0 {
-			field = string(line[:i])
-			v := line[i+1:]
+			field = line[:i]
+			v = line[i+1:]
 			if len(v) > 0 && v[0] == ' ' {
 				v = v[1:]
 			}
-			value = string(v)
 		} else {
-			field = string(line)
+			field = line
 		}
-		switch field {
+		if string(field) == "data" {
+			// Written straight into the buffer: no string per line.
+			if hasData {
+				r.data.WriteByte('\n')
+			} else {
+				r.data.Grow(len(v))
+			}
+			hasData, any = true, true
+			r.data.Write(v)
+			continue
+		}
+		value := string(v)
+		switch string(field) {
 		case "event":
 			any = true
 			msg.Event = value
-		case "data":
-			if hasData {
-				r.data.WriteByte('\n')
-			}
-			hasData, any = true, true
-			r.data.WriteString(value)
 		case "id":
 			if strings.IndexByte(value, 0) < 0 {
 				msg.ID, msg.HasID, any = value, true, true
