@@ -181,7 +181,10 @@ func (e *Emulator) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	s := &evStream{w: w, rc: rc, l: l}
+	// Taken before the client can see the stream: closeAll closes the
+	// channel current at that moment, so every connection open by then ends,
+	// even one busy writing.
+	s := &evStream{w: w, rc: rc, l: l, closing: l.closingChan()}
 	retry := k.EventsRetry
 	if retry <= 0 {
 		retry = evDefaultRetry
@@ -208,10 +211,11 @@ func (e *Emulator) serveEvents(w http.ResponseWriter, r *http.Request) {
 // evStream is one open connection. err is the first write error; after it
 // every write is a no-op.
 type evStream struct {
-	w   http.ResponseWriter
-	rc  *http.ResponseController
-	l   *eventLog
-	err error
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	l       *eventLog
+	closing <-chan struct{} // closed by the next closeAll
+	err     error
 }
 
 func (s *evStream) write(b []byte) {
@@ -266,9 +270,7 @@ func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) 
 		cycle = t.C
 	}
 
-	// Taken once per connection: closeAll closes the channel current at that
-	// moment, so a connection busy writing when it happens still sees it.
-	closing := s.l.closingChan()
+	closing := s.closing
 	var buf []evEntry
 	heartbeatDue := false
 	for {
