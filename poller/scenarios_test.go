@@ -26,7 +26,7 @@ func TestSearchSourceExactlyOnceEmulator(t *testing.T) {
 		time.Sleep(time.Second) // creation pace, not synchronisation
 		ids = append(ids, seed(t, r.srv.Emulator, fmt.Sprintf("trickle%d-", i), 150, nil, false)...)
 	}
-	r.expectExactlyOnce(ids, 20*time.Second)
+	r.expectExactlyOnce(ids, 45*time.Second)
 	if n, searches := pastCap(r.srv.Emulator.Requests()); n != 0 || searches == 0 {
 		t.Fatalf("%d of %d searches past the cap", n, searches)
 	}
