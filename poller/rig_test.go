@@ -73,15 +73,15 @@ func (c *countingPublisher) PublishUsers(ctx context.Context, users []auth0.User
 
 func newRig(t testing.TB, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
 	t.Helper()
-	return newRigWatch(t, true, knobs, clients...)
+	return newRigWatch(t, true, testredis.Options{}, knobs, clients...)
 }
 
 // newRigWatch: watch=false skips the test's stream consumer (benchmarks
 // count the stream's messages instead, so the consumer does not compete
-// for the CPU).
-func newRigWatch(t testing.TB, watch bool, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
+// for the CPU); ro configures the redis-server.
+func newRigWatch(t testing.TB, watch bool, ro testredis.Options, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
 	t.Helper()
-	r := &rig{t: t, rs: testredis.Start(t), ns: testnats.Start(t), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}, stored: map[string]int{}, users: map[string]int{}, seenAt: map[string]time.Time{}}
+	r := &rig{t: t, rs: testredis.StartWith(t, ro), ns: testnats.Start(t), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}, stored: map[string]int{}, users: map[string]int{}, seenAt: map[string]time.Time{}}
 	r.srv = emulator.NewTestServer(t, emulator.Config{Knobs: knobs, Clients: clients})
 	r.dd = dedupe.NewRedis(r.rs.Client(t), r.keys, time.Hour)
 	names := publisher.NamesFor("auth0")
@@ -256,13 +256,20 @@ func value(c prometheus.Collector) float64 {
 	return d.Gauge.GetValue()
 }
 
-// waitStreamMsgs waits until AUTH0_USERS holds n messages.
-func (r *rig) waitStreamMsgs(n uint64, within time.Duration) {
+// waitStreamMsgs waits until AUTH0_USERS holds n messages and returns the
+// time its last message was stored.
+func (r *rig) waitStreamMsgs(n uint64, within time.Duration) time.Time {
 	r.t.Helper()
+	var last time.Time
 	waitFor(r.t, within, fmt.Sprintf("%d messages in the stream", n), func() bool {
 		info, err := r.stream.Info(context.Background())
-		return err == nil && info.State.Msgs >= n
+		if err != nil || info.State.Msgs < n {
+			return false
+		}
+		last = info.State.LastTime
+		return true
 	})
+	return last
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
