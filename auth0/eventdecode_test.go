@@ -137,3 +137,16 @@ func BenchmarkDecodeUserEvent(b *testing.B) {
 		}
 	})
 }
+
+// FuzzJSONValid: jsonValid agrees with json.Valid.
+func FuzzJSONValid(f *testing.F) {
+	for _, s := range append(decodeSeeds, `-0.5e+7`, `01`, `1.`, `"\u12G4"`, `"a\x01"`, `[1,]`, `{"a":1,}`, ` true `, `nul`, `"\/\b"`,
+		strings.Repeat("[", 10001)+strings.Repeat("]", 10001), strings.Repeat("[", 10000)+strings.Repeat("]", 10000)) {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := jsonValid([]byte(s)), json.Valid([]byte(s)); got != want {
+			t.Fatalf("jsonValid %v, json.Valid %v: %q", got, want, s)
+		}
+	})
+}
