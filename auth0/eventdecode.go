@@ -28,97 +28,179 @@ func decodeUserEventFast(data []byte) (u *User, eventID string, ok bool) {
 	if !jsonValid(data) {
 		return nil, "", false
 	}
-	evS, evE, ok := memberObject(data, "event")
-	if !ok {
-		return nil, "", false
-	}
-	event := data[evS:evE]
+	// One walk over the payload: the members on the way to the user are
+	// entered, every other value is skipped once.
 	var (
-		idS, idE     = -1, -1
-		dataS, dataE = -1, -1
+		gotEvent, gotID, gotData bool
+		objS, objE               = -1, -1
 	)
-	if !scanMembers(event, func(key []byte, vs, ve int) bool {
+	onData := func(key []byte, vs int) int {
+		switch {
+		case string(key) == "object":
+			if objS >= 0 || data[vs] != '{' {
+				return -1
+			}
+			st := &userState{u: &User{}}
+			u = st.u
+			objS, objE = vs, walkObject(data, vs, func(key []byte, vs int) int { return st.member(data, key, vs) })
+			return objE
+		case foldsTo(key, "object"):
+			return -1
+		}
+		return 0
+	}
+	onEvent := func(key []byte, vs int) int {
 		switch {
 		case string(key) == "id":
-			if idS >= 0 {
-				return false
+			if gotID {
+				return -1
 			}
-			idS, idE = vs, ve
+			gotID = true
+			e := valEnd(data, vs)
+			var sok bool
+			if eventID, sok = jsonStringValue(data[vs:e]); !sok {
+				return -1
+			}
+			return e
 		case string(key) == "data":
-			if dataS >= 0 {
-				return false
+			if gotData || data[vs] != '{' {
+				return -1
 			}
-			dataS, dataE = vs, ve
+			gotData = true
+			return walkObject(data, vs, onData)
 		case foldsTo(key, "id", "data"):
-			return false
+			return -1
 		}
-		return true
-	}) {
-		return nil, "", false
+		return 0
 	}
-	if idS >= 0 {
-		var sok bool
-		if eventID, sok = jsonStringValue(event[idS:idE]); !sok {
-			return nil, "", false
+	end := walkObject(data, skipSpace(data, 0), func(key []byte, vs int) int {
+		switch {
+		case string(key) == "event":
+			if gotEvent || data[vs] != '{' {
+				return -1
+			}
+			gotEvent = true
+			return walkObject(data, vs, onEvent)
+		case foldsTo(key, "event"):
+			return -1
 		}
-	}
-	if dataS < 0 || event[dataS] != '{' {
+		return 0
+	})
+	if end < 0 || objS < 0 || objE < 0 {
 		return nil, "", false
 	}
-	objS, objE, ok := memberObject(event[dataS:dataE], "object")
-	if !ok {
-		return nil, "", false
-	}
-	obj := event[dataS:dataE][objS:objE]
-	u, ok = decodeUserFast(obj)
-	if !ok {
-		return nil, "", false
-	}
+	u.Raw = data[objS:objE:objE]
 	return u, eventID, true
 }
 
-// decodeUserFast decodes the typed fields of a valid JSON object and keeps
-// it in Raw (not copied).
-func decodeUserFast(obj []byte) (*User, bool) {
-	u := &User{Raw: obj[:len(obj):len(obj)]}
-	var seen [4]bool
-	okAll := scanMembers(obj, func(key []byte, vs, ve int) bool {
-		var dst *string
-		i := 0
-		switch string(key) {
-		case "user_id":
-			dst, i = &u.UserID, 0
-		case "email":
-			dst, i = &u.Email, 1
-		case "created_at":
-			dst, i = &u.CreatedAt, 2
-		case "identities":
-			i = 3
-		default:
-			return !foldsTo(key, "user_id", "email", "created_at", "identities")
+// userState is a user being decoded: which typed members were seen.
+type userState struct {
+	u    *User
+	seen [4]bool
+}
+
+// member decodes one top-level member of a user object: the walkObject
+// callback (value end, 0 to skip, -1 to give up).
+func (st *userState) member(data, key []byte, vs int) int {
+	u := st.u
+	var dst *string
+	f := 0
+	switch string(key) {
+	case "user_id":
+		dst, f = &u.UserID, 0
+	case "email":
+		dst, f = &u.Email, 1
+	case "created_at":
+		dst, f = &u.CreatedAt, 2
+	case "identities":
+		f = 3
+	default:
+		if foldsTo(key, "user_id", "email", "created_at", "identities") {
+			return -1
 		}
-		if seen[i] {
-			return false
+		return 0
+	}
+	if st.seen[f] {
+		return -1 // repeated: the generic path decides
+	}
+	st.seen[f] = true
+	e := valEnd(data, vs)
+	if e < 0 {
+		return -1
+	}
+	v := data[vs:e]
+	if dst == nil {
+		ids, ok := decodeIdentitiesFast(v)
+		if !ok && json.Unmarshal(v, &ids) != nil {
+			// FlexString and the struct rules: the standard decoder.
+			return -1
 		}
-		seen[i] = true
-		v := obj[vs:ve]
-		if dst == nil {
-			ids, ok := decodeIdentitiesFast(v)
-			if !ok {
-				// FlexString and the struct rules: the standard decoder.
-				ok = json.Unmarshal(v, &ids) == nil
+		u.Identities = ids
+		return e
+	}
+	if string(v) == "null" {
+		return e // encoding/json leaves the field as it is
+	}
+	s, ok := jsonStringValue(v)
+	if !ok {
+		return -1
+	}
+	*dst = s
+	return e
+}
+
+// walkObject walks the object whose '{' is at b[i] (b valid JSON) and calls
+// fn for each member with its raw key and the start of its value. fn
+// returns the end of the value when it consumed it, 0 to have it skipped,
+// or -1 to stop. walkObject returns the index after the closing '}', or -1.
+func walkObject(b []byte, i int, fn func(key []byte, vs int) int) int {
+	if i >= len(b) || b[i] != '{' {
+		return -1
+	}
+	i = skipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1
+	}
+	for i < len(b) {
+		if b[i] != '"' {
+			return -1
+		}
+		kEnd := strEnd(b, i)
+		if kEnd < 0 {
+			return -1
+		}
+		key := b[i+1 : kEnd-1]
+		i = skipSpace(b, kEnd)
+		if i >= len(b) || b[i] != ':' {
+			return -1
+		}
+		vs := skipSpace(b, i+1)
+		if vs >= len(b) {
+			return -1
+		}
+		ve := fn(key, vs)
+		switch {
+		case ve < 0:
+			return -1
+		case ve == 0:
+			if ve = valEnd(b, vs); ve < 0 {
+				return -1
 			}
-			u.Identities = ids
-			return ok
 		}
-		if string(v) == "null" {
-			return true // encoding/json leaves the field as it is
+		i = skipSpace(b, ve)
+		if i >= len(b) {
+			return -1
 		}
-		s, ok := jsonStringValue(v)
-		*dst = s
-		return ok
-	})
-	return u, okAll
+		switch b[i] {
+		case ',':
+			i = skipSpace(b, i+1)
+		case '}':
+			return i + 1
+		default:
+			return -1
+		}
+	}
+	return -1
 }
 
 // decodeIdentitiesFast decodes an identities array whose elements are
@@ -208,29 +290,6 @@ func decodeIdentitiesFast(v []byte) ([]Identity, bool) {
 		}
 	}
 	return out, true
-}
-
-// memberObject finds the single member name of the object obj whose value
-// is an object and returns that value's bounds. Not ok when it is missing,
-// repeated, not an object, or when a case-folded variant of name is present.
-func memberObject(obj []byte, name string) (int, int, bool) {
-	s, e := -1, -1
-	if !scanMembers(obj, func(key []byte, vs, ve int) bool {
-		if string(key) == name {
-			if s >= 0 {
-				return false
-			}
-			s, e = vs, ve
-			return true
-		}
-		return !foldsTo(key, name)
-	}) {
-		return 0, 0, false
-	}
-	if s < 0 || obj[s] != '{' {
-		return 0, 0, false
-	}
-	return s, e, true
 }
 
 // foldsTo reports whether key could be decoded by encoding/json into a
