@@ -121,6 +121,8 @@ func (p *pipeline) process(ctx context.Context, source string, users []auth0.Use
 				return res, fmt.Errorf("dedupe mark: %w", err)
 			}
 		}
+		// Checked once: a disabled Debug call still boxes its arguments.
+		debug := p.log.Enabled(ctx, slog.LevelDebug)
 		for j, r := range results {
 			if j >= len(toPub) || !r.Acked {
 				continue
@@ -135,7 +137,9 @@ func (p *pipeline) process(ctx context.Context, source string, users []auth0.Use
 			res.publishedIDs = append(res.publishedIDs, ids[toPubIdx[j]])
 			created, _ := parseCreatedAt(u.CreatedAt)
 			p.m.Published(source, created)
-			p.log.Debug("poller: user published", "user_id", u.UserID, "created_at", u.CreatedAt, "source", source)
+			if debug {
+				p.log.Debug("poller: user published", "user_id", u.UserID, "created_at", u.CreatedAt, "source", source)
+			}
 		}
 		if len(results) < len(toPub) && firstErr == nil {
 			firstErr = fmt.Errorf("publish: %d results for %d users", len(results), len(toPub))
