@@ -25,11 +25,10 @@ import (
 // ok is false when the generic decoder must decide (including every invalid
 // payload, so its error messages are kept).
 func decodeUserEventFast(data []byte) (u *User, eventID string, ok bool) {
-	if !jsonValid(data) {
-		return nil, "", false
-	}
-	// One walk over the payload: the members on the way to the user are
-	// entered, every other value is skipped once.
+	// One walk over the payload validates it (as json.Valid would) while
+	// entering the members on the way to the user; every other value is
+	// validated and skipped in the same pass. Depths: payload 1, event 2,
+	// data 3, user 4.
 	var (
 		gotEvent, gotID, gotData bool
 		objS, objE               = -1, -1
@@ -42,7 +41,7 @@ func decodeUserEventFast(data []byte) (u *User, eventID string, ok bool) {
 			}
 			st := &userState{u: &User{}}
 			u = st.u
-			objS, objE = vs, walkObject(data, vs, func(key []byte, vs int) int { return st.member(data, key, vs) })
+			objS, objE = vs, walkObject(data, vs, 4, func(key []byte, vs int) int { return st.member(data, key, vs) })
 			return objE
 		case foldsTo(key, "object"):
 			return -1
@@ -56,8 +55,11 @@ func decodeUserEventFast(data []byte) (u *User, eventID string, ok bool) {
 				return -1
 			}
 			gotID = true
-			e := valEnd(data, vs)
+			e, vok := validValue(data, vs, 2)
 			var sok bool
+			if !vok {
+				return -1
+			}
 			if eventID, sok = jsonStringValue(data[vs:e]); !sok {
 				return -1
 			}
@@ -67,26 +69,26 @@ func decodeUserEventFast(data []byte) (u *User, eventID string, ok bool) {
 				return -1
 			}
 			gotData = true
-			return walkObject(data, vs, onData)
+			return walkObject(data, vs, 3, onData)
 		case foldsTo(key, "id", "data"):
 			return -1
 		}
 		return 0
 	}
-	end := walkObject(data, skipSpace(data, 0), func(key []byte, vs int) int {
+	end := walkObject(data, skipSpace(data, 0), 1, func(key []byte, vs int) int {
 		switch {
 		case string(key) == "event":
 			if gotEvent || data[vs] != '{' {
 				return -1
 			}
 			gotEvent = true
-			return walkObject(data, vs, onEvent)
+			return walkObject(data, vs, 2, onEvent)
 		case foldsTo(key, "event"):
 			return -1
 		}
 		return 0
 	})
-	if end < 0 || objS < 0 || objE < 0 {
+	if end < 0 || skipSpace(data, end) != len(data) || objS < 0 || objE < 0 {
 		return nil, "", false
 	}
 	u.Raw = data[objS:objE:objE]
@@ -124,8 +126,8 @@ func (st *userState) member(data, key []byte, vs int) int {
 		return -1 // repeated: the generic path decides
 	}
 	st.seen[f] = true
-	e := valEnd(data, vs)
-	if e < 0 {
+	e, ok := validValue(data, vs, 4)
+	if !ok {
 		return -1
 	}
 	v := data[vs:e]
@@ -149,12 +151,13 @@ func (st *userState) member(data, key []byte, vs int) int {
 	return e
 }
 
-// walkObject walks the object whose '{' is at b[i] (b valid JSON) and calls
-// fn for each member with its raw key and the start of its value. fn
-// returns the end of the value when it consumed it, 0 to have it skipped,
-// or -1 to stop. walkObject returns the index after the closing '}', or -1.
-func walkObject(b []byte, i int, fn func(key []byte, vs int) int) int {
-	if i >= len(b) || b[i] != '{' {
+// walkObject walks the object whose '{' is at b[i], at nesting depth depth,
+// validating it as json.Valid does, and calls fn for each member with its
+// raw key and the start of its value. fn returns the end of the value when
+// it consumed (and validated) it, 0 to have it validated and skipped, or -1
+// to stop. walkObject returns the index after the closing '}', or -1.
+func walkObject(b []byte, i, depth int, fn func(key []byte, vs int) int) int {
+	if i >= len(b) || b[i] != '{' || depth > maxJSONDepth {
 		return -1
 	}
 	i = skipSpace(b, i+1)
@@ -165,8 +168,8 @@ func walkObject(b []byte, i int, fn func(key []byte, vs int) int) int {
 		if b[i] != '"' {
 			return -1
 		}
-		kEnd := strEnd(b, i)
-		if kEnd < 0 {
+		kEnd, ok := validString(b, i)
+		if !ok {
 			return -1
 		}
 		key := b[i+1 : kEnd-1]
@@ -183,7 +186,7 @@ func walkObject(b []byte, i int, fn func(key []byte, vs int) int) int {
 		case ve < 0:
 			return -1
 		case ve == 0:
-			if ve = valEnd(b, vs); ve < 0 {
+			if ve, ok = validValue(b, vs, depth); !ok {
 				return -1
 			}
 		}

@@ -59,6 +59,13 @@ func FuzzDecodeUserEvent(f *testing.F) {
 	for _, s := range decodeSeeds {
 		f.Add(s)
 	}
+	// encoding/json's 10,000-level nesting limit, just over and just under.
+	for _, n := range []int{9997, 9996} {
+		f.Add(`{"event":{"data":{"object":{"user_id":"u","x":` + strings.Repeat("[", n) + strings.Repeat("]", n) + `}}}}`)
+	}
+	f.Add(`{"event":{"data":{"object":{"user_id":"u\u00"}}}}`)
+	f.Add(`{"event":{"data":{"object":{"user_id":"u"}}}} x`)
+	f.Add(`{"event":{"data":{"object":{"user_id":"u","x":01}}}}`)
 	f.Fuzz(func(t *testing.T, data string) {
 		want, wantID, werr := decodeUserEventGeneric([]byte(data))
 		u, id, ok := decodeUserEventFast([]byte(data))
