@@ -1,6 +1,7 @@
-// Package sharedfiles finds the project's shared reference material
-// (../shared beside the repository: DESIGN.md, AUTH0.md, the OpenAPI subset
-// and the recordings) for tests.
+// Package sharedfiles finds the project's shared reference material for
+// tests: the official OpenAPI subset and the recorded Auth0 traffic, from
+// ../shared beside the repository when present, else from the copy checked
+// in under testdata/shared.
 package sharedfiles
 
 import (
@@ -29,7 +30,10 @@ func Path(t testing.TB, rel string) string {
 		}
 		dir = parent
 	}
-	candidates := []string{filepath.Join(dir, "..", "shared", rel)}
+	// ../shared is the authoritative copy; testdata/shared is the copy kept
+	// in the repository so a clone alone can run the tests
+	// (TestCheckedInCopyMatchesShared keeps the two equal).
+	candidates := []string{filepath.Join(dir, "..", "shared", rel), filepath.Join(dir, "testdata", "shared", rel)}
 	if env := os.Getenv("AUTH0_WORKER_SHARED"); env != "" {
 		candidates = append([]string{filepath.Join(env, rel)}, candidates...)
 	}
@@ -39,7 +43,7 @@ func Path(t testing.TB, rel string) string {
 			return abs
 		}
 	}
-	t.Fatalf("sharedfiles: %s not found (looked in %v); the shared/ folder must sit beside the repository or AUTH0_WORKER_SHARED must point at it", rel, candidates)
+	t.Fatalf("sharedfiles: %s not found (looked in %v)", rel, candidates)
 	return ""
 }
 
