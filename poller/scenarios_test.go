@@ -163,21 +163,21 @@ func TestReconcilePublishesWhatTheStreamMissed(t *testing.T) {
 	}
 }
 
-// POLL_START=all: a backfill far beyond the 1000 cap (25,000 in the issue,
-// 5,000 here to stay within seconds under -race), exactly once, then new
+// POLL_START=all: a backfill of 25,000 existing users (the issue's size, far
+// beyond the 1000 cap; 400 share one millisecond), exactly once, then new
 // users from the stream.
 func TestBackfillAllThenFollow(t *testing.T) {
 	r := newRig(t, emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond})
 	old := time.Now().Add(-30 * 24 * time.Hour).Truncate(time.Millisecond)
-	ids := seed(t, r.srv.Emulator, "old", 5000, func(i int) time.Time {
+	ids := seed(t, r.srv.Emulator, "old", 25000, func(i int) time.Time {
 		if i < 400 {
 			return old // 400 share one millisecond
 		}
-		return old.Add(time.Duration(i) * time.Minute)
+		return old.Add(time.Duration(i) * 10 * time.Second)
 	}, true)
 	p, _ := r.poller(Options{Source: SourceEvents, Start: "all"}, "")
 	runPoller(t, p)
-	r.expectExactlyOnce(ids, 20*time.Second)
+	r.expectExactlyOnce(ids, 60*time.Second)
 	fresh := seed(t, r.srv.Emulator, "new", 50, nil, false)
 	r.expectExactlyOnce(append(ids, fresh...), 10*time.Second)
 	n, searches := pastCap(r.srv.Emulator.Requests())
