@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/auth0-worker/auth0-worker/internal/jsonscan"
 )
 
 // Fast decoding of user.* event payloads.
@@ -75,7 +77,7 @@ func decodeUserEventFast(data []byte) (u *User, eventID string, ok bool) {
 		}
 		return 0
 	}
-	end := walkObject(data, skipSpace(data, 0), 1, func(key []byte, vs int) int {
+	end := walkObject(data, jsonscan.SkipSpace(data, 0), 1, func(key []byte, vs int) int {
 		switch {
 		case string(key) == "event":
 			if gotEvent || data[vs] != '{' {
@@ -88,7 +90,7 @@ func decodeUserEventFast(data []byte) (u *User, eventID string, ok bool) {
 		}
 		return 0
 	})
-	if end < 0 || skipSpace(data, end) != len(data) || objS < 0 || objE < 0 {
+	if end < 0 || jsonscan.SkipSpace(data, end) != len(data) || objS < 0 || objE < 0 {
 		return nil, "", false
 	}
 	u.Raw = data[objS:objE:objE]
@@ -160,7 +162,7 @@ func walkObject(b []byte, i, depth int, fn func(key []byte, vs int) int) int {
 	if i >= len(b) || b[i] != '{' || depth > maxJSONDepth {
 		return -1
 	}
-	i = skipSpace(b, i+1)
+	i = jsonscan.SkipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
 		return i + 1
 	}
@@ -173,11 +175,11 @@ func walkObject(b []byte, i, depth int, fn func(key []byte, vs int) int) int {
 			return -1
 		}
 		key := b[i+1 : kEnd-1]
-		i = skipSpace(b, kEnd)
+		i = jsonscan.SkipSpace(b, kEnd)
 		if i >= len(b) || b[i] != ':' {
 			return -1
 		}
-		vs := skipSpace(b, i+1)
+		vs := jsonscan.SkipSpace(b, i+1)
 		if vs >= len(b) {
 			return -1
 		}
@@ -190,13 +192,13 @@ func walkObject(b []byte, i, depth int, fn func(key []byte, vs int) int) int {
 				return -1
 			}
 		}
-		i = skipSpace(b, ve)
+		i = jsonscan.SkipSpace(b, ve)
 		if i >= len(b) {
 			return -1
 		}
 		switch b[i] {
 		case ',':
-			i = skipSpace(b, i+1)
+			i = jsonscan.SkipSpace(b, i+1)
 		case '}':
 			return i + 1
 		default:
@@ -218,28 +220,28 @@ func decodeIdentitiesFast(v []byte) ([]Identity, bool) {
 		return nil, false
 	}
 	n := 0
-	for i := skipSpace(v, 1); i < len(v) && v[i] != ']'; {
+	for i := jsonscan.SkipSpace(v, 1); i < len(v) && v[i] != ']'; {
 		if v[i] != '{' {
 			return nil, false
 		}
-		e := valEnd(v, i)
+		e := jsonscan.ValueEnd(v, i)
 		if e < 0 {
 			return nil, false
 		}
 		n++
-		i = skipSpace(v, e)
+		i = jsonscan.SkipSpace(v, e)
 		if i < len(v) && v[i] == ',' {
-			i = skipSpace(v, i+1)
+			i = jsonscan.SkipSpace(v, i+1)
 		}
 	}
 	out := make([]Identity, n)
 	k := 0
-	for i := skipSpace(v, 1); i < len(v) && v[i] != ']' && k < n; k++ {
-		e := valEnd(v, i)
+	for i := jsonscan.SkipSpace(v, 1); i < len(v) && v[i] != ']' && k < n; k++ {
+		e := jsonscan.ValueEnd(v, i)
 		el := v[i:e]
 		id := &out[k]
 		var seen [4]bool
-		if !scanMembers(el, func(key []byte, vs, ve int) bool {
+		if !jsonscan.Members(el, func(key []byte, vs, ve int) bool {
 			val := el[vs:ve]
 			var f int
 			switch string(key) {
@@ -287,9 +289,9 @@ func decodeIdentitiesFast(v []byte) ([]Identity, bool) {
 		}) {
 			return nil, false
 		}
-		i = skipSpace(v, e)
+		i = jsonscan.SkipSpace(v, e)
 		if i < len(v) && v[i] == ',' {
-			i = skipSpace(v, i+1)
+			i = jsonscan.SkipSpace(v, i+1)
 		}
 	}
 	return out, true
@@ -338,131 +340,17 @@ func jsonStringValue(v []byte) (string, bool) {
 	return s, true
 }
 
-// scanMembers calls fn for each member of the JSON object obj, which must be
-// valid JSON, with the raw key (without quotes, escapes left as they are)
-// and the bounds of its value. It stops and returns false when fn does, or
-// when obj is not an object.
-func scanMembers(obj []byte, fn func(key []byte, vs, ve int) bool) bool {
-	i := skipSpace(obj, 0)
-	if i >= len(obj) || obj[i] != '{' {
-		return false
-	}
-	i = skipSpace(obj, i+1)
-	if i < len(obj) && obj[i] == '}' {
-		return true
-	}
-	for i < len(obj) {
-		if obj[i] != '"' {
-			return false
-		}
-		kEnd := strEnd(obj, i)
-		if kEnd < 0 {
-			return false
-		}
-		key := obj[i+1 : kEnd-1]
-		i = skipSpace(obj, kEnd)
-		if i >= len(obj) || obj[i] != ':' {
-			return false
-		}
-		vs := skipSpace(obj, i+1)
-		ve := valEnd(obj, vs)
-		if ve < 0 || !fn(key, vs, ve) {
-			return false
-		}
-		i = skipSpace(obj, ve)
-		if i >= len(obj) {
-			return false
-		}
-		switch obj[i] {
-		case ',':
-			i = skipSpace(obj, i+1)
-		case '}':
-			return true
-		default:
-			return false
-		}
-	}
-	return false
-}
-
-func skipSpace(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// strEnd returns the index after the closing quote of the string at i, or -1.
-// A quote ends the string unless an odd number of backslashes precede it.
-func strEnd(b []byte, i int) int {
-	j := i + 1
-	for {
-		k := bytes.IndexByte(b[j:], '"')
-		if k < 0 {
-			return -1
-		}
-		j += k
-		n := 0
-		for m := j - 1; m > i && b[m] == '\\'; m-- {
-			n++
-		}
-		if n%2 == 0 {
-			return j + 1
-		}
-		j++
-	}
-}
-
-// valEnd returns the index after the (valid) JSON value starting at i, or -1.
-func valEnd(b []byte, i int) int {
-	if i >= len(b) {
-		return -1
-	}
-	switch b[i] {
-	case '"':
-		return strEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end := strEnd(b, j)
-				if end < 0 {
-					return -1
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1
-				}
-			}
-		}
-		return -1
-	}
-	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
-		j++
-	}
-	if j == i {
-		return -1
-	}
-	return j
-}
-
 // jsonValid is json.Valid, faster: a recursive descent that runs through
 // string contents in a tight loop instead of one state-machine call per
 // byte. It accepts exactly what json.Valid accepts (FuzzJSONValid checks),
 // including invalid UTF-8 inside strings and nesting up to 10,000 levels.
 func jsonValid(b []byte) bool {
-	i := skipSpace(b, 0)
+	i := jsonscan.SkipSpace(b, 0)
 	end, ok := validValue(b, i, 0)
 	if !ok {
 		return false
 	}
-	return skipSpace(b, end) == len(b)
+	return jsonscan.SkipSpace(b, end) == len(b)
 }
 
 // maxJSONDepth is encoding/json's nesting limit.
@@ -479,7 +367,7 @@ func validValue(b []byte, i, depth int) (int, bool) {
 		if depth+1 > maxJSONDepth {
 			return 0, false
 		}
-		i = skipSpace(b, i+1)
+		i = jsonscan.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == '}' {
 			return i + 1, true
 		}
@@ -491,20 +379,20 @@ func validValue(b []byte, i, depth int) (int, bool) {
 			if i, ok = validString(b, i); !ok {
 				return 0, false
 			}
-			i = skipSpace(b, i)
+			i = jsonscan.SkipSpace(b, i)
 			if i >= len(b) || b[i] != ':' {
 				return 0, false
 			}
-			if i, ok = validValue(b, skipSpace(b, i+1), depth+1); !ok {
+			if i, ok = validValue(b, jsonscan.SkipSpace(b, i+1), depth+1); !ok {
 				return 0, false
 			}
-			i = skipSpace(b, i)
+			i = jsonscan.SkipSpace(b, i)
 			if i >= len(b) {
 				return 0, false
 			}
 			switch b[i] {
 			case ',':
-				i = skipSpace(b, i+1)
+				i = jsonscan.SkipSpace(b, i+1)
 			case '}':
 				return i + 1, true
 			default:
@@ -515,7 +403,7 @@ func validValue(b []byte, i, depth int) (int, bool) {
 		if depth+1 > maxJSONDepth {
 			return 0, false
 		}
-		i = skipSpace(b, i+1)
+		i = jsonscan.SkipSpace(b, i+1)
 		if i < len(b) && b[i] == ']' {
 			return i + 1, true
 		}
@@ -524,13 +412,13 @@ func validValue(b []byte, i, depth int) (int, bool) {
 			if i, ok = validValue(b, i, depth+1); !ok {
 				return 0, false
 			}
-			i = skipSpace(b, i)
+			i = jsonscan.SkipSpace(b, i)
 			if i >= len(b) {
 				return 0, false
 			}
 			switch b[i] {
 			case ',':
-				i = skipSpace(b, i+1)
+				i = jsonscan.SkipSpace(b, i+1)
 			case ']':
 				return i + 1, true
 			default:

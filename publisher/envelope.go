@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/jsonscan"
 )
 
 // EventType is the CloudEvents type of a new user.
@@ -157,103 +158,10 @@ var errMalformed = errors.New("raw JSON object is malformed")
 // member's key (raw, without quotes; keys with escapes are passed escaped,
 // which never equals a plain field name) and the byte range of its value.
 func topLevelMembers(obj []byte, fn func(key []byte, vStart, vEnd int)) error {
-	i := skipWS(obj, 1)
-	if i < len(obj) && obj[i] == '}' {
-		return nil
+	if !jsonscan.Members(obj, func(key []byte, vs, ve int) bool { fn(key, vs, ve); return true }) {
+		return errMalformed
 	}
-	for i < len(obj) {
-		if obj[i] != '"' {
-			return errMalformed
-		}
-		kEnd, err := stringEnd(obj, i)
-		if err != nil {
-			return err
-		}
-		key := obj[i+1 : kEnd-1]
-		i = skipWS(obj, kEnd)
-		if i >= len(obj) || obj[i] != ':' {
-			return errMalformed
-		}
-		vStart := skipWS(obj, i+1)
-		vEnd, err := valueEnd(obj, vStart)
-		if err != nil {
-			return err
-		}
-		fn(key, vStart, vEnd)
-		i = skipWS(obj, vEnd)
-		if i >= len(obj) {
-			return errMalformed
-		}
-		switch obj[i] {
-		case ',':
-			i = skipWS(obj, i+1)
-		case '}':
-			return nil
-		default:
-			return errMalformed
-		}
-	}
-	return errMalformed
-}
-
-func skipWS(b []byte, i int) int {
-	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
-		i++
-	}
-	return i
-}
-
-// stringEnd returns the index after the closing quote of the string at i.
-func stringEnd(b []byte, i int) (int, error) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
-			return j + 1, nil
-		}
-	}
-	return 0, errMalformed
-}
-
-// valueEnd returns the index after the JSON value starting at i.
-func valueEnd(b []byte, i int) (int, error) {
-	if i >= len(b) {
-		return 0, errMalformed
-	}
-	switch b[i] {
-	case '"':
-		return stringEnd(b, i)
-	case '{', '[':
-		depth := 0
-		for j := i; j < len(b); j++ {
-			switch b[j] {
-			case '"':
-				end, err := stringEnd(b, j)
-				if err != nil {
-					return 0, err
-				}
-				j = end - 1
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					return j + 1, nil
-				}
-			}
-		}
-		return 0, errMalformed
-	}
-	// number, true, false, null
-	j := i
-	for j < len(b) && b[j] != ',' && b[j] != '}' && b[j] != ']' && b[j] != ' ' && b[j] != '\t' && b[j] != '\n' && b[j] != '\r' {
-		j++
-	}
-	if j == i {
-		return 0, errMalformed
-	}
-	return j, nil
+	return nil
 }
 
 func trimSpace(b []byte) []byte {
