@@ -10,6 +10,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 // The stream survives server cycling, forced disconnects and the server
@@ -55,13 +56,13 @@ func TestEventsSurviveDisconnectsNoLoss(t *testing.T) {
 				// CloseEventStreams only reaches streams parked waiting for
 				// events (an emulator race): repeat until a new connection
 				// shows the old one really ended.
-				waitFor(t, 10*time.Second, "a reconnect after CloseEventStreams", func() bool {
+				testwait.For(t, 10*time.Second, "a reconnect after CloseEventStreams", func() bool {
 					env.emu.CloseEventStreams()
 					return countOK(env) > before
 				})
 			case 1:
 				env.srv.Restart() // network drop: connections reset, refused for a moment
-				waitFor(t, 10*time.Second, "a reconnect after a restart", func() bool { return countOK(env) > before })
+				testwait.For(t, 10*time.Second, "a reconnect after a restart", func() bool { return countOK(env) > before })
 			}
 		}
 		producerDone <- nil
@@ -168,7 +169,7 @@ func TestEventsErrors(t *testing.T) {
 			}
 			got <- err
 		}()
-		waitFor(t, 10*time.Second, "a refused retry", func() bool {
+		testwait.For(t, 10*time.Second, "a refused retry", func() bool {
 			n := 0
 			for _, r := range env.requests("GET", "/api/v2/events") {
 				if r.Status == 403 {

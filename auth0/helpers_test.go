@@ -118,18 +118,6 @@ func (e *testEnv) requests(method, pathPrefix string) []emulator.LoggedRequest {
 	return out
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval of a deadline-bounded wait
-	}
-}
-
 // countingObserver counts attempts by op and status.
 type countingObserver struct {
 	mu     sync.Mutex

@@ -18,6 +18,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 func (e *env) publishCmd(command, id, body string) *jetstream.PubAck {
@@ -53,7 +54,7 @@ func (e *env) lastMsg(stream, subject string) *jetstream.RawStreamMsg {
 func (e *env) waitResult(id string) *jetstream.RawStreamMsg {
 	e.t.Helper()
 	var m *jetstream.RawStreamMsg
-	waitFor(e.t, 20*time.Second, "result of "+id, func() bool {
+	testwait.For(e.t, 20*time.Second, "result of "+id, func() bool {
 		m = e.lastMsg(e.names.Results, e.c.ResultSubject(id))
 		return m != nil
 	})
@@ -63,7 +64,7 @@ func (e *env) waitResult(id string) *jetstream.RawStreamMsg {
 func (e *env) waitDLQ(subject string) *jetstream.RawStreamMsg {
 	e.t.Helper()
 	var m *jetstream.RawStreamMsg
-	waitFor(e.t, 20*time.Second, "dead letter on "+subject, func() bool {
+	testwait.For(e.t, 20*time.Second, "dead letter on "+subject, func() bool {
 		m = e.lastMsg(e.names.DLQ, subject)
 		return m != nil
 	})
@@ -73,7 +74,7 @@ func (e *env) waitDLQ(subject string) *jetstream.RawStreamMsg {
 // waitSettled waits until the durable consumer has nothing pending or in flight.
 func (e *env) waitSettled(d time.Duration) {
 	e.t.Helper()
-	waitFor(e.t, d, "durable consumer to settle", func() bool {
+	testwait.For(e.t, d, "durable consumer to settle", func() bool {
 		ci, err := e.js.Consumer(context.Background(), e.names.Commands, DefaultDurable)
 		if err != nil {
 			return false
@@ -136,14 +137,14 @@ func TestDurableInvalidCommandsDeadLettered(t *testing.T) {
 		t.Fatalf("dead letter without a reason: %v", dl.Header)
 	}
 	e.publishCmd(CmdCreate, "bad id with spaces", `{"connection":"c"}`)
-	waitFor(t, 10*time.Second, "second dead letter", func() bool { return streamMsgs(t, e, e.names.DLQ) == 2 })
+	testwait.For(t, 10*time.Second, "second dead letter", func() bool { return streamMsgs(t, e, e.names.DLQ) == 2 })
 
 	e.publishCmd(CmdCreate, "inv-1", `{"connection":"c","shoe_size":44}`)
 	r := e.waitResult("inv-1")
 	if r.Header.Get(HeaderErrorCode) != "400" || !strings.Contains(string(r.Data), `unknown field \"shoe_size\"`) {
 		t.Fatalf("invalid body outcome: %v %s", r.Header, r.Data)
 	}
-	waitFor(t, 10*time.Second, "third dead letter", func() bool { return streamMsgs(t, e, e.names.DLQ) == 3 })
+	testwait.For(t, 10*time.Second, "third dead letter", func() bool { return streamMsgs(t, e, e.names.DLQ) == 3 })
 	dl = e.lastMsg(e.names.DLQ, "auth0.dlq.cmd.users.create")
 	if !strings.Contains(dl.Header.Get(HeaderDlqReason), "shoe_size") {
 		t.Fatalf("reason does not name the field: %v", dl.Header)
@@ -301,7 +302,7 @@ func TestDurableExactlyOnce(t *testing.T) {
 	for i := 0; i < n; i++ {
 		e.publishCmd(CmdCreate, fmt.Sprintf("eo-%04d", i), fmt.Sprintf(`{"connection":"%s","email":"eo%04d@example.com","password":"Secret-123!"}`, conn, i))
 	}
-	waitFor(t, 3*time.Minute, "all outcomes", func() bool { return resultsCount(t, e) >= uint64(n) })
+	testwait.For(t, 3*time.Minute, "all outcomes", func() bool { return resultsCount(t, e) >= uint64(n) })
 	e.waitSettled(30 * time.Second)
 	t.Logf("%d creates settled in %v", n, time.Since(start))
 	if got := e.em.Emulator.UserCount(); got != n {
@@ -341,7 +342,7 @@ func TestDurableRedisOutage(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		e.publishCmd(CmdCreate, fmt.Sprintf("ro-%d", i), fmt.Sprintf(`{"connection":"%s","email":"ro%d@example.com","password":"Secret-123!"}`, conn, i))
 	}
-	waitFor(t, 10*time.Second, "commands held by the worker", func() bool {
+	testwait.For(t, 10*time.Second, "commands held by the worker", func() bool {
 		ci, err := e.js.Consumer(context.Background(), e.names.Commands, DefaultDurable)
 		if err != nil {
 			return false
@@ -352,7 +353,7 @@ func TestDurableRedisOutage(t *testing.T) {
 	// Hold them for longer than AckWait × MaxDeliver would allow if each
 	// Redis failure were a delivery.
 	hold := time.Now().Add(2 * e.c.o.AckWait)
-	waitFor(t, 3*e.c.o.AckWait, "the hold period", func() bool { return time.Now().After(hold) })
+	testwait.For(t, 3*e.c.o.AckWait, "the hold period", func() bool { return time.Now().After(hold) })
 	e.rsrv.Start()
 	for i := 0; i < 3; i++ {
 		if r := e.waitResult(fmt.Sprintf("ro-%d", i)); r.Header.Get(HeaderErrorCode) != "" {
@@ -381,10 +382,10 @@ func TestDurableRacingDeliveryWaitsForLock(t *testing.T) {
 	}
 	e.em.Emulator.ResetRequests()
 	e.publishCmd(CmdDelete, "race-1", `{"user_id":"auth0|x"}`)
-	waitFor(t, 5*time.Second, "the delivery to wait on the lock", func() bool { return len(e.c.sem) == 0 && ackPending(t, e) == 1 })
+	testwait.For(t, 5*time.Second, "the delivery to wait on the lock", func() bool { return len(e.c.sem) == 0 && ackPending(t, e) == 1 })
 	// It keeps waiting (InProgress) past AckWait without executing.
 	until := time.Now().Add(e.c.o.AckWait + time.Second)
-	waitFor(t, 2*e.c.o.AckWait, "a period longer than AckWait", func() bool { return time.Now().After(until) })
+	testwait.For(t, 2*e.c.o.AckWait, "a period longer than AckWait", func() bool { return time.Now().After(until) })
 	if len(e.em.Emulator.Requests()) != 0 || resultsCount(t, e) != 0 {
 		t.Fatal("executed while another attempt held the lock")
 	}

@@ -204,18 +204,6 @@ func toReply(t testing.TB, resp *nats.Msg) reply {
 	return r
 }
 
-// waitFor polls cond until it is true or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // hookClient runs before/after around GetUser and DeleteUser.
 type hookClient struct {
 	Client

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/micro"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 const conn = "Username-Password-Authentication"
@@ -418,7 +419,7 @@ func TestServiceConcurrencyBound(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	waitFor(t, 10*time.Second, "durable deletes", func() bool {
+	testwait.For(t, 10*time.Second, "durable deletes", func() bool {
 		return resultsCount(t, e) == 10
 	})
 	mu.Lock()

@@ -11,6 +11,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 // In-flight work at shutdown: a request-reply command that fits in the
@@ -23,7 +24,7 @@ func TestShutdownFinishesOrNaks(t *testing.T) {
 	// A svc request that will be in flight when shutdown starts.
 	svcDone := make(chan reply, 1)
 	go func() { svcDone <- e.request(CmdGet, `{"user_id":"auth0|x"}`, nil) }()
-	waitFor(t, 5*time.Second, "svc request in flight", func() bool { return len(e.c.sem) == 1 })
+	testwait.For(t, 5*time.Second, "svc request in flight", func() bool { return len(e.c.sem) == 1 })
 
 	start := time.Now()
 	e.stop()
@@ -45,7 +46,7 @@ func TestShutdownFinishesOrNaks(t *testing.T) {
 	e.c = c2
 	e.start()
 	e.publishCmd(CmdCreate, "sd-1", `{"connection":"`+conn+`","email":"sd@example.com","password":"Secret-123!"}`)
-	waitFor(t, 5*time.Second, "durable command running", func() bool { return len(e.c.sem) == 1 })
+	testwait.For(t, 5*time.Second, "durable command running", func() bool { return len(e.c.sem) == 1 })
 	start = time.Now()
 	e.stop()
 	if d := time.Since(start); d > 2*time.Second {
@@ -79,8 +80,8 @@ func TestMetricsRecorded(t *testing.T) {
 	e.publishCmd(CmdDelete, "", `{"user_id":"auth0|x"}`)
 	e.waitDLQ("auth0.dlq.cmd.users.delete")
 	// The counter moves just after the dead letter's publish is acknowledged.
-	waitFor(t, 5*time.Second, "dlq metric", func() bool { return counterValue(e.m.DLQ.WithLabelValues(CmdDelete)) == 1 })
-	waitFor(t, 5*time.Second, "cmd ok metric", func() bool { return counterValue(e.m.Commands.WithLabelValues(CmdDelete, "cmd", "ok")) == 1 })
+	testwait.For(t, 5*time.Second, "dlq metric", func() bool { return counterValue(e.m.DLQ.WithLabelValues(CmdDelete)) == 1 })
+	testwait.For(t, 5*time.Second, "cmd ok metric", func() bool { return counterValue(e.m.Commands.WithLabelValues(CmdDelete, "cmd", "ok")) == 1 })
 	for _, tc := range []struct {
 		got  float64
 		want float64

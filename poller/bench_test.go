@@ -17,6 +17,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
@@ -168,7 +169,7 @@ func BenchmarkTriggerEventsLatency(b *testing.B) {
 	p, _ := r.poller(Options{Source: SourceEvents}, "")
 	p.log = discardLogger()
 	runPoller(b, p)
-	waitFor(b, 5*time.Second, "events stream connected", func() bool {
+	testwait.For(b, 5*time.Second, "events stream connected", func() bool {
 		off, _ := r.rs.Client(b).Get(context.Background(), r.keys.CursorEvents()).Result()
 		return off != ""
 	})

@@ -9,6 +9,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 // A saved offset older than the stream's retention answers 410: the poller
@@ -18,7 +19,7 @@ func TestEventsExpiredOffsetResumesFromTimestamp(t *testing.T) {
 	r := newRig(t, emulator.Knobs{EventsRetention: time.Second, EventsHeartbeat: 100 * time.Millisecond})
 	p1, _ := r.poller(Options{Source: SourceEvents, Overlap: 10 * time.Second}, "")
 	cancel, _ := runPoller(t, p1)
-	waitFor(t, 3*time.Second, "leader", p1.IsLeader)
+	testwait.For(t, 3*time.Second, "leader", p1.IsLeader)
 	before := seed(t, r.srv.Emulator, "before", 20, nil, false)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -29,7 +30,7 @@ func TestEventsExpiredOffsetResumesFromTimestamp(t *testing.T) {
 	})
 	r.expectExactlyOnce(before, 5*time.Second)
 	cancel()
-	waitFor(t, 10*time.Second, "the first poller to stop", func() bool { return !p1.IsLeader() })
+	testwait.For(t, 10*time.Second, "the first poller to stop", func() bool { return !p1.IsLeader() })
 
 	during := seed(t, r.srv.Emulator, "during", 10, nil, false)
 	// Let the saved offset age past the retention: the condition under test.
@@ -39,7 +40,7 @@ func TestEventsExpiredOffsetResumesFromTimestamp(t *testing.T) {
 	runPoller(t, p2)
 	r.expectExactlyOnce(append(before, during...), 10*time.Second)
 	// After the 410 the gap is searched, then the stream resumes from a timestamp.
-	waitFor(t, 10*time.Second, "a 410 for the expired offset, then a from_timestamp connection", func() bool {
+	testwait.For(t, 10*time.Second, "a 410 for the expired offset, then a from_timestamp connection", func() bool {
 		var gone, fromTS int
 		for _, q := range r.srv.Emulator.Requests() {
 			if q.Path != "/api/v2/events" {
@@ -101,7 +102,7 @@ func TestEventsInvalidCursorResumesFromTimestamp(t *testing.T) {
 		t.Fatal(err)
 	}
 	runPoller(t, p)
-	waitFor(t, 5*time.Second, "a second subscription", func() bool {
+	testwait.For(t, 5*time.Second, "a second subscription", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(calls) >= 2

@@ -217,18 +217,6 @@ func (d *memDedupe) Mark(ctx context.Context, ids []string) error {
 	return nil
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 var errBoom = errors.New("boom")
 
 func testKeys(t testing.TB) rediskeys.Keys {

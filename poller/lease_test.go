@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 func runPoller(t testing.TB, p *Poller) (cancel func(), done chan error) {
@@ -48,7 +49,7 @@ func TestLeaseOneLeaderAndTakeoverAfterCrash(t *testing.T) {
 	a, b := mk(), mk()
 	runPoller(t, a)
 	runPoller(t, b)
-	waitFor(t, 3*time.Second, "a leader", func() bool { n, _ := leaders(a, b); return n == 1 })
+	testwait.For(t, 3*time.Second, "a leader", func() bool { n, _ := leaders(a, b); return n == 1 })
 
 	// Watch for 2 × TTL: never two leaders (renewals keep the same one).
 	_, first := leaders(a, b)
@@ -63,7 +64,7 @@ func TestLeaseOneLeaderAndTakeoverAfterCrash(t *testing.T) {
 	}
 	crashed := time.Now()
 	crash(t, first)
-	waitFor(t, 2*ttl, "takeover", other.IsLeader)
+	testwait.For(t, 2*ttl, "takeover", other.IsLeader)
 	took := time.Since(crashed)
 	t.Logf("takeover after %v (TTL %v)", took, ttl)
 	if took > ttl*3/2 {
@@ -82,7 +83,7 @@ func crash(t *testing.T, p *Poller) {
 	}
 	p.abandon.Store(true)
 	c()
-	waitFor(t, 5*time.Second, "crashed poller to stop", func() bool { return !p.IsLeader() })
+	testwait.For(t, 5*time.Second, "crashed poller to stop", func() bool { return !p.IsLeader() })
 }
 
 // A leader whose Redis hangs stops by itself before its lease can expire.
@@ -92,18 +93,18 @@ func TestLeaseHangingRedisStopsLeader(t *testing.T) {
 	p := unitPoller(t, rs, Options{Source: SourceSearch, Searcher: &fakeSearcher{}, Publisher: newFakePublisher(),
 		Dedupe: newMemDedupe(), LeaseTTL: ttl, Interval: 50 * time.Millisecond})
 	runPoller(t, p)
-	waitFor(t, 3*time.Second, "leader", p.IsLeader)
+	testwait.For(t, 3*time.Second, "leader", p.IsLeader)
 	admin := rs.Client(t)
 	paused := time.Now()
 	if err := admin.Do(context.Background(), "CLIENT", "PAUSE", "3000", "ALL").Err(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 2*ttl, "leader to step down", func() bool { return !p.IsLeader() })
+	testwait.For(t, 2*ttl, "leader to step down", func() bool { return !p.IsLeader() })
 	if d := time.Since(paused); d >= ttl {
 		t.Fatalf("leader stepped down %v after Redis hung; must be before the TTL (%v)", d, ttl)
 	}
 	// When Redis answers again it leads again on its own.
-	waitFor(t, 6*time.Second, "leader again", p.IsLeader)
+	testwait.For(t, 6*time.Second, "leader again", p.IsLeader)
 }
 
 func TestCursorWriteChecksLease(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 // creator adds users at a steady pace until stopped; ids returns them all.
@@ -76,7 +77,7 @@ func TestTwoReplicasOneActiveAndTakeover(t *testing.T) {
 	b, _ := r.poller(o, "replica-b")
 	runPoller(t, a)
 	runPoller(t, b)
-	waitFor(t, 3*time.Second, "a leader", func() bool { n, _ := leaders(a, b); return n == 1 })
+	testwait.For(t, 3*time.Second, "a leader", func() bool { n, _ := leaders(a, b); return n == 1 })
 	c := startCreating(t, r.srv.Emulator, "rep", 50*time.Millisecond, 10)
 	time.Sleep(1500 * time.Millisecond) // let the first leader publish for a while
 	n, leader := leaders(a, b)
@@ -89,7 +90,7 @@ func TestTwoReplicasOneActiveAndTakeover(t *testing.T) {
 	}
 	crashedAt := time.Now()
 	crash(t, leader)
-	waitFor(t, 2*ttl, "takeover", other.IsLeader)
+	testwait.For(t, 2*ttl, "takeover", other.IsLeader)
 	took := time.Since(crashedAt)
 	time.Sleep(time.Second) // the new leader polls while users keep coming
 	r.expectExactlyOnce(c.all(), 10*time.Second)
@@ -127,15 +128,15 @@ func TestRedisAndNATSRestartMidRun(t *testing.T) {
 	r.outages = true
 	p, _ := r.poller(Options{Source: SourceEvents}, "")
 	runPoller(t, p)
-	waitFor(t, 3*time.Second, "leader", p.IsLeader)
+	testwait.For(t, 3*time.Second, "leader", p.IsLeader)
 	c := startCreating(t, r.srv.Emulator, "rs", 50*time.Millisecond, 5)
 	time.Sleep(time.Second)
 	// Each one down longer than the lease TTL (1s), then back with its data.
 	r.rs.Stop()
-	waitFor(t, 3*time.Second, "leader to step down while Redis is down", func() bool { return !p.IsLeader() })
+	testwait.For(t, 3*time.Second, "leader to step down while Redis is down", func() bool { return !p.IsLeader() })
 	time.Sleep(500 * time.Millisecond)
 	r.rs.Start()
-	waitFor(t, 5*time.Second, "leader again after Redis is back", p.IsLeader)
+	testwait.For(t, 5*time.Second, "leader again after Redis is back", p.IsLeader)
 	time.Sleep(500 * time.Millisecond)
 	r.ns.Shutdown()
 	time.Sleep(1500 * time.Millisecond)

@@ -24,6 +24,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
@@ -191,7 +192,7 @@ func (r *rig) expectExactlyOnce(ids []string, within time.Duration) {
 	for _, id := range ids {
 		want[id] = true
 	}
-	waitFor(r.t, within, "every user in the stream", func() bool {
+	testwait.For(r.t, within, "every user in the stream", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		for id := range want {
@@ -261,7 +262,7 @@ func value(c prometheus.Collector) float64 {
 func (r *rig) waitStreamMsgs(n uint64, within time.Duration) time.Time {
 	r.t.Helper()
 	var last time.Time
-	waitFor(r.t, within, fmt.Sprintf("%d messages in the stream", n), func() bool {
+	testwait.For(r.t, within, fmt.Sprintf("%d messages in the stream", n), func() bool {
 		info, err := r.stream.Info(context.Background())
 		if err != nil || info.State.Msgs < n {
 			return false

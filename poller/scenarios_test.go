@@ -8,6 +8,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 // Issue 4 "exactly once, search source" at the issue's size: ~3,000 users
@@ -17,7 +18,7 @@ func TestSearchSourceExactlyOnceEmulator(t *testing.T) {
 	r := newRig(t, emulator.Knobs{IndexLagMax: 3 * time.Second})
 	p, _ := r.poller(Options{Source: SourceSearch, Interval: 500 * time.Millisecond, Overlap: 5 * time.Second}, "")
 	runPoller(t, p)
-	waitFor(t, 3*time.Second, "leader", p.IsLeader)
+	testwait.For(t, 3*time.Second, "leader", p.IsLeader)
 	var ids []string
 	same := time.Now().Truncate(time.Millisecond)
 	ids = append(ids, seed(t, r.srv.Emulator, "tie", 300, func(int) time.Time { return same }, false)...)
@@ -37,7 +38,7 @@ func TestEventsSourceExactlyOnceEmulator(t *testing.T) {
 	r := newRig(t, emulator.Knobs{EventsCycle: 2 * time.Second, EventsRedeliver: 1, EventsHeartbeat: 200 * time.Millisecond})
 	p, m := r.poller(Options{Source: SourceEvents}, "")
 	runPoller(t, p)
-	waitFor(t, 3*time.Second, "leader", p.IsLeader)
+	testwait.For(t, 3*time.Second, "leader", p.IsLeader)
 	var ids []string
 	for i := 0; i < 10; i++ {
 		ids = append(ids, seed(t, r.srv.Emulator, fmt.Sprintf("e%d-", i), 100, nil, false)...)
@@ -63,19 +64,19 @@ func TestDeletedAndRecreatedUserIsANewEvent(t *testing.T) {
 	r := newRig(t, emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond})
 	p, _ := r.poller(Options{Source: SourceEvents}, "")
 	runPoller(t, p)
-	waitFor(t, 3*time.Second, "leader", p.IsLeader)
+	testwait.For(t, 3*time.Second, "leader", p.IsLeader)
 	t0 := time.Now().Truncate(time.Millisecond)
 	if _, err := r.srv.Emulator.CreateUsers([]emulator.SeedUser{{UserID: "google-oauth2|42", CreatedAt: t0}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "first event", func() bool { return r.storedUsers()["google-oauth2|42"] == 1 })
+	testwait.For(t, 5*time.Second, "first event", func() bool { return r.storedUsers()["google-oauth2|42"] == 1 })
 	if !r.srv.Emulator.DeleteUser("google-oauth2|42") {
 		t.Fatal("delete failed")
 	}
 	if _, err := r.srv.Emulator.CreateUsers([]emulator.SeedUser{{UserID: "google-oauth2|42", CreatedAt: t0.Add(5 * time.Millisecond)}}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "second event", func() bool { return r.storedUsers()["google-oauth2|42"] == 2 })
+	testwait.For(t, 5*time.Second, "second event", func() bool { return r.storedUsers()["google-oauth2|42"] == 2 })
 	if d := r.dups(); len(d) > 0 {
 		t.Fatalf("an event id stored twice: %v", d)
 	}
@@ -88,12 +89,12 @@ func TestAutoFallsBackOnInsufficientScope(t *testing.T) {
 	c := newClient(t, r.srv, "no-events", "s3cret", "")
 	p, m := r.poller(Options{Source: SourceAuto, Searcher: c, Events: c, Interval: 200 * time.Millisecond, EventsRetry: time.Second}, "")
 	runPoller(t, p)
-	waitFor(t, 5*time.Second, "fallback to search", func() bool {
+	testwait.For(t, 5*time.Second, "fallback to search", func() bool {
 		return value(m.SourceActive.WithLabelValues(SourceSearch)) == 1
 	})
 	ids := seed(t, r.srv.Emulator, "fb", 20, nil, false)
 	r.expectExactlyOnce(ids, 5*time.Second)
-	waitFor(t, 5*time.Second, "events tried again", func() bool {
+	testwait.For(t, 5*time.Second, "events tried again", func() bool {
 		n := 0
 		for _, q := range r.srv.Emulator.Requests() {
 			if q.Path == "/api/v2/events" && q.Status == 403 {
@@ -119,7 +120,7 @@ func TestAutoRetriesOnConnectionLimit(t *testing.T) {
 	}
 	p, m := r.poller(Options{Source: SourceAuto, Interval: 200 * time.Millisecond, EventsRetry: time.Second}, "")
 	runPoller(t, p)
-	waitFor(t, 10*time.Second, "refused connections", func() bool {
+	testwait.For(t, 10*time.Second, "refused connections", func() bool {
 		n := 0
 		for _, q := range r.srv.Emulator.Requests() {
 			if q.Path == "/api/v2/events" && q.Status == 403 && q.UserAgent != "hog" {
@@ -150,11 +151,11 @@ func TestReconcilePublishesWhatTheStreamMissed(t *testing.T) {
 	r := newRig(t, emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond})
 	p, m := r.poller(Options{Source: SourceEvents, ReconcileInterval: 500 * time.Millisecond}, "")
 	runPoller(t, p)
-	waitFor(t, 3*time.Second, "leader", p.IsLeader)
+	testwait.For(t, 3*time.Second, "leader", p.IsLeader)
 	missed := seed(t, r.srv.Emulator, "missed", 1, func(int) time.Time { return time.Now().Add(-90 * time.Second) }, true)
 	streamed := seed(t, r.srv.Emulator, "streamed", 3, nil, false)
 	r.expectExactlyOnce(append(missed, streamed...), 10*time.Second)
-	waitFor(t, 2*time.Second, "reconcile_found to count it", func() bool { return value(m.ReconcileFound) >= 1 })
+	testwait.For(t, 2*time.Second, "reconcile_found to count it", func() bool { return value(m.ReconcileFound) >= 1 })
 	if got := value(m.ReconcileFound); got != 1 {
 		t.Fatalf("reconcile_found = %v, want 1", got)
 	}
@@ -196,7 +197,7 @@ func TestBackfillResumesAfterCrash(t *testing.T) {
 	o := Options{Source: SourceEvents, Start: "all", ReconcileInterval: 500 * time.Millisecond}
 	a, _ := r.poller(o, "replica-a")
 	runPoller(t, a)
-	waitFor(t, 20*time.Second, "part of the backfill", func() bool {
+	testwait.For(t, 20*time.Second, "part of the backfill", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return len(r.users) >= 1000

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 // The windowing over a fake tenant: more users than the cap, hundreds
@@ -38,8 +39,8 @@ func TestSearchWindowCapTiesLag(t *testing.T) {
 	for i := 0; i < 700; i++ {
 		add(now.Add(time.Duration(i)*time.Millisecond), time.Duration(rand.IntN(300))*time.Millisecond)
 	}
-	waitFor(t, 10*time.Second, "every user published", func() bool { return pub.count() == n })
-	waitFor(t, 5*time.Second, "a few more cycles", func() bool { return fs.requestCount() > 30 })
+	testwait.For(t, 10*time.Second, "every user published", func() bool { return pub.count() == n })
+	testwait.For(t, 5*time.Second, "a few more cycles", func() bool { return fs.requestCount() > 30 })
 	if d := pub.dups(); len(d) > 0 {
 		t.Fatalf("%d users published twice, e.g. %s", len(d), d[0])
 	}
@@ -59,11 +60,11 @@ func TestSearchLimitPerCycle(t *testing.T) {
 		fs.add(fmt.Sprintf("auth0|l%04d", i), base.Add(time.Duration(i)*time.Second), 0)
 	}
 	runPoller(t, p)
-	waitFor(t, 5*time.Second, "first cycle", func() bool { return pub.count() > 0 })
+	testwait.For(t, 5*time.Second, "first cycle", func() bool { return pub.count() > 0 })
 	if c := pub.count(); c != 100 {
 		t.Fatalf("first cycle published %d, want POLL_LIMIT 100", c)
 	}
-	waitFor(t, 5*time.Second, "the rest", func() bool { return pub.count() == 250 })
+	testwait.For(t, 5*time.Second, "the rest", func() bool { return pub.count() == 250 })
 	if d := pub.dups(); len(d) > 0 {
 		t.Fatalf("published twice: %v", d)
 	}
@@ -81,15 +82,15 @@ func TestSearchStartNow(t *testing.T) {
 	fs.add("auth0|before-old", time.Now().Add(-time.Hour), 0)
 	fs.add("auth0|before-recent", time.Now().Add(-overlap/2), 0)
 	runPoller(t, p)
-	waitFor(t, 3*time.Second, "leader", p.IsLeader)
-	waitFor(t, 3*time.Second, "a cycle", func() bool { return fs.requestCount() > 0 })
+	testwait.For(t, 3*time.Second, "leader", p.IsLeader)
+	testwait.For(t, 3*time.Second, "a cycle", func() bool { return fs.requestCount() > 0 })
 	for i := 0; i < 5; i++ {
 		fs.add(fmt.Sprintf("auth0|after-%d", i), time.Now(), 50*time.Millisecond)
 		time.Sleep(2 * overlap / 5) // spread created_at so the cursor moves past start+overlap
 	}
-	waitFor(t, 5*time.Second, "new users", func() bool { return pub.count() == 5 })
+	testwait.For(t, 5*time.Second, "new users", func() bool { return pub.count() == 5 })
 	n := fs.requestCount()
-	waitFor(t, 3*time.Second, "more cycles", func() bool { return fs.requestCount() > n+5 })
+	testwait.For(t, 3*time.Second, "more cycles", func() bool { return fs.requestCount() > n+5 })
 	pub.mu.Lock()
 	defer pub.mu.Unlock()
 	for id := range pub.stored {
@@ -116,14 +117,14 @@ func TestSearchPublishOutage(t *testing.T) {
 	}
 	pub.setFail(errBoom)
 	runPoller(t, p)
-	waitFor(t, 3*time.Second, "cycles while publishing fails", func() bool { return fs.requestCount() > 3 })
+	testwait.For(t, 3*time.Second, "cycles while publishing fails", func() bool { return fs.requestCount() > 3 })
 	cur, ok, err := p.cursors.loadSearch(context.Background())
 	if err != nil || !ok || cur.UserID != "" {
 		t.Fatalf("cursor moved while nothing was published: %+v %v %v", cur, ok, err)
 	}
 	pub.setFail(nil)
-	waitFor(t, 3*time.Second, "all published", func() bool { return pub.count() == 50 })
-	waitFor(t, 3*time.Second, "cursor at the newest user", func() bool {
+	testwait.For(t, 3*time.Second, "all published", func() bool { return pub.count() == 50 })
+	testwait.For(t, 3*time.Second, "cursor at the newest user", func() bool {
 		cur, _, _ := p.cursors.loadSearch(context.Background())
 		return cur.UserID == "auth0|o049"
 	})

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -35,7 +36,7 @@ func TestDevShowsAnEventWithin10s(t *testing.T) {
 			p := startWorker(t, dir, []string{"PATH=" + tc.path}, "dev")
 
 			var url string
-			waitFor(t, 10*time.Second, "the NATS URL in the banner", func() bool {
+			testwait.For(t, 10*time.Second, "the NATS URL in the banner", func() bool {
 				m := natsURLLine.FindStringSubmatch(p.out.String())
 				if m != nil {
 					url = m[1]
@@ -51,7 +52,7 @@ func TestDevShowsAnEventWithin10s(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, time.Until(start.Add(10*time.Second)), "an event in AUTH0_USERS", func() bool {
+			testwait.For(t, time.Until(start.Add(10*time.Second)), "an event in AUTH0_USERS", func() bool {
 				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 				defer cancel()
 				s, err := js.Stream(ctx, "AUTH0_USERS")
@@ -82,17 +83,5 @@ func TestDevShowsAnEventWithin10s(t *testing.T) {
 				t.Fatal("dev did not exit within 10s of SIGINT")
 			}
 		})
-	}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(25 * time.Millisecond) // polling an external process's state
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 // publishCreates publishes n durable create commands (Nats-Msg-Id = command
@@ -127,11 +128,11 @@ func TestE2EDurableCommandsSurviveSIGKILL(t *testing.T) {
 	r := newE2ERig(t, emulator.Config{Knobs: emulator.Knobs{Latency: 80 * time.Millisecond}})
 	env := commandEnv(r)
 	p := r.start(env, "serve")
-	waitFor(t, 10*time.Second, "/readyz", func() bool { return p.ready(t) })
+	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.ready(t) })
 
 	const n = 500 // issue 5: "SIGKILL of the worker mid-batch and restart: still exactly 500 users"
 	ids := r.publishCreates("kill", n)
-	waitFor(t, 10*time.Second, "a quarter of the outcomes", func() bool { return r.streamCount("AUTH0_RESULTS") >= n/4 })
+	testwait.For(t, 10*time.Second, "a quarter of the outcomes", func() bool { return r.streamCount("AUTH0_RESULTS") >= n/4 })
 	p.kill(t)
 	done := r.streamCount("AUTH0_RESULTS")
 	t.Logf("killed with %d of %d outcomes stored, %d users created", done, n, r.emu.Emulator.UserCount())
@@ -144,7 +145,7 @@ func TestE2EDurableCommandsSurviveSIGKILL(t *testing.T) {
 	// A command whose outcome was stored but not yet acked at the kill is
 	// redelivered after AckWait; its stored outcome is re-published and it
 	// is acked without a second Auth0 call.
-	waitFor(t, 30*time.Second, "AUTH0_COMMANDS drained", func() bool { return r.streamCount("AUTH0_COMMANDS") == 0 })
+	testwait.For(t, 30*time.Second, "AUTH0_COMMANDS drained", func() bool { return r.streamCount("AUTH0_COMMANDS") == 0 })
 	if got := r.emu.Emulator.UserCount(); got != n {
 		t.Errorf("after the redeliveries the emulator holds %d users for %d commands", got, n)
 	}
@@ -159,17 +160,17 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	r := newE2ERig(t, emulator.Config{Knobs: emulator.Knobs{Latency: 80 * time.Millisecond, EventsHeartbeat: 200 * time.Millisecond}})
 	env := commandEnv(r)
 	p := r.start(env, "run")
-	waitFor(t, 10*time.Second, "/readyz", func() bool { return p.ready(t) })
+	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.ready(t) })
 
 	const n = 60
-	waitFor(t, 10*time.Second, "the poller to lead", func() bool { return p.isLeader(t) })
+	testwait.For(t, 10*time.Second, "the poller to lead", func() bool { return p.isLeader(t) })
 	keys := rediskeys.Keys{Prefix: "auth0w", Tenant: strings.TrimPrefix(r.emu.URL, "http://")}
 	rdb := r.redis.Client(t)
 	if n, err := rdb.Exists(context.Background(), keys.Lease()).Result(); err != nil || n != 1 {
 		t.Fatalf("lease key %s absent while the worker leads (exists=%d, err=%v)", keys.Lease(), n, err)
 	}
 	ids := r.publishCreates("term", n)
-	waitFor(t, 10*time.Second, "a quarter of the outcomes", func() bool { return r.streamCount("AUTH0_RESULTS") >= n/4 })
+	testwait.For(t, 10*time.Second, "a quarter of the outcomes", func() bool { return r.streamCount("AUTH0_RESULTS") >= n/4 })
 	code, took := p.stop(t, syscall.SIGTERM, 10*time.Second)
 	done := r.streamCount("AUTH0_RESULTS")
 	t.Logf("SIGTERM: exit %d after %v with %d of %d outcomes stored", code, took.Round(time.Millisecond), done, n)
@@ -201,7 +202,7 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	if caughtUp > 10*time.Second {
 		t.Logf("NOTE: outcomes complete only %v after the restart: a command was left unacked at the graceful exit; stopped worker's log:\n%s", caughtUp, stopped.out.String())
 	}
-	waitFor(t, 20*time.Second, "AUTH0_COMMANDS drained", func() bool { return r.streamCount("AUTH0_COMMANDS") == 0 })
+	testwait.For(t, 20*time.Second, "AUTH0_COMMANDS drained", func() bool { return r.streamCount("AUTH0_COMMANDS") == 0 })
 	t.Logf("AUTH0_COMMANDS drained %v after the restart", time.Since(restart).Round(time.Millisecond))
 	if dlq := r.streamCount("AUTH0_DLQ"); dlq != 0 {
 		t.Errorf("%d commands dead-lettered", dlq)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 // Issue 4 "crash safety": users are created continuously while the worker
@@ -29,7 +30,7 @@ func TestE2ECrashSafetySIGKILL(t *testing.T) {
 				// must not move "now" past users created meanwhile.
 				"POLL_START="+time.Now().UTC().Add(-time.Second).Format(time.RFC3339))
 			p := r.start(env)
-			waitFor(t, 10*time.Second, "the worker to lead", func() bool { return p.isLeader(t) })
+			testwait.For(t, 10*time.Second, "the worker to lead", func() bool { return p.isLeader(t) })
 
 			const users, over = 300, 4 * time.Second
 			kills := randomMoments(3, 300*time.Millisecond, over, 600*time.Millisecond)
@@ -46,7 +47,7 @@ func TestE2ECrashSafetySIGKILL(t *testing.T) {
 			r.expectUsersExactlyOnce(ids, 20*time.Second)
 			// The last crash may come after every user was stored: the
 			// restarted worker then waits out the dead one's lease first.
-			waitFor(t, 5*time.Second, "the last worker to lead", func() bool { return p.isLeader(t) })
+			testwait.For(t, 5*time.Second, "the last worker to lead", func() bool { return p.isLeader(t) })
 		})
 	}
 }
@@ -80,7 +81,7 @@ func TestE2ERedisAndNATSRestartMidRun(t *testing.T) {
 		"POLL_SOURCE=events", "LEASE_TTL=2s", "POLL_OVERLAP=5s",
 		"POLL_START="+time.Now().UTC().Add(-time.Second).Format(time.RFC3339))
 	p := r.start(env)
-	waitFor(t, 10*time.Second, "the worker to lead", func() bool { return p.isLeader(t) })
+	testwait.For(t, 10*time.Second, "the worker to lead", func() bool { return p.isLeader(t) })
 
 	start := time.Now()
 	c := r.createUsers("restart", 300, 4*time.Second)
@@ -95,7 +96,7 @@ func TestE2ERedisAndNATSRestartMidRun(t *testing.T) {
 	if p.cmd.ProcessState != nil {
 		t.Fatalf("the worker exited: %v", p.cmd.ProcessState)
 	}
-	waitFor(t, 10*time.Second, "/readyz 200 after the restarts", func() bool { return p.ready(t) })
+	testwait.For(t, 10*time.Second, "/readyz 200 after the restarts", func() bool { return p.ready(t) })
 }
 
 // TestE2EKilledBeforeFirstOffsetKeepsStartPoint: with the events source and
@@ -108,14 +109,14 @@ func TestE2EKilledBeforeFirstOffsetKeepsStartPoint(t *testing.T) {
 	r := newE2ERig(t, emulator.Config{Knobs: emulator.Knobs{EventsHeartbeat: 10 * time.Second}})
 	env := r.env(emulator.DefaultClientID, emulator.DefaultClientSecret, "POLL_SOURCE=events", "LEASE_TTL=1s", "RECONCILE_INTERVAL=0")
 	p := r.start(env)
-	waitFor(t, 15*time.Second, "the first worker to lead", func() bool { return p.isLeader(t) })
+	testwait.For(t, 15*time.Second, "the first worker to lead", func() bool { return p.isLeader(t) })
 	p.kill(t)
 	down := r.createUsers("while-down", 20, 500*time.Millisecond).wait()
 	// Let the clock pass the next whole second: from_timestamp is rounded
 	// down to seconds, which would otherwise hide a new "now".
 	<-time.After(1500 * time.Millisecond)
 	p = r.start(env)
-	waitFor(t, 15*time.Second, "the restarted worker to lead", func() bool { return p.isLeader(t) })
+	testwait.For(t, 15*time.Second, "the restarted worker to lead", func() bool { return p.isLeader(t) })
 	after := r.createUsers("after", 5, 100*time.Millisecond).wait()
 	r.expectUsersExactlyOnce(append(down, after...), 15*time.Second)
 }

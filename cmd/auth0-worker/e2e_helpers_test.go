@@ -23,6 +23,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 // e2eRig is the set of real parts a process-level test runs the worker
@@ -90,7 +91,7 @@ var runningLine = regexp.MustCompile(`"msg":"auth0-worker running"[^\n]*"http":"
 func (p *workerProcess) httpAddr(t *testing.T) string {
 	t.Helper()
 	var addr string
-	waitFor(t, 20*time.Second, "the worker's 'running' line", func() bool {
+	testwait.For(t, 20*time.Second, "the worker's 'running' line", func() bool {
 		if m := runningLine.FindStringSubmatch(p.out.String()); m != nil {
 			addr = m[1]
 		}

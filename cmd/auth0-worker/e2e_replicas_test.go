@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 // Issue 4 "two replicas": two worker processes on one tenant, each with its
@@ -25,7 +26,7 @@ func TestE2ETwoReplicasOneActivePollerAndTakeover(t *testing.T) {
 			"LEASE_TTL="+leaseTTL.String(), startAt))
 	}
 	var leader, follower string
-	waitFor(t, 10*time.Second, "one replica to lead", func() bool {
+	testwait.For(t, 10*time.Second, "one replica to lead", func() bool {
 		a, b := procs["replica-a"].isLeader(t), procs["replica-b"].isLeader(t)
 		switch {
 		case a && b:
@@ -47,7 +48,7 @@ func TestE2ETwoReplicasOneActivePollerAndTakeover(t *testing.T) {
 	}
 	killAt := time.Now()
 	procs[leader].kill(t)
-	waitFor(t, 3*leaseTTL, "the follower's leader gauge", func() bool { return procs[follower].isLeader(t) })
+	testwait.For(t, 3*leaseTTL, "the follower's leader gauge", func() bool { return procs[follower].isLeader(t) })
 	ids := c.wait()
 	r.expectUsersExactlyOnce(ids, 20*time.Second)
 

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -139,7 +140,7 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 			}
 			id := hdr.Get("Nats-Msg-Id")
 			var outcome *jetstream.RawStreamMsg
-			waitFor(t, 20*time.Second, "the outcome of "+id, func() bool {
+			testwait.For(t, 20*time.Second, "the outcome of "+id, func() bool {
 				s, err := js.Stream(ctx, "AUTH0_RESULTS")
 				if err != nil {
 					return false
@@ -180,7 +181,7 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 	if _, err := js.PublishMsg(ctx, &nats.Msg{Subject: "auth0.cmd.users.create", Data: []byte(`{"connection":"x"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, "a dead letter", func() bool {
+	testwait.For(t, 20*time.Second, "a dead letter", func() bool {
 		s, err := js.Stream(ctx, "AUTH0_DLQ")
 		if err != nil {
 			return false
@@ -213,7 +214,7 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 		"auth0_worker_lease_changes_total":                 nil,
 	}
 	var body string
-	waitFor(t, 20*time.Second, "every §7 metric on /metrics", func() bool {
+	testwait.For(t, 20*time.Second, "every §7 metric on /metrics", func() bool {
 		resp, err := http.Get(httpURL[1] + "/metrics")
 		if err != nil {
 			return false
@@ -266,7 +267,7 @@ func startDev(t *testing.T) (string, *workerProcess) {
 	t.Helper()
 	p := startWorker(t, t.TempDir(), nil, "dev")
 	var url string
-	waitFor(t, 20*time.Second, "the NATS URL in the banner", func() bool {
+	testwait.For(t, 20*time.Second, "the NATS URL in the banner", func() bool {
 		if m := natsURLLine.FindStringSubmatch(p.out.String()); m != nil {
 			url = m[1]
 		}
