@@ -63,6 +63,7 @@ func devRedis(dir string, log *slog.Logger) (url string, stop func(), err error)
 		}
 		cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", rdir,
 			"--appendonly", "yes", "--save", "", "--daemonize", "no", "--logfile", "redis.log")
+		dieWithParent(cmd)
 		if err := cmd.Start(); err != nil {
 			return "", nil, fmt.Errorf("redis-server: %w", err)
 		}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -266,6 +267,16 @@ func metricHasLabels(body, name string, labels []string) bool {
 func startDev(t *testing.T) (string, *workerProcess) {
 	t.Helper()
 	p := startWorker(t, t.TempDir(), nil, "dev")
+	t.Cleanup(func() { // before startWorker's SIGKILL: let dev stop what it started
+		if p.cmd.ProcessState == nil && p.cmd.Process.Signal(syscall.SIGINT) == nil {
+			done := make(chan struct{})
+			go func() { _ = p.cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+			}
+		}
+	})
 	var url string
 	testwait.For(t, 20*time.Second, "the NATS URL in the banner", func() bool {
 		if m := natsURLLine.FindStringSubmatch(p.out.String()); m != nil {
