@@ -105,6 +105,7 @@ func (s *Server) Start() {
 	cmd := exec.Command("redis-server", args...)
 	out := &bytes.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("testredis: start: %v", err)
 	}
