@@ -299,17 +299,7 @@ func (p *parser) parsePrimary(def string) (node, error) {
 	c := p.s[p.pos]
 	switch c {
 	case '(':
-		p.pos++
-		n, err := p.parseOr(def)
-		if err != nil {
-			return nil, err
-		}
-		p.skipWS()
-		if p.pos >= len(p.s) || p.s[p.pos] != ')' {
-			return nil, p.errf("missing closing parenthesis")
-		}
-		p.pos++
-		return n, nil
+		return p.parseGroup(def)
 	case ')':
 		return nil, p.errf("unexpected ')'")
 	case '"':
@@ -354,6 +344,22 @@ func (p *parser) parsePrimary(def string) (node, error) {
 	return p.makeTerm(def, name.text, name.star, false)
 }
 
+// parseGroup parses "( ... )" from its opening parenthesis; def is the
+// field its bare terms search ("" at the top level).
+func (p *parser) parseGroup(def string) (node, error) {
+	p.pos++
+	n, err := p.parseOr(def)
+	if err != nil {
+		return nil, err
+	}
+	p.skipWS()
+	if p.pos >= len(p.s) || p.s[p.pos] != ')' {
+		return nil, p.errf("missing closing parenthesis")
+	}
+	p.pos++
+	return n, nil
+}
+
 // parseValue parses what follows "field:".
 func (p *parser) parseValue(field string) (node, error) {
 	if p.pos >= len(p.s) || isSpace(p.s[p.pos]) {
@@ -361,17 +367,7 @@ func (p *parser) parseValue(field string) (node, error) {
 	}
 	switch p.s[p.pos] {
 	case '(':
-		p.pos++
-		n, err := p.parseOr(field)
-		if err != nil {
-			return nil, err
-		}
-		p.skipWS()
-		if p.pos >= len(p.s) || p.s[p.pos] != ')' {
-			return nil, p.errf("missing closing parenthesis")
-		}
-		p.pos++
-		return n, nil
+		return p.parseGroup(field)
 	case '[', '{':
 		return p.parseRange(field)
 	case '"':
