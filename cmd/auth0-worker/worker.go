@@ -103,7 +103,7 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 	w.http = httpserver.New(cfg.HTTPAddr, w.metrics.Registry, map[string]httpserver.Check{
 		"nats":  httpserver.NATSCheck(w.nc),
 		"redis": httpserver.RedisCheck(w.rdb),
-		"auth0": w.client.EnsureToken,
+		"auth0": httpserver.Auth0Check(w.client),
 	}, log.With("component", "http"))
 	if err := w.http.Start(); err != nil {
 		return fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
