@@ -21,7 +21,7 @@ import (
 // under dir, on port 4222 or a free port when 4222 is taken.
 func devNATS(dir string, log *slog.Logger) (*server.Server, error) {
 	port := 4222
-	if !portFree(port) {
+	if !portFreeAddr("127.0.0.1:" + strconv.Itoa(port)) {
 		port = server.RANDOM_PORT
 	}
 	opts := &server.Options{
@@ -101,15 +101,6 @@ func waitRedis(url string, within time.Duration) error {
 		}
 		time.Sleep(20 * time.Millisecond) // polling a starting process; no event to wait on
 	}
-}
-
-func portFree(port int) bool {
-	l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-	if err != nil {
-		return false
-	}
-	_ = l.Close()
-	return true
 }
 
 func freePort() (int, error) {
