@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
 	"github.com/auth0-worker/auth0-worker/internal/contract"
 )
 
@@ -79,7 +80,7 @@ func (ct *contractTransport) exchanges() []exchange {
 
 // testEnv is an emulator plus a client wired through the contract transport.
 type testEnv struct {
-	srv *emulator.Server
+	srv *emulatortest.Server
 	emu *emulator.Emulator
 	ct  *contractTransport
 	c   *auth0.Client
@@ -87,7 +88,7 @@ type testEnv struct {
 
 func newEnv(t testing.TB, ecfg emulator.Config, mod func(*auth0.Config)) *testEnv {
 	t.Helper()
-	srv := emulator.NewTestServer(t, ecfg)
+	srv := emulatortest.NewServer(t, ecfg)
 	ct := newContractTransport(t)
 	cfg := auth0.Config{
 		BaseURL:      srv.URL,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
@@ -36,7 +37,7 @@ type envConfig struct {
 
 type env struct {
 	t      testing.TB
-	em     *emulator.Server
+	em     *emulatortest.Server
 	nsrv   *testnats.Server
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -61,7 +62,7 @@ func testLogger() *slog.Logger {
 func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	e := &env{t: t}
-	e.em = emulator.NewTestServer(t, cfg.emu)
+	e.em = emulatortest.NewServer(t, cfg.emu)
 	e.nsrv = testnats.Start(t)
 	e.nc = e.nsrv.Connect(t)
 	js, err := jetstream.New(e.nc)

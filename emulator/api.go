@@ -2,11 +2,11 @@
 // (a tenant in a box): /oauth/token, users CRUD and search with Auth0's
 // Lucene subset, the 1000-result cap and index lag, the Events API (SSE),
 // rate limits and fault injection, plus an admin surface under /emulator/
-// for tests and demos. It is an http.Handler; NewTestServer starts it on a
-// random port for tests.
+// for tests and demos. It is an http.Handler; emulatortest.NewServer starts
+// it on a random port for tests.
 //
-// THIS FILE IS THE AGREED SURFACE that tests of other packages and
-// cmd/auth0-emulator use; keep these names stable (add, don't change).
+// This file holds the types other packages use (tests, cmd/auth0-emulator,
+// cmd/auth0-dev) and an overview of the methods.
 package emulator
 
 import "time"
@@ -139,11 +139,13 @@ type LoggedRequest struct {
 //	func (e *Emulator) ResetRequests()
 //	func (e *Emulator) CloseEventStreams()                               // drop every SSE connection now
 //	func (e *Emulator) IssueToken(clientID string) string                // a valid token without HTTP
+//	func (e *Emulator) Clients() []ClientCredentials
 //
-// Test helper (testserver.go):
+// Test helper (package emulatortest, apart so that this package links no
+// testing code):
 //
-//	type Server struct { URL string; Emulator *Emulator; ClientID, ClientSecret string; ... }
-//	func NewTestServer(t testing.TB, cfg Config, opts ...ServerOption) *Server // random port, t.Cleanup
+//	type Server struct { URL string; Emulator *emulator.Emulator; ClientID, ClientSecret string; ... }
+//	func NewServer(t testing.TB, cfg emulator.Config, opts ...ServerOption) *Server // random port, t.Cleanup
 //	func WithMiddleware(func(http.Handler) http.Handler) ServerOption   // e.g. contract.Middleware(t)
 //	func (s *Server) Close(); func (s *Server) Restart()   // stop/start listening on the same port (state kept)
 //	func (s *Server) Stop(); func (s *Server) Start() error // "Auth0 down" for as long as a test wants

@@ -239,26 +239,6 @@ func TestRequestLogAndAdmin(t *testing.T) {
 	}
 }
 
-func TestRestartKeepsState(t *testing.T) {
-	s := newTestServer(t, Config{})
-	c := newClient(t, s)
-	if r := c.do("POST", "/api/v2/users", createBody("r@example.com")); r.status != 201 {
-		t.Fatal(r.status)
-	}
-	s.Stop()
-	if _, err := http.Get(s.URL + "/api/v2/users"); err == nil {
-		t.Fatal("server still answering while stopped")
-	}
-	if err := s.Start(); err != nil {
-		t.Fatal(err)
-	}
-	s.Restart()
-	r := c.do("GET", "/api/v2/users", nil)
-	if r.status != 200 || len(r.arr(t)) != 1 {
-		t.Fatalf("after restart: %d %s", r.status, r.body)
-	}
-}
-
 func TestFaultAfterApplies(t *testing.T) {
 	s := newTestServer(t, Config{Knobs: Knobs{FaultAfterRate: 1}})
 	c := newClient(t, s)

@@ -45,7 +45,7 @@ func checkStore(t *testing.T, e *Emulator) {
 func TestConcurrentTraffic(t *testing.T) {
 	// No contract middleware here: it serializes validation and this test
 	// is about concurrent access to the store.
-	s := NewTestServer(t, Config{})
+	s := startServer(t, Config{})
 	const workers, perWorker = 8, 20
 	var wg sync.WaitGroup
 	errs := make(chan string, workers*perWorker)

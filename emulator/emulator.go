@@ -56,6 +56,12 @@ func New(cfg Config) *Emulator {
 	return e
 }
 
+// Clients returns the tenant's Machine-to-Machine clients (Config.Clients,
+// or the one default client), the first one first.
+func (e *Emulator) Clients() []ClientCredentials {
+	return append([]ClientCredentials(nil), e.cfg.Clients...)
+}
+
 // Knobs returns the current knobs.
 func (e *Emulator) Knobs() Knobs {
 	e.knobsMu.RLock()

@@ -36,10 +36,10 @@ func evWithType(t *testing.T, m auth0.SSEMessage) []byte {
 func TestEventsEndToEndMatchSpec(t *testing.T) {
 	v := contract.Load(t)
 	clk := newFakeClock()
-	s := NewTestServer(t, Config{Now: clk.Now, Knobs: Knobs{
+	s := startServer(t, Config{Now: clk.Now, Knobs: Knobs{
 		EventsHeartbeat: 20 * time.Millisecond,
 		EventsRetention: time.Hour,
-	}}, WithMiddleware(contract.Middleware(t)))
+	}}, contract.Middleware(t))
 	api := newClient(t, s)
 	base := s.URL + "/api/v2/events"
 
@@ -121,7 +121,7 @@ func TestEventsEndToEndMatchSpec(t *testing.T) {
 // TestEventsEndToEndErrors: the stream's refusals through the full
 // emulator, each with Auth0's error shape.
 func TestEventsEndToEndErrors(t *testing.T) {
-	s := NewTestServer(t, Config{Knobs: Knobs{EventsMaxConnections: 1}})
+	s := startServer(t, Config{Knobs: Knobs{EventsMaxConnections: 1}})
 	api := newClient(t, s)
 	base := s.URL + "/api/v2/events"
 

@@ -8,13 +8,14 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
 )
 
 var clientSeq atomic.Int64
 
 // newClient is a real auth0 client for the emulator; ua tells replicas
 // apart in the emulator's request log.
-func newClient(t testing.TB, srv *emulator.Server, id, secret, ua string) *auth0.Client {
+func newClient(t testing.TB, srv *emulatortest.Server, id, secret, ua string) *auth0.Client {
 	t.Helper()
 	if id == "" {
 		id, secret = srv.ClientID, srv.ClientSecret

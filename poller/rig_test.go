@@ -20,6 +20,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/dedupe"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
@@ -34,7 +35,7 @@ type rig struct {
 	t    testing.TB
 	rs   *testredis.Server
 	ns   *testnats.Server
-	srv  *emulator.Server
+	srv  *emulatortest.Server
 	keys rediskeys.Keys
 	dd   dedupe.Store
 	pub  *countingPublisher
@@ -83,7 +84,7 @@ func newRig(t testing.TB, knobs emulator.Knobs, clients ...emulator.ClientCreden
 func newRigWatch(t testing.TB, watch bool, ro testredis.Options, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
 	t.Helper()
 	r := &rig{t: t, rs: testredis.StartWith(t, ro), ns: testnats.Start(t), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}, stored: map[string]int{}, users: map[string]int{}, seenAt: map[string]time.Time{}}
-	r.srv = emulator.NewTestServer(t, emulator.Config{Knobs: knobs, Clients: clients})
+	r.srv = emulatortest.NewServer(t, emulator.Config{Knobs: knobs, Clients: clients})
 	r.dd = dedupe.NewRedis(r.rs.Client(t), r.keys, time.Hour)
 	names := publisher.NamesFor("auth0")
 	po := publisher.Options{Names: names, Source: r.srv.URL + "/", AckTimeout: 2 * time.Second}

@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
@@ -33,7 +34,7 @@ type e2eRig struct {
 	t     *testing.T
 	nats  *testnats.Server
 	redis *testredis.Server
-	emu   *emulator.Server
+	emu   *emulatortest.Server
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	dir   string
@@ -41,7 +42,7 @@ type e2eRig struct {
 
 func newE2ERig(t *testing.T, cfg emulator.Config) *e2eRig {
 	t.Helper()
-	r := &e2eRig{t: t, nats: testnats.Start(t), redis: testredis.Start(t), emu: emulator.NewTestServer(t, cfg), dir: t.TempDir()}
+	r := &e2eRig{t: t, nats: testnats.Start(t), redis: testredis.Start(t), emu: emulatortest.NewServer(t, cfg), dir: t.TempDir()}
 	r.nc = r.nats.Connect(t)
 	js, err := jetstream.New(r.nc)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/config"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
 	"github.com/auth0-worker/auth0-worker/internal/check"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
@@ -20,7 +21,7 @@ import (
 const secret = "check-test-client-secret-8f3a"
 
 type env struct {
-	em   *emulator.Server
+	em   *emulatortest.Server
 	nats *testnats.Server
 	vars map[string]string
 }
@@ -29,7 +30,7 @@ type env struct {
 // Redis, and returns the worker's environment pointing at them.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	em := emulator.NewTestServer(t, emulator.Config{Clients: []emulator.ClientCredentials{{ID: "check-client", Secret: secret}}})
+	em := emulatortest.NewServer(t, emulator.Config{Clients: []emulator.ClientCredentials{{ID: "check-client", Secret: secret}}})
 	if _, err := em.Emulator.CreateUsers([]emulator.SeedUser{{Email: "a@example.com", Indexed: true, NoEvent: true}}); err != nil {
 		t.Fatal(err)
 	}

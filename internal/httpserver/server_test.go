@@ -14,6 +14,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
 	"github.com/auth0-worker/auth0-worker/internal/httpserver"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
@@ -173,7 +174,7 @@ func TestMetricsServesRegistry(t *testing.T) {
 }
 
 func TestReadyzAuth0Token(t *testing.T) {
-	em := emulator.NewTestServer(t, emulator.Config{})
+	em := emulatortest.NewServer(t, emulator.Config{})
 	good, err := auth0.New(auth0.Config{BaseURL: em.URL, ClientID: em.ClientID, ClientSecret: em.ClientSecret, MaxRetries: 1})
 	if err != nil {
 		t.Fatal(err)

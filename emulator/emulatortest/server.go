@@ -1,4 +1,7 @@
-package emulator
+// Package emulatortest runs the Auth0 emulator on a local port for tests of
+// other packages. It is apart from package emulator so that nothing linking
+// the emulator's handler (cmd/auth0-emulator, cmd/auth0-dev) links testing.
+package emulatortest
 
 import (
 	"context"
@@ -8,13 +11,15 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/auth0-worker/auth0-worker/emulator"
 )
 
 // Server is an emulator listening on 127.0.0.1 for tests.
 type Server struct {
 	// URL is the base URL, http://127.0.0.1:<port> (no trailing slash).
 	URL      string
-	Emulator *Emulator
+	Emulator *emulator.Emulator
 	// ClientID and ClientSecret of the first configured client.
 	ClientID, ClientSecret string
 
@@ -25,7 +30,7 @@ type Server struct {
 	srv *http.Server
 }
 
-// ServerOption changes how NewTestServer serves.
+// ServerOption changes how NewServer serves.
 type ServerOption func(*serverOptions)
 
 type serverOptions struct {
@@ -38,15 +43,15 @@ func WithMiddleware(mw func(http.Handler) http.Handler) ServerOption {
 	return func(o *serverOptions) { o.wrap = append(o.wrap, mw) }
 }
 
-// NewTestServer starts an emulator for cfg on a random 127.0.0.1 port and
+// NewServer starts an emulator for cfg on a random 127.0.0.1 port and
 // stops it when the test ends.
-func NewTestServer(t testing.TB, cfg Config, opts ...ServerOption) *Server {
+func NewServer(t testing.TB, cfg emulator.Config, opts ...ServerOption) *Server {
 	t.Helper()
 	var o serverOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	e := New(cfg)
+	e := emulator.New(cfg)
 	var h http.Handler = e
 	for _, mw := range o.wrap {
 		h = mw(h)
@@ -55,10 +60,11 @@ func NewTestServer(t testing.TB, cfg Config, opts ...ServerOption) *Server {
 	if err != nil {
 		t.Fatalf("emulator: listen: %v", err)
 	}
+	first := e.Clients()[0]
 	s := &Server{
 		Emulator:     e,
-		ClientID:     e.cfg.Clients[0].ID,
-		ClientSecret: e.cfg.Clients[0].Secret,
+		ClientID:     first.ID,
+		ClientSecret: first.Secret,
 		addr:         ln.Addr().String(),
 		handler:      h,
 	}
@@ -131,11 +137,4 @@ func (s *Server) Close() {
 		_ = srv.Shutdown(ctx)
 		_ = srv.Close()
 	}
-}
-
-// Token obtains an access token for the server's first client (a test
-// convenience).
-func (s *Server) Token(t testing.TB) string {
-	t.Helper()
-	return s.Emulator.IssueToken(s.ClientID)
 }
