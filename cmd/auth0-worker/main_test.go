@@ -3,78 +3,35 @@ package main
 import (
 	"bytes"
 	"context"
-	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/auth0-worker/auth0-worker/cmd/internal/workercmd"
+	"github.com/auth0-worker/auth0-worker/internal/testproc"
 )
 
-// The test binary doubles as the auth0-worker binary: with
-// AUTH0_WORKER_TEST_MAIN=1 it runs main() instead of the tests. Tests that
-// need a real child process (SIGKILL, dev) exec os.Args[0] that way, so no
-// separate build is needed.
-func TestMain(m *testing.M) {
-	if os.Getenv("AUTH0_WORKER_TEST_MAIN") == "1" {
-		main()
-		return
-	}
-	os.Exit(m.Run())
-}
-
-// syncBuffer is a bytes.Buffer safe for a child's output goroutines and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// The test binary doubles as the auth0-worker binary (testproc): tests that
+// need a real child process (SIGKILL, SIGTERM) start it with startWorker.
+func TestMain(m *testing.M) { testproc.Main(m, main) }
 
 // workerProcess is the worker running as a child process.
 type workerProcess struct {
 	cmd *exec.Cmd
-	out *syncBuffer
+	out *testproc.Buffer
 }
 
-// startWorker starts the worker binary (this test binary) with args and env
-// (KEY=VALUE, added to a minimal environment). It is killed at cleanup.
+// startWorker starts the worker with args and env in dir (testproc.Start).
 func startWorker(t *testing.T, dir string, env []string, args ...string) *workerProcess {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
-	cmd.Dir = dir
-	cmd.Env = append([]string{"AUTH0_WORKER_TEST_MAIN=1", "PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"), "LOG_FORMAT=json", "LOG_LEVEL=debug"}, env...)
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start worker: %v", err)
-	}
-	p := &workerProcess{cmd: cmd, out: out}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("worker output:\n%s", out.String())
-		}
-	})
-	return p
+	p := testproc.Start(t, dir, env, args...)
+	return &workerProcess{cmd: p.Cmd, out: p.Out}
 }
 
 func runCapture(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
 	var o, e bytes.Buffer
-	code = runMain(context.Background(), args, &o, &e)
+	code = workercmd.Main(context.Background(), args, &o, &e)
 	return code, o.String(), e.String()
 }
 
@@ -86,5 +43,10 @@ func TestVersionAndUnknownSubcommand(t *testing.T) {
 	code, _, errOut := runCapture(t, "frobnicate")
 	if code != 2 || !strings.Contains(errOut, `unknown subcommand "frobnicate"`) {
 		t.Fatalf("unknown subcommand: code %d stderr %q", code, errOut)
+	}
+	// The demo is its own command; the old subcommand says where it went.
+	code, _, errOut = runCapture(t, "dev")
+	if code != 2 || !strings.Contains(errOut, "go run ./cmd/auth0-dev") {
+		t.Fatalf("dev: code %d stderr %q", code, errOut)
 	}
 }

@@ -1,3 +1,10 @@
+// Command auth0-dev is the zero-set-up demo: an embedded NATS server with
+// JetStream, Redis (redis-server from PATH, else in-process), the Auth0
+// emulator with seeded users and a trickle of sign-ups, and the full worker,
+// printing each published event. `go run ./cmd/auth0-dev`; see README.md.
+//
+// It is its own command so that the production binary, cmd/auth0-worker,
+// links none of these servers.
 package main
 
 import (
@@ -17,9 +24,17 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/auth0-worker/auth0-worker/cmd/internal/workercmd"
 	"github.com/auth0-worker/auth0-worker/config"
 	"github.com/auth0-worker/auth0-worker/emulator"
 )
+
+func main() {
+	ctx, stop := workercmd.SignalContext(os.Stderr)
+	err := runDev(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(workercmd.ExitCode("auth0-dev", err, os.Stderr))
+}
 
 // devDir is where `dev` keeps NATS and Redis data, relative to the working
 // directory, so a second `dev` run resumes where the first stopped.
@@ -28,20 +43,20 @@ const devDir = ".dev"
 // devTrickle is how often `dev` creates a new user in the emulator.
 var devTrickle = 5 * time.Second
 
-// runDev is `dev` (DESIGN §8): embedded NATS, a Redis-protocol store, the
+// runDev is the demo: embedded NATS, a Redis-protocol store, the
 // emulator with seeded users and a slow trickle of new ones, and the full
 // worker, printing each published event and ready-to-paste nats commands.
 func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// Logging settings come from the environment; everything else is ours.
 	pre, err := config.Load(args, os.LookupEnv, 0)
 	if errors.Is(err, config.ErrHelp) {
-		fmt.Fprintln(stdout, "usage: auth0-worker dev — embedded NATS, Redis, Auth0 emulator and the worker; data under ./.dev/")
+		fmt.Fprintln(stdout, "usage: auth0-dev — embedded NATS, Redis, Auth0 emulator and the worker; data under ./.dev/")
 		return nil
 	}
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return workercmd.WithExitCode(2, err)
 	}
-	log := newLogger(stderr, pre.LogLevel, pre.LogFormat, pre.NoColor)
+	log := workercmd.NewLogger(stderr, pre.LogLevel, pre.LogFormat, pre.NoColor)
 	dir, err := filepath.Abs(devDir)
 	if err != nil {
 		return err
@@ -100,17 +115,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	cfg, err := config.Load(args, lookup, config.NeedAuth0)
 	if err != nil {
-		return &exitError{code: 2, err: err}
+		return workercmd.WithExitCode(2, err)
 	}
 
-	started := func(w *worker) {
-		if _, err := w.nc.Subscribe(w.names.UserCreatedSubject(), func(m *nats.Msg) { printDevEvent(stdout, m) }); err != nil {
+	started := func(w workercmd.Running) {
+		if _, err := w.NC.Subscribe(w.Names.UserCreatedSubject(), func(m *nats.Msg) { printDevEvent(stdout, m) }); err != nil {
 			log.Error("dev: subscribe", "err", err)
 		}
 		printDevBanner(stdout, ns.ClientURL(), emuURL, w)
 		go trickleDevUsers(ctx, emu, log)
 	}
-	return serveWorker(ctx, cfg, "run", log, started)
+	return workercmd.Serve(ctx, cfg, log, started)
 }
 
 func listenPreferred(addr string) (net.Listener, error) {
@@ -181,10 +196,10 @@ func printDevEvent(w io.Writer, m *nats.Msg) {
 	fmt.Fprintf(w, "event %s  user.created  %s  %s\n", m.Subject, ev.ID, ev.Data.Email)
 }
 
-func printDevBanner(w io.Writer, natsURL, emuURL string, wk *worker) {
-	p := wk.names.Prefix
+func printDevBanner(w io.Writer, natsURL, emuURL string, wk workercmd.Running) {
+	p := wk.Names.Prefix
 	fmt.Fprintf(w, `
-auth0-worker dev is running.
+auth0-dev is running.
   NATS        %[1]s   (JetStream data in ./.dev/nats)
   emulator    %[2]s   (client %[3]s / %[4]s)
   HTTP        http://%[5]s   (/healthz /readyz /metrics)
@@ -201,5 +216,5 @@ Try (natscli: go install github.com/nats-io/natscli/nats@v0.5.0):
   nats -s %[1]s pub %[7]s.cmd.users.create '{"connection":"Username-Password-Authentication","email":"durable@example.com","password":"Passw0rd!"}' -H Nats-Msg-Id:cmd-1
   nats -s %[1]s sub '%[7]s.results.>'
 
-`, natsURL, emuURL, emulator.DefaultClientID, emulator.DefaultClientSecret, wk.http.Addr(), devTrickle, p, wk.names.Users)
+`, natsURL, emuURL, emulator.DefaultClientID, emulator.DefaultClientSecret, wk.HTTPAddr, devTrickle, p, wk.Names.Users)
 }

@@ -1,4 +1,4 @@
-package main
+package workercmd
 
 import (
 	"io"
@@ -9,10 +9,10 @@ import (
 	"github.com/lmittmann/tint"
 )
 
-// newLogger builds the process logger per DESIGN §7: tint text on a
+// NewLogger builds the process logger (README "Logs"): tint text on a
 // terminal (colour unless NO_COLOR is set), JSON otherwise; format "text" or
 // "json" forces one.
-func newLogger(w io.Writer, lvl slog.Level, format string, noColor bool) *slog.Logger {
+func NewLogger(w io.Writer, lvl slog.Level, format string, noColor bool) *slog.Logger {
 	tty := isTerminal(w)
 	switch format {
 	case "json":

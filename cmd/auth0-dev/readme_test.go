@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auth0-worker/auth0-worker/internal/testproc"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -92,7 +93,7 @@ func parseNATSArgs(args []string) (verb string, pos []string, hdr nats.Header) {
 }
 
 // TestREADMEExamplesAgainstDev runs every `nats req` / `nats pub` example of
-// the README (their subjects, bodies and headers) against `dev`, the way a
+// the README (their subjects, bodies and headers) against auth0-dev, the way a
 // newcomer following the README would, and expects the documented replies.
 func TestREADMEExamplesAgainstDev(t *testing.T) {
 	cmds := readmeNATSCommands(t)
@@ -193,7 +194,7 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 
 	// After a run that published events and executed commands, /metrics
 	// exposes every metric of DESIGN §7 with its labels.
-	httpURL := regexp.MustCompile(`HTTP\s+(http://\S+)`).FindStringSubmatch(p.out.String())
+	httpURL := regexp.MustCompile(`HTTP\s+(http://\S+)`).FindStringSubmatch(p.Out.String())
 	if httpURL == nil {
 		t.Fatal("no HTTP address in the dev banner")
 	}
@@ -262,15 +263,15 @@ func metricHasLabels(body, name string, labels []string) bool {
 	return false
 }
 
-// startDev starts `dev` in an empty directory and returns its NATS URL once
+// startDev starts auth0-dev in an empty directory and returns its NATS URL once
 // the worker's command service answers.
-func startDev(t *testing.T) (string, *workerProcess) {
+func startDev(t *testing.T) (string, *testproc.Process) {
 	t.Helper()
-	p := startWorker(t, t.TempDir(), nil, "dev")
+	p := testproc.Start(t, t.TempDir(), nil)
 	t.Cleanup(func() { // before startWorker's SIGKILL: let dev stop what it started
-		if p.cmd.ProcessState == nil && p.cmd.Process.Signal(syscall.SIGINT) == nil {
+		if p.Cmd.ProcessState == nil && p.Cmd.Process.Signal(syscall.SIGINT) == nil {
 			done := make(chan struct{})
-			go func() { _ = p.cmd.Wait(); close(done) }()
+			go func() { _ = p.Cmd.Wait(); close(done) }()
 			select {
 			case <-done:
 			case <-time.After(10 * time.Second):
@@ -279,7 +280,7 @@ func startDev(t *testing.T) (string, *workerProcess) {
 	})
 	var url string
 	testwait.For(t, 20*time.Second, "the NATS URL in the banner", func() bool {
-		if m := natsURLLine.FindStringSubmatch(p.out.String()); m != nil {
+		if m := natsURLLine.FindStringSubmatch(p.Out.String()); m != nil {
 			url = m[1]
 		}
 		return url != ""

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auth0-worker/auth0-worker/internal/testproc"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,7 +17,7 @@ import (
 
 var natsURLLine = regexp.MustCompile(`NATS\s+(nats://\S+)`)
 
-// TestDevShowsAnEventWithin10s runs `auth0-worker dev` as a child process in
+// TestDevShowsAnEventWithin10s runs auth0-dev as a child process in
 // an empty directory (a fresh machine's state) and expects a user.created
 // event in the AUTH0_USERS stream within 10 s of the start; then SIGINT stops
 // it with exit 0. Without redis-server on PATH dev must fall back to its
@@ -33,11 +34,11 @@ func TestDevShowsAnEventWithin10s(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			start := time.Now()
-			p := startWorker(t, dir, []string{"PATH=" + tc.path}, "dev")
+			p := testproc.Start(t, dir, []string{"PATH=" + tc.path})
 
 			var url string
 			testwait.For(t, 10*time.Second, "the NATS URL in the banner", func() bool {
-				m := natsURLLine.FindStringSubmatch(p.out.String())
+				m := natsURLLine.FindStringSubmatch(p.Out.String())
 				if m != nil {
 					url = m[1]
 				}
@@ -62,18 +63,18 @@ func TestDevShowsAnEventWithin10s(t *testing.T) {
 				info, err := s.Info(ctx)
 				return err == nil && info.State.Msgs > 0
 			})
-			if tc.wantWarn != "" && !strings.Contains(p.out.String(), tc.wantWarn) {
+			if tc.wantWarn != "" && !strings.Contains(p.Out.String(), tc.wantWarn) {
 				t.Errorf("output lacks the warning %q", tc.wantWarn)
 			}
 			if _, err := os.Stat(dir + "/.dev/nats"); err != nil {
 				t.Errorf("dev keeps NATS data under ./.dev/nats: %v", err)
 			}
 
-			if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			if err := p.Cmd.Process.Signal(syscall.SIGINT); err != nil {
 				t.Fatal(err)
 			}
 			exited := make(chan error, 1)
-			go func() { exited <- p.cmd.Wait() }()
+			go func() { exited <- p.Cmd.Wait() }()
 			select {
 			case err := <-exited:
 				if err != nil {

@@ -1,4 +1,4 @@
-package main
+package workercmd
 
 import (
 	"context"
@@ -39,7 +39,7 @@ func runWorker(ctx context.Context, mode string, args []string, stderr io.Writer
 	if err != nil {
 		return &exitError{code: 2, err: err}
 	}
-	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.NoColor)
+	log := NewLogger(stderr, cfg.LogLevel, cfg.LogFormat, cfg.NoColor)
 	return serveWorker(ctx, cfg, mode, log, nil)
 }
 

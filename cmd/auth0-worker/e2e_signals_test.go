@@ -1,0 +1,37 @@
+package main
+
+import (
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
+)
+
+// TestE2ESecondSignalExitsAtOnce: the first SIGTERM starts the graceful
+// shutdown, which waits for an in-flight command (its Auth0 reply takes 30 s
+// here); a second SIGTERM ends the process at once with exit code 130
+// instead of being ignored.
+func TestE2ESecondSignalExitsAtOnce(t *testing.T) {
+	r := newE2ERig(t, emulator.Config{Knobs: emulator.Knobs{LatencyAfter: 30 * time.Second}})
+	p := r.start(commandEnv(r, "COMMAND_TIMEOUT=60s"), "serve")
+	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.ready(t) })
+	r.publishCreates("sig", 1)
+	testwait.For(t, 10*time.Second, "the create to reach Auth0", func() bool { return r.emu.Emulator.UserCount() == 1 })
+
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 5*time.Second, "the graceful shutdown to start", func() bool {
+		return strings.Contains(p.out.String(), "shutting down")
+	})
+	code, took := p.stop(t, syscall.SIGTERM, 3*time.Second)
+	if code != 130 {
+		t.Fatalf("exit code %d %v after the second SIGTERM, want 130", code, took)
+	}
+	if !strings.Contains(p.out.String(), "second terminated during shutdown: exiting now") {
+		t.Errorf("no line saying why the process exited early")
+	}
+}
