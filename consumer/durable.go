@@ -185,7 +185,7 @@ func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
 			return
 		}
 		if verr := decodeFor(command, msg.Data()); verr != nil {
-			e := classify(nil, command, verr)
+			e := classify(context.Background(), command, verr)
 			c.settlePermanent(bg, log, msg, command, id, errorOutcome(e), deliveries)
 			c.record(command, "cmd", strconv.Itoa(e.Status), time.Since(start))
 			return

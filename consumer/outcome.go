@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -133,19 +132,6 @@ func (s *store) refresh(ctx context.Context, id, value string, ttl time.Duration
 
 func (s *store) release(ctx context.Context, id, value string) error {
 	return releaseScript.Run(ctx, s.rdb, []string{s.keys.CmdLock(id)}, value).Err()
-}
-
-// lockStart parses the start time out of a lock value.
-func lockStart(value string) time.Time {
-	_, ms, ok := strings.Cut(value, " ")
-	if !ok {
-		return time.Time{}
-	}
-	n, err := strconv.ParseInt(ms, 10, 64)
-	if err != nil {
-		return time.Time{}
-	}
-	return time.UnixMilli(n)
 }
 
 // exists reports whether the lock is held by anyone.

@@ -69,6 +69,7 @@ func parseEvParams(r *http.Request) (evParams, error) {
 	q := r.URL.Query()
 	for _, t := range q["event_type"] {
 		if !slices.Contains(evEventTypes, t) {
+			//lint:ignore ST1005 the text is the body's message, capitalised as Auth0 writes its messages
 			return p, fmt.Errorf("Unsupported event type %q in event_type; expected one of: %s", t, strings.Join(evEventTypes, ", "))
 		}
 		if !slices.Contains(p.types, t) {
@@ -77,11 +78,13 @@ func parseEvParams(r *http.Request) (evParams, error) {
 	}
 	from := q.Get("from")
 	if len(from) > 1024 {
+		//lint:ignore ST1005 the text is the body's message, capitalised as Auth0 writes its messages
 		return p, errors.New("Invalid from: longer than 1024 characters")
 	}
 	if ts := q.Get("from_timestamp"); ts != "" {
 		t, err := time.Parse(time.RFC3339, ts)
 		if err != nil || len(ts) > 20 {
+			//lint:ignore ST1005 the text is the body's message, capitalised as Auth0 writes its messages
 			return p, fmt.Errorf("Invalid from_timestamp %q: expected an RFC 3339 timestamp in whole seconds UTC, e.g. 2026-01-02T03:04:05Z", ts)
 		}
 		p.fromTime, p.hasFromTime = t, true

@@ -165,12 +165,6 @@ func (f *fakePublisher) dups() []string {
 	return d
 }
 
-func (f *fakePublisher) has(id string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.stored[id] > 0
-}
-
 func (f *fakePublisher) count() int {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -223,20 +223,3 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	}
 	r.expectUsersExactlyOnce(created, 15*time.Second)
 }
-
-func (r *e2eRig) consumerInfo(stream, name string) *jetstream.ConsumerInfo {
-	r.t.Helper()
-	var ci *jetstream.ConsumerInfo
-	err := retryCtx(10*time.Second, func(ctx context.Context) error {
-		c, err := r.js.Consumer(ctx, stream, name)
-		if err != nil {
-			return err
-		}
-		ci, err = c.Info(ctx)
-		return err
-	})
-	if err != nil {
-		r.t.Fatalf("consumer %s on %s: %v", name, stream, err)
-	}
-	return ci
-}
