@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -33,5 +35,38 @@ func TestE2ESecondSignalExitsAtOnce(t *testing.T) {
 	}
 	if !strings.Contains(p.out.String(), "second terminated during shutdown: exiting now") {
 		t.Errorf("no line saying why the process exited early")
+	}
+}
+
+// TestE2ELibraryLogsAreJSON: with LOG_FORMAT=json every line the worker
+// writes is JSON, go-redis's own (here: it cannot dial a Redis that is down)
+// included, tagged component=redis.
+func TestE2ELibraryLogsAreJSON(t *testing.T) {
+	r := newE2ERig(t, emulator.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadRedis := "redis://" + ln.Addr().String() + "/0"
+	ln.Close()
+	p := r.start(commandEnv(r, "REDIS_URL="+deadRedis), "serve")
+	testwait.For(t, 20*time.Second, "go-redis to report the failed dials", func() bool {
+		p.ready(t) // /readyz pings Redis
+		return strings.Contains(p.out.String(), "failed to dial")
+	})
+	p.kill(t)
+	var redisLines int
+	for _, line := range strings.Split(strings.TrimSpace(p.out.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Errorf("not a JSON log line: %q", line)
+			continue
+		}
+		if rec["component"] == "redis" {
+			redisLines++
+		}
+	}
+	if redisLines == 0 {
+		t.Errorf("no line with component=redis")
 	}
 }

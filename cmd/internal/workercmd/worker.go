@@ -63,6 +63,7 @@ type worker struct {
 // started, if set, is called once everything runs (dev uses it).
 func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog.Logger, started func(*worker)) error {
 	log.Info("starting auth0-worker", "version", version, "mode", mode, "config", cfg.String())
+	connect.SetRedisLogger(log) // go-redis logs through one process-wide logger
 	w := &worker{cfg: cfg, log: log, metrics: metrics.New(),
 		names: publisher.NamesFor(cfg.NATS.SubjectPrefix),
 		keys:  rediskeys.Keys{Prefix: cfg.Redis.KeyPrefix, Tenant: cfg.Auth0.TenantKey}}
