@@ -70,3 +70,20 @@ func TestE2ELibraryLogsAreJSON(t *testing.T) {
 		t.Errorf("no line with component=redis")
 	}
 }
+
+// TestE2EShutdownReportsDrainFailure: SIGTERM while NATS is down cannot
+// drain the connection; the log says so (it used to be silent) and the
+// process still exits within DESIGN's 10 s.
+func TestE2EShutdownReportsDrainFailure(t *testing.T) {
+	r := newE2ERig(t, emulator.Config{})
+	p := r.start(commandEnv(r), "serve")
+	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.ready(t) })
+	r.nats.Shutdown()
+	testwait.For(t, 10*time.Second, "the worker to notice NATS is gone", func() bool {
+		return strings.Contains(p.out.String(), "nats disconnected")
+	})
+	p.stop(t, syscall.SIGTERM, 10*time.Second)
+	if !strings.Contains(p.out.String(), `"msg":"nats drain failed; unflushed publishes may be lost"`) {
+		t.Errorf("the failed drain is not in the log")
+	}
+}

@@ -191,14 +191,7 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 	hctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	_ = w.http.Shutdown(hctx)
-	drained := make(chan struct{})
-	w.nc.SetClosedHandler(func(*nats.Conn) { close(drained) })
-	if err := w.nc.Drain(); err == nil {
-		select {
-		case <-drained:
-		case <-hctx.Done():
-		}
-	}
+	drainNATS(hctx, w.nc, log)
 	log.Info("auth0-worker stopped")
 	return runErr
 }
