@@ -1,9 +1,6 @@
 package config
 
-import (
-	"github.com/nats-io/nats.go"
-	"github.com/redis/go-redis/v9"
-)
+import "github.com/redis/go-redis/v9"
 
 // UniversalOptions returns go-redis options for the configured topology:
 // REDIS_URL's address, user, password, database and TLS for a single node;
@@ -30,31 +27,4 @@ func (r Redis) UniversalOptions() *redis.UniversalOptions {
 		}
 	}
 	return o
-}
-
-// Options returns the nats.Connect options for the configured auth and TLS
-// (not the server list: pass URL to nats.Connect).
-func (n NATS) Options() ([]nats.Option, error) {
-	var opts []nats.Option
-	switch {
-	case n.Creds != "":
-		opts = append(opts, nats.UserCredentials(n.Creds))
-	case n.NKeySeedFile != "":
-		o, err := nats.NkeyOptionFromSeed(n.NKeySeedFile)
-		if err != nil {
-			return nil, &Error{Var: "NATS_NKEY_SEED_FILE", Problem: "not a valid nkey seed file", Example: varByName["NATS_NKEY_SEED_FILE"].Example}
-		}
-		opts = append(opts, o)
-	case n.User != "":
-		opts = append(opts, nats.UserInfo(n.User, string(n.Password)))
-	case n.Token != "":
-		opts = append(opts, nats.Token(string(n.Token)))
-	}
-	if n.TLSCA != "" {
-		opts = append(opts, nats.RootCAs(n.TLSCA))
-	}
-	if n.TLSCert != "" {
-		opts = append(opts, nats.ClientCert(n.TLSCert, n.TLSKey))
-	}
-	return opts, nil
 }

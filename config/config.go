@@ -343,9 +343,6 @@ func (c *Config) String() string {
 	return b.String()
 }
 
-// Redacted is String, named for call sites that want to say so.
-func (c *Config) Redacted() string { return c.String() }
-
 func setOrNot(s string) string {
 	if s == "" {
 		return "unset"

@@ -453,17 +453,3 @@ func TestNeedFor(t *testing.T) {
 		t.Fatalf("dev: %v %+v", err, c)
 	}
 }
-
-func TestNATSOptions(t *testing.T) {
-	c, err := Load(nil, func(k string) (string, bool) {
-		v, ok := map[string]string{"NATS_USER": "u", "NATS_PASSWORD": "p"}[k]
-		return v, ok
-	}, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts, err := c.NATS.Options()
-	if err != nil || len(opts) != 1 {
-		t.Fatalf("options %d %v", len(opts), err)
-	}
-}
