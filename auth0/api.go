@@ -4,9 +4,8 @@
 // Redis. A *Client is safe for concurrent use: all goroutines share one token
 // and one rate budget.
 //
-// THIS FILE IS THE AGREED SURFACE other packages (poller, consumer, cmd) code
-// against. Implementations live in the other files of the package; keep these
-// signatures stable (add, don't change).
+// This file holds the types and interfaces other packages (poller, consumer,
+// cmd) use; the implementations live in the other files of the package.
 package auth0
 
 import (
@@ -49,7 +48,7 @@ type Config struct {
 	// Logger for debug/warn lines about retries and rate limits; default slog.Default().
 	Logger *slog.Logger
 	// APICallAllow is the api.call allowlist: rules "METHOD /path-glob"
-	// (DESIGN.md §5). Empty = Raw refuses every call with ErrNotAllowed.
+	// (README "Commands"). Empty = Raw refuses every call with ErrNotAllowed.
 	APICallAllow []string
 }
 
@@ -143,7 +142,7 @@ type Event struct {
 	EventID string
 }
 
-// RawRequest is an api.call (DESIGN.md §5).
+// RawRequest is an api.call (README "Commands").
 type RawRequest struct {
 	Method  string            `json:"method"`
 	Path    string            `json:"path"` // relative to /api/v2

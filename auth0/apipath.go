@@ -10,7 +10,7 @@ import (
 // maxAPIPath bounds an api.call path.
 const maxAPIPath = 2048
 
-// CheckAPIPath applies the api.call path rules of DESIGN.md §5: p must be a
+// CheckAPIPath applies the api.call path rules (README "Security"): p must be a
 // plain path relative to /api/v2 ("/users", "/users/auth0%7C1/roles"),
 // optionally followed by "?query". Refused, with an error wrapping
 // ErrInvalidPath that names the problem: an empty path or one not starting

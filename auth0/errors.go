@@ -39,7 +39,7 @@ var (
 	ErrNotFound = errors.New("auth0: not found")
 	// ErrNotAllowed: the api.call allowlist does not allow the call.
 	ErrNotAllowed = errors.New("auth0: api.call not allowed")
-	// ErrInvalidPath: the api.call path breaks the path rules (DESIGN.md §5).
+	// ErrInvalidPath: the api.call path breaks the path rules (README "Security").
 	ErrInvalidPath = errors.New("auth0: invalid api.call path")
 	// ErrForbiddenHeader: the api.call carries Authorization or Host, or a
 	// header value with control characters.

@@ -16,7 +16,7 @@ var callerHeaders = map[string]bool{"Accept": true, "Content-Type": true, "X-Cor
 // replyHeaders are Auth0's response headers an api.call reply carries.
 var replyHeaders = []string{"Content-Type", "X-Ratelimit-Limit", "X-Ratelimit-Remaining", "X-Ratelimit-Reset", "Retry-After", "Location", "Link", "X-Correlation-Id"}
 
-// Raw executes an api.call under the DESIGN.md §5 rules, in this order:
+// Raw executes an api.call under the rules of README "Security", in this order:
 //   - method: GET, POST, PUT, PATCH or DELETE, upper case;
 //   - r.Path passes CheckAPIPath (ErrInvalidPath); a "?query" part is merged
 //     into r.Query;

@@ -1,4 +1,4 @@
-// Package config loads and validates the worker's configuration (DESIGN.md §3)
+// Package config loads and validates the worker's configuration (README "Configuration")
 // from the environment, with command-line flags of the same meaning able to
 // override it. Every variable has a flag derived mechanically from its name:
 // lower case, "_" → "-" (NATS_URL → --nats-url, AUTH0_CLIENT_SECRET_FILE →
@@ -58,7 +58,7 @@ const (
 	NeedAuth0 Need = 1 << iota
 )
 
-// NeedFor returns the requirements of a subcommand of DESIGN.md §8.
+// NeedFor returns the requirements of a subcommand (README "Quick start").
 func NeedFor(subcommand string) Need {
 	switch subcommand {
 	case "run", "poll", "serve", "check", "":
@@ -70,7 +70,7 @@ func NeedFor(subcommand string) Need {
 // PollSource is POLL_SOURCE.
 type PollSource string
 
-// The poll sources of DESIGN.md §4.
+// The poll sources (README "The event").
 const (
 	SourceEvents PollSource = "events"
 	SourceSearch PollSource = "search"
@@ -102,7 +102,7 @@ func (s Start) String() string {
 }
 
 // APIRule is one AUTH0_API_CALL_ALLOW rule: an exact upper-case method and a
-// path glob where "*" matches any characters including "/" (DESIGN.md §5).
+// path glob where "*" matches any characters including "/" (README "Security").
 type APIRule struct {
 	Method string
 	Path   string
@@ -211,7 +211,7 @@ type Events struct {
 // RedisMode says how Redis is reached.
 type RedisMode string
 
-// The Redis topologies of DESIGN.md §9.
+// The Redis topologies (README "Scale-out").
 const (
 	RedisSingle   RedisMode = "single"
 	RedisSentinel RedisMode = "sentinel"

@@ -6,7 +6,7 @@ import (
 	"strings"
 )
 
-// Var describes one configuration variable of DESIGN.md §3.
+// Var describes one configuration variable (README "Configuration").
 type Var struct {
 	Name    string // environment variable, e.g. "NATS_URL"
 	Default string // "" = none

@@ -400,7 +400,7 @@ func (c *Consumer) retryDelay(e *Error, deliveries int) time.Duration {
 	if d > c.o.RetryMax || d <= 0 {
 		d = c.o.RetryMax
 	}
-	// ±20% jitter so a burst of failures does not come back as a burst.
+	// ±10% jitter so a burst of failures does not come back as a burst.
 	j := time.Duration(rand.Int64N(int64(d)/5 + 1))
 	return d - d/10 + j
 }

@@ -20,7 +20,7 @@ type redisStore struct {
 }
 
 // NewRedis returns the production Store: one key per event id,
-// P:T:seen:<event id> = "1" (DESIGN.md §6), written with SET NX EX ttl.
+// P:T:seen:<event id> = "1" (docs/architecture.md, "Redis keys"), written with SET NX EX ttl.
 // A ttl ≤ 0 means DefaultTTL; Redis counts it in whole seconds when it is a
 // whole number of seconds, else in milliseconds.
 //

@@ -153,7 +153,7 @@ func TestDashboardUsesOnlyExposedMetrics(t *testing.T) {
 	}
 }
 
-// Every metric of DESIGN.md §7 has a place on the dashboard.
+// Every metric (README "Operations") has a place on the dashboard.
 func TestDashboardCoversDesignMetrics(t *testing.T) {
 	raw, err := os.ReadFile("grafana/auth0-worker.json")
 	if err != nil {

@@ -14,7 +14,8 @@ type apiError struct {
 	ErrorCode  string `json:"errorCode,omitempty"`
 }
 
-// writeAPIError answers with the Management API error shape of AUTH0.md.
+// writeAPIError answers with Auth0's Management API error shape:
+// {"statusCode":404,"error":"Not Found","message":"...","errorCode":"..."}.
 func writeAPIError(w http.ResponseWriter, status int, code, message string) {
 	writeJSON(w, status, apiError{StatusCode: status, Error: http.StatusText(status), Message: message, ErrorCode: code})
 }

@@ -348,7 +348,8 @@ func TestEventsBadQuery(t *testing.T) {
 	}
 }
 
-// evCheckErrorBody checks the exact Management API error shape of AUTH0.md.
+// evCheckErrorBody checks the exact Management API error shape: statusCode,
+// error, message and errorCode, no other key.
 func evCheckErrorBody(t *testing.T, body []byte, status int, code, inMsg string) {
 	t.Helper()
 	var m map[string]any

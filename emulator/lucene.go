@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// The Lucene subset Auth0's user search v3 accepts (AUTH0.md): field:value,
+// The Lucene subset Auth0's user search v3 accepts (its query-syntax page): field:value,
 // field:"phrase", prefix field:abc*, field:* (has the field), ranges with
 // [ ] { } and * for an open end, AND / OR / NOT (and && || ! - +),
 // parentheses, field:(a OR b). Juxtaposed terms are ORed (Lucene's default
@@ -90,7 +90,7 @@ var searchableFields = map[string]fieldKind{
 	"given_name": fString, "family_name": fString, "nickname": fString, "username": fString,
 	"phone_number": fString, "created_at": fDate, "updated_at": fDate, "last_login": fDate,
 	"logins_count": fNumber, "blocked": fBool, "identities.connection": fString,
-	// Also searchable on Auth0 (its query-syntax page), beyond AUTH0.md's list.
+	// Also searchable on Auth0 (its query-syntax page) and not in the fields above.
 	"phone_verified": fBool, "last_ip": fString, "email.domain": fString,
 }
 

@@ -32,7 +32,7 @@ func startServer(t testing.TB, cfg Config, mw ...func(http.Handler) http.Handler
 }
 
 // newTestServer is startServer where every 2xx /api/v2 response is validated
-// against the OpenAPI spec and every error body against AUTH0.md's shapes; a
+// against the OpenAPI spec and every error body against Auth0's error shape; a
 // mismatch fails the test.
 func newTestServer(t testing.TB, cfg Config) *Server {
 	t.Helper()

@@ -39,7 +39,7 @@ const (
 	evWriteTimeout = 30 * time.Second
 )
 
-// Error answers of the stream (the Management API error shape of AUTH0.md).
+// Error answers of the stream (the Management API error shape, see writeAPIError).
 const (
 	evMsgTooManyConns = "Too many concurrent connections to the events stream"
 	evMsgGone         = "Cursor points to data no longer available in the stream."
@@ -330,7 +330,7 @@ func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) 
 	}
 }
 
-// evWriteError answers with the Management API error shape of AUTH0.md
+// evWriteError answers with the Management API error shape (writeAPIError)
 // (errorCode omitted when empty).
 func evWriteError(w http.ResponseWriter, status int, code, message string) {
 	body := struct {

@@ -12,7 +12,7 @@ import (
 // LastCreatedAt returns the CloudEvent `time` (the user's created_at,
 // verbatim) of the newest message on <prefix>.users.created; ok is false when
 // the subject has no message. The events source uses it for from_timestamp
-// after losing its offset (DESIGN.md §4). It is the last message stored, not
+// after losing its offset (README "The event"). It is the last message stored, not
 // the largest created_at: sources publish in created_at order, and the
 // caller subtracts POLL_OVERLAP anyway.
 func (p *Publisher) LastCreatedAt(ctx context.Context) (string, bool, error) {

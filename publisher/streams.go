@@ -1,4 +1,4 @@
-// Package publisher sets up the JetStream streams of DESIGN.md §4–§5 and
+// Package publisher sets up the JetStream streams (README "The event" and "Commands") and
 // publishes user.created CloudEvents with Nats-Msg-Id.
 package publisher
 

@@ -193,7 +193,7 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 	})
 
 	// After a run that published events and executed commands, /metrics
-	// exposes every metric of DESIGN §7 with its labels.
+	// exposes every metric of README "Operations" with its labels.
 	httpURL := regexp.MustCompile(`HTTP\s+(http://\S+)`).FindStringSubmatch(p.Out.String())
 	if httpURL == nil {
 		t.Fatal("no HTTP address in the dev banner")

@@ -110,15 +110,15 @@ func (r *e2eRig) expectOutcomes(ids []string, within time.Duration) {
 	}
 }
 
-// commandRig is a rig whose Auth0 answers slowly enough (latency, low
-// concurrency) that a burst of commands takes a couple of seconds.
+// commandEnv is the worker's environment for the command tests: low
+// concurrency, so that with a slow Auth0 a burst takes a couple of seconds.
 func commandEnv(r *e2eRig, extra ...string) []string {
 	return r.env(emulator.DefaultClientID, emulator.DefaultClientSecret,
 		append([]string{"COMMAND_CONCURRENCY=4", "COMMAND_MAX_DELIVER=10", "COMMAND_TIMEOUT=5s", "POLL_SOURCE=events", "LEASE_TTL=1s"}, extra...)...)
 }
 
-// Issue 5: a burst of durable creates, the worker SIGKILLed mid-batch and
-// restarted (500 commands, as in issue 5): every command has its outcome in AUTH0_RESULTS and the tenant
+// TestE2EDurableCommandsSurviveSIGKILL: a burst of durable creates, the worker SIGKILLed mid-batch and
+// restarted: every command has its outcome in AUTH0_RESULTS and the tenant
 // holds exactly one user per command.
 func TestE2EDurableCommandsSurviveSIGKILL(t *testing.T) {
 	// Mostly idle: the commands in flight at the kill come back only after
@@ -130,7 +130,7 @@ func TestE2EDurableCommandsSurviveSIGKILL(t *testing.T) {
 	p := r.start(env, "serve")
 	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.ready(t) })
 
-	const n = 500 // issue 5: "SIGKILL of the worker mid-batch and restart: still exactly 500 users"
+	const n = 500 // a SIGKILL mid-batch and a restart must still leave exactly 500 users
 	ids := r.publishCreates("kill", n)
 	testwait.For(t, 10*time.Second, "a quarter of the outcomes", func() bool { return r.streamCount("AUTH0_RESULTS") >= n/4 })
 	p.kill(t)
@@ -154,7 +154,7 @@ func TestE2EDurableCommandsSurviveSIGKILL(t *testing.T) {
 	}
 }
 
-// Issue 6: SIGTERM during a burst of durable commands exits 0 within 10 s
+// SIGTERM during a burst of durable commands exits 0 within 10 s
 // and loses none: after a restart every outcome is present, one user each.
 func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	r := newE2ERig(t, emulator.Config{Knobs: emulator.Knobs{Latency: 80 * time.Millisecond, EventsHeartbeat: 200 * time.Millisecond}})
@@ -183,7 +183,7 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	if !strings.Contains(p.out.String(), `"msg":"auth0-worker stopped"`) {
 		t.Errorf("no 'auth0-worker stopped' line")
 	}
-	// DESIGN §7: the lease is released on shutdown, so a successor need not
+	// README "Operations": the lease is released on shutdown, so a successor need not
 	// wait for LEASE_TTL.
 	if n, err := rdb.Exists(context.Background(), keys.Lease()).Result(); err != nil || n != 0 {
 		t.Errorf("lease key %s still exists after SIGTERM (exists=%d, err=%v)", keys.Lease(), n, err)
@@ -194,11 +194,11 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	r.expectOutcomes(ids, 30*time.Second)
 	caughtUp := time.Since(restart)
 	t.Logf("all outcomes %v after the restart", caughtUp.Round(time.Millisecond))
-	// DESIGN §7 "finish or nak in-flight commands": nak'ed commands come
+	// "Finish or nak in-flight commands" (README "Operations"): nak'ed commands come
 	// back at once, an abandoned one only after AckWait (15 s). Logged, not
 	// asserted: once, on a loaded machine, this test took 16 s, which looks
-	// like a command left unacked at the exit (cause unconfirmed; see the
-	// e2e report). The stopped worker's log is printed to find out.
+	// like a command left unacked at the exit (cause unconfirmed). The
+	// stopped worker's log is printed to find out.
 	if caughtUp > 10*time.Second {
 		t.Logf("NOTE: outcomes complete only %v after the restart: a command was left unacked at the graceful exit; stopped worker's log:\n%s", caughtUp, stopped.out.String())
 	}

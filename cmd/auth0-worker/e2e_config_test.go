@@ -21,7 +21,7 @@ func runToExit(t *testing.T, env []string, args ...string) (int, string) {
 	return code, p.out.String()
 }
 
-// Issue 4 "config": bad start-up configuration exits 2 with one line naming
+// TestE2EConfigErrorsExit2: bad start-up configuration exits 2 with one line naming
 // the variable, and never echoes the secret. These run as child processes
 // so the test's own environment cannot leak into config.FromEnv.
 func TestE2EConfigErrorsExit2(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
-// Issue 4 "crash safety": users are created continuously while the worker
+// TestE2ECrashSafetySIGKILL: users are created continuously while the worker
 // is SIGKILLed three times at random moments and restarted at once each
 // time; in the end every user is in AUTH0_USERS exactly once.
 func TestE2ECrashSafetySIGKILL(t *testing.T) {
@@ -72,7 +72,7 @@ func randomMoments(n int, from, to, gap time.Duration) []time.Duration {
 	}
 }
 
-// Issue 4: Redis restarted mid-run with its data (AOF), then NATS restarted
+// Redis restarted mid-run with its data (AOF), then NATS restarted
 // mid-run with its file store, while users are created; exactly once, and
 // the same worker process recovers on its own.
 func TestE2ERedisAndNATSRestartMidRun(t *testing.T) {

@@ -73,7 +73,7 @@ func TestE2ELibraryLogsAreJSON(t *testing.T) {
 
 // TestE2EShutdownReportsDrainFailure: SIGTERM while NATS is down cannot
 // drain the connection; the log says so (it used to be silent) and the
-// process still exits within DESIGN's 10 s.
+// process still exits within the 10 s of README "Operations".
 func TestE2EShutdownReportsDrainFailure(t *testing.T) {
 	r := newE2ERig(t, emulator.Config{})
 	p := r.start(commandEnv(r), "serve")

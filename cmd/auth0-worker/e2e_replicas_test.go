@@ -11,7 +11,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
-// Issue 4 "two replicas": two worker processes on one tenant, each with its
+// TestE2ETwoReplicasOneActivePollerAndTakeover: two worker processes on one tenant, each with its
 // own client id so the emulator's request log tells them apart. Exactly
 // once; the search poller requests come from one replica at a time; after a
 // SIGKILL of the leader the other one polls within 1.5 × LEASE_TTL.

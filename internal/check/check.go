@@ -1,4 +1,4 @@
-// Package check implements `auth0-worker check` (DESIGN.md §8): it tries
+// Package check implements `auth0-worker check` (README "Quick start"): it tries
 // every dependency the worker needs, the way the worker would, and prints one
 // line per item with PASS, WARN, FAIL or SKIP and the reason. It changes
 // nothing: streams are looked up, never created; the only write is a

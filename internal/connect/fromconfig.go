@@ -8,7 +8,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/config"
 )
 
-// NATSFromConfig maps the loaded configuration (DESIGN.md §3) to NATSOptions.
+// NATSFromConfig maps the loaded configuration (README "Configuration") to NATSOptions.
 func NATSFromConfig(c *config.Config) NATSOptions {
 	n := c.NATS
 	return NATSOptions{

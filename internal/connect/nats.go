@@ -1,5 +1,5 @@
 // Package connect opens the worker's connections to NATS and Redis with the
-// authentication, TLS and topology options of DESIGN.md §3 and §9. Errors it
+// authentication, TLS and topology options of README "Configuration" and "Scale-out". Errors it
 // returns name the variable or the server, never a password, token or seed.
 package connect
 
@@ -22,7 +22,7 @@ import (
 // RedisOptions (a configuration problem, not a connection one).
 var ErrInvalidOptions = errors.New("invalid connection options")
 
-// NATSOptions configure NATS. The *_FILE forms of DESIGN.md §3 are already
+// NATSOptions configure NATS. The *_FILE forms of the variables are already
 // resolved: Password and Token hold the secret values.
 type NATSOptions struct {
 	// URL is NATS_URL: a comma-separated server list. Default
@@ -50,7 +50,7 @@ type NATSOptions struct {
 	// (with jitter added by nats.go). Default 1s. Reconnects never stop.
 	ReconnectWait time.Duration
 	// DrainTimeout bounds nc.Drain at shutdown. Default 5s, so a drain fits
-	// in DESIGN.md §7's 10s exit budget.
+	// in the 10 s exit budget (README "Operations").
 	DrainTimeout time.Duration
 	// RetryOnFailedConnect makes the first connect keep trying in the
 	// background instead of failing (the conn starts RECONNECTING). Default

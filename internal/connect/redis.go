@@ -30,7 +30,7 @@ type RedisOptions struct {
 	SentinelAddrs  []string
 	SentinelMaster string
 	// SentinelPassword authenticates to the Sentinels when they require it.
-	// Not in DESIGN.md §3; default none.
+	// Not a documented variable (README "Configuration"); default none.
 	SentinelPassword string
 	// ClusterAddrs is REDIS_CLUSTER_ADDRS, seed nodes of a Redis Cluster.
 	ClusterAddrs []string

@@ -3,7 +3,7 @@
 // pb33f/libopenapi-validator, for tests: the emulator's responses, the
 // client's requests, and single payloads against a named schema (the SSE
 // data of the Events API). The spec has no error schemas, so error bodies
-// are checked against the exact shapes AUTH0.md gives (APIErrorShape,
+// are checked against the exact shapes Auth0 answers with (APIErrorShape,
 // OAuthErrorShape).
 //
 // The spec is loaded once per process; Load is cheap after the first call.
@@ -185,7 +185,7 @@ func peekBody(rc *io.ReadCloser) ([]byte, error) {
 	return b, nil
 }
 
-// APIErrorShape checks a Management API error body against AUTH0.md:
+// APIErrorShape checks a Management API error body against Auth0's shape:
 // exactly statusCode (= status), error (the status text), message, and
 // optionally errorCode; no other keys.
 func APIErrorShape(status int, body []byte) error {

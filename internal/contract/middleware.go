@@ -23,7 +23,7 @@ func WithRequests() Option { return func(o *mwOptions) { o.requests = true } }
 
 // Middleware wraps a handler (the emulator) for the test t: every 2xx
 // response under /api/v2 is validated against the spec, every error
-// response under /api/v2 against AUTH0.md's error shape, every /oauth/token
+// response under /api/v2 against Auth0's error shape (APIErrorShape), every /oauth/token
 // answer against the token or OAuth error shape; a mismatch fails t. The
 // Events stream (/api/v2/events) passes through untouched (its payloads are
 // checked with ValidateSchema by the Events tests). Responses are buffered,

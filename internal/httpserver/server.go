@@ -1,4 +1,4 @@
-// Package httpserver serves the operator's HTTP surface of DESIGN.md §7:
+// Package httpserver serves the operator's HTTP surface (README "Operations"):
 // GET /healthz (200 while the process runs), GET /readyz (200 only when every
 // readiness check passes, else 503 with JSON naming what is not ready) and
 // GET /metrics (Prometheus exposition of one registry).

@@ -1,4 +1,4 @@
-// Package metrics defines every Prometheus metric of DESIGN.md §7 in one
+// Package metrics defines every Prometheus metric (README "Operations") in one
 // place, on a registry of its own, so the poller, the consumer, the Auth0
 // client observer and the HTTP server share one set of collectors.
 package metrics

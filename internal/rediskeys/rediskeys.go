@@ -1,4 +1,5 @@
-// Package rediskeys builds every Redis key of DESIGN.md §6 in one place.
+// Package rediskeys builds every Redis key in one place (listed in
+// docs/architecture.md, "Redis keys").
 // P = REDIS_KEY_PREFIX, T = host[:port] of the Auth0 base URL. Lease and
 // cursors carry the {T} hash tag so they live in one Redis Cluster slot (the
 // Lua scripts touch them together); per-event and per-command keys do not.

@@ -11,7 +11,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/check"
 )
 
-// runCheck is `check` (DESIGN §8): one line per item; exit 0 only if all pass.
+// runCheck is `check` (README "Quick start"): one line per item; exit 0 only if all pass.
 func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg, err := config.FromEnv(args, config.NeedFor("check"))
 	if errors.Is(err, config.ErrHelp) {

@@ -25,7 +25,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
-// shutdownBudget is DESIGN §7's "exit 0 within 10s", less a margin for the
+// shutdownBudget is README "Operations"'s "exits 0 within 10 s", less a margin for the
 // process to tear down after the components returned.
 const shutdownBudget = 9 * time.Second
 
@@ -58,7 +58,7 @@ type worker struct {
 }
 
 // serveWorker connects everything for mode ("run", "poll" or "serve"), runs
-// until ctx ends, then shuts down per DESIGN §7: stop taking work, finish or
+// until ctx ends, then shuts down (README "Operations"): stop taking work, finish or
 // nak in-flight commands, flush publishes, release the lease, drain NATS.
 // started, if set, is called once everything runs (dev uses it).
 func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog.Logger, started func(*worker)) error {
