@@ -4,9 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -18,23 +18,13 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
+// TestMemoryConformance runs the suite in synctest bubbles: the store keeps
+// the real clock and the expiry cases sleep in fake time.
 func TestMemoryConformance(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	dedupetest.Run(t, dedupetest.Harness{
-		New:     func(t *testing.T, ttl time.Duration) dedupe.Store { return dedupe.NewMemory(ttl, clock.Now) },
-		Advance: func(t *testing.T, d time.Duration) { clock.Advance(d) },
+		New:      func(t *testing.T, ttl time.Duration) dedupe.Store { return dedupe.NewMemory(ttl, nil) },
+		Advance:  func(t *testing.T, d time.Duration) { time.Sleep(d) },
+		Synctest: true,
 	})
 }
 
@@ -175,8 +165,13 @@ func TestRedisDown(t *testing.T) {
 }
 
 func TestMemorySweepKeepsLiveMarks(t *testing.T) {
-	clock := &fakeClock{t: time.Unix(0, 0)}
-	s := dedupe.NewMemory(time.Minute, clock.Now)
+	synctest.Test(t, memorySweepKeepsLiveMarks)
+}
+
+// memorySweepKeepsLiveMarks runs in a synctest bubble: time.Sleep moves the
+// store's clock (time.Now) without waiting.
+func memorySweepKeepsLiveMarks(t *testing.T) {
+	s := dedupe.NewMemory(time.Minute, nil)
 	ctx := context.Background()
 	if err := s.Mark(ctx, []string{"live"}); err != nil {
 		t.Fatal(err)
@@ -189,13 +184,13 @@ func TestMemorySweepKeepsLiveMarks(t *testing.T) {
 		if err := s.Mark(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
-		clock.Advance(10 * time.Second)
+		time.Sleep(10 * time.Second)
 	}
 	got, _ := s.Seen(ctx, []string{"live", "r4-0", "r0-0"})
 	if !got[0] || !got[1] || !got[2] {
 		t.Fatalf("after sweeps within the TTL: %v", got)
 	}
-	clock.Advance(2 * time.Minute)
+	time.Sleep(2 * time.Minute)
 	if err := s.Mark(ctx, make([]string, 1024)); err != nil { // triggers a sweep
 		t.Fatal(err)
 	}

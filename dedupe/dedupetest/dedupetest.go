@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/dedupe"
@@ -23,23 +24,39 @@ type Harness struct {
 	// are not part of this run (a real Redis cannot be fast-forwarded; its
 	// expiry is covered by a TTL check in the Redis tests instead).
 	Advance func(t *testing.T, d time.Duration)
+	// Synctest runs every case in a testing/synctest bubble, where the clock
+	// is fake: a store on the real clock (time.Now) then needs no clock of
+	// its own, and Advance can be time.Sleep. Only for stores that do no
+	// network I/O.
+	Synctest bool
 }
 
 // Run runs the suite.
 func Run(t *testing.T, h Harness) {
-	t.Run("EmptyBatch", func(t *testing.T) { emptyBatch(t, h) })
-	t.Run("UnknownIDs", func(t *testing.T) { unknownIDs(t, h) })
-	t.Run("MarkThenSeen", func(t *testing.T) { markThenSeen(t, h) })
-	t.Run("MarkIdempotent", func(t *testing.T) { markIdempotent(t, h) })
-	t.Run("OddIDs", func(t *testing.T) { oddIDs(t, h) })
-	t.Run("LargeBatch", func(t *testing.T) { largeBatch(t, h) })
-	t.Run("Isolation", func(t *testing.T) { isolation(t, h) })
-	t.Run("CancelledContext", func(t *testing.T) { cancelled(t, h) })
-	t.Run("Concurrent", func(t *testing.T) { concurrent(t, h) })
+	h.run(t, "EmptyBatch", emptyBatch)
+	h.run(t, "UnknownIDs", unknownIDs)
+	h.run(t, "MarkThenSeen", markThenSeen)
+	h.run(t, "MarkIdempotent", markIdempotent)
+	h.run(t, "OddIDs", oddIDs)
+	h.run(t, "LargeBatch", largeBatch)
+	h.run(t, "Isolation", isolation)
+	h.run(t, "CancelledContext", cancelled)
+	h.run(t, "Concurrent", concurrent)
 	if h.Advance != nil {
-		t.Run("Expiry", func(t *testing.T) { expiry(t, h) })
-		t.Run("MarkDoesNotExtend", func(t *testing.T) { markDoesNotExtend(t, h) })
+		h.run(t, "Expiry", expiry)
+		h.run(t, "MarkDoesNotExtend", markDoesNotExtend)
 	}
+}
+
+// run runs one case as a subtest, in a synctest bubble when h asks for one.
+func (h Harness) run(t *testing.T, name string, f func(*testing.T, Harness)) {
+	t.Run(name, func(t *testing.T) {
+		if h.Synctest {
+			synctest.Test(t, func(t *testing.T) { f(t, h) })
+			return
+		}
+		f(t, h)
+	})
 }
 
 const ttl = time.Hour
