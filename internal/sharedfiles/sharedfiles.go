@@ -1,7 +1,7 @@
-// Package sharedfiles finds the project's shared reference material for
-// tests: the official OpenAPI subset and the recorded Auth0 traffic, from
-// ../shared beside the repository when present, else from the copy checked
-// in under testdata/shared.
+// Package sharedfiles finds the project's reference material for tests: the
+// official OpenAPI subset and the recorded Auth0 traffic, from the copy in
+// the repository under testdata/shared (TestCheckedInCopyMatchesShared keeps
+// it equal to the project's shared folder, ../shared, where that exists).
 package sharedfiles
 
 import (
@@ -10,10 +10,10 @@ import (
 	"testing"
 )
 
-// Path returns the absolute path of rel inside shared/ (for example
-// "auth0/management-api-v2.users-events.oas.json"). It walks up from the
-// working directory to the module root and looks beside it. The test fails
-// (never skips) when the file cannot be found.
+// Path returns the absolute path of rel inside testdata/shared of the module
+// (for example "auth0/management-api-v2.users-events.oas.json"), or inside
+// $AUTH0_WORKER_SHARED when that is set. The test fails (never skips) when
+// the file cannot be found.
 func Path(t testing.TB, rel string) string {
 	t.Helper()
 	dir, err := os.Getwd()
@@ -30,10 +30,7 @@ func Path(t testing.TB, rel string) string {
 		}
 		dir = parent
 	}
-	// ../shared is the authoritative copy; testdata/shared is the copy kept
-	// in the repository so a clone alone can run the tests
-	// (TestCheckedInCopyMatchesShared keeps the two equal).
-	candidates := []string{filepath.Join(dir, "..", "shared", rel), filepath.Join(dir, "testdata", "shared", rel)}
+	candidates := []string{filepath.Join(dir, "testdata", "shared", rel)}
 	if env := os.Getenv("AUTH0_WORKER_SHARED"); env != "" {
 		candidates = append([]string{filepath.Join(env, rel)}, candidates...)
 	}

@@ -8,9 +8,8 @@ import (
 	"testing"
 )
 
-// The repository's copy under testdata/shared must equal ../shared where
-// that exists (the authoritative copy), so tests read the same material in
-// CI and in a lone clone.
+// The repository's copy under testdata/shared, which the tests read, must
+// equal the project's shared folder (../shared) where that exists.
 func TestCheckedInCopyMatchesShared(t *testing.T) {
 	local := filepath.Join("..", "..", "testdata", "shared", "auth0")
 	n := 0
@@ -41,6 +40,23 @@ func TestCheckedInCopyMatchesShared(t *testing.T) {
 	}
 	if n < 10 {
 		t.Fatalf("only %d files under testdata/shared/auth0", n)
+	}
+	// And nothing of the shared folder is missing from the copy.
+	shared := filepath.Join("..", "..", "..", "shared", "auth0")
+	if _, err := os.Stat(shared); err == nil {
+		err = filepath.WalkDir(shared, func(p string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(filepath.Join("..", "..", "..", "shared"), p)
+			if _, err := os.Stat(filepath.Join("..", "..", "testdata", "shared", rel)); err != nil {
+				t.Errorf("../shared/%s has no copy under testdata/shared: copy it", rel)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
 	if p := OpenAPISpec(t); p == "" {
 		t.Fatal("no OpenAPI spec found")
