@@ -13,9 +13,10 @@ const (
 	EventsErrorConnectionTimeout = "connection_timeout"
 )
 
-// CheckKnobs reports the first knob (of those with a closed set of values or
-// a sign) that has a value the emulator cannot use, naming it by its JSON
-// name. PATCH /emulator/knobs refuses such a patch with 400.
+// CheckKnobs reports a knob of the fidelity set (password policy, stream
+// error code, token rate limit, search timing) whose value the emulator
+// cannot use, naming it by its JSON name. PATCH /emulator/knobs refuses
+// such a patch with 400.
 func CheckKnobs(k Knobs) error {
 	if k.PasswordPolicy != "" && !slices.Contains(PasswordPolicies, k.PasswordPolicy) {
 		return fmt.Errorf("knob \"password_policy\": %q is not one of %s", k.PasswordPolicy, strings.Join(PasswordPolicies, ", "))
