@@ -74,17 +74,17 @@ func invalidf(format string, args ...any) *Error {
 }
 
 // auth0Body returns Auth0's error body as JSON (a JSON string when Auth0
-// did not answer JSON), or nil.
+// did not answer JSON), or nil; client_secret is redacted, failing closed,
+// for every command (DESIGN.md §5).
 func auth0Body(b []byte) json.RawMessage {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return nil
 	}
-	if json.Valid(b) {
-		return json.RawMessage(b)
+	if !json.Valid(b) {
+		b, _ = json.Marshal(string(b))
 	}
-	s, _ := json.Marshal(string(b))
-	return s
+	return redactBody(b, replySecrets)
 }
 
 // classify maps any error of an execution to the §5 status. ctx is the
