@@ -281,6 +281,9 @@ func cases(dir string) []tcase {
 		{v: "COMMAND_TIMEOUT", check: expect("Timeout", func(c *Config) time.Duration { return c.Command.Timeout }, 30*time.Second)},
 		{v: "COMMAND_TIMEOUT", env: map[string]string{"COMMAND_TIMEOUT": "0"}, wantErr: `COMMAND_TIMEOUT: "0": must be more than 0`},
 		{v: "COMMAND_MAX_DELIVER", check: expect("MaxDeliver", func(c *Config) int { return c.Command.MaxDeliver }, 5)},
+		{v: "DLQ_MAX_AGE", check: expect("DLQMaxAge", func(c *Config) time.Duration { return c.Command.DLQMaxAge }, 336*time.Hour)},
+		{v: "DLQ_MAX_AGE", env: map[string]string{"DLQ_MAX_AGE": "48h"}, check: expect("DLQMaxAge", func(c *Config) time.Duration { return c.Command.DLQMaxAge }, 48*time.Hour)},
+		{v: "DLQ_MAX_AGE", env: map[string]string{"DLQ_MAX_AGE": "0"}, wantErr: "at least 1s"},
 		{v: "COMMAND_MAX_DELIVER", env: map[string]string{"COMMAND_MAX_DELIVER": "1.5"}, wantErr: `COMMAND_MAX_DELIVER: "1.5": not an integer`},
 		{v: "COMMAND_MAX_DELIVER", env: map[string]string{"COMMAND_MAX_DELIVER": "0"}, wantErr: "at least 1"},
 

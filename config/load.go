@@ -625,6 +625,9 @@ func (l *loader) command(c *Config) error {
 	if c.Command.Timeout, err = l.duration("COMMAND_TIMEOUT", time.Millisecond, "more than 0"); err != nil {
 		return err
 	}
+	if c.Command.DLQMaxAge, err = l.duration("DLQ_MAX_AGE", time.Second, "at least 1s"); err != nil {
+		return err
+	}
 	if c.Command.MaxDeliver, err = l.integer("COMMAND_MAX_DELIVER", 1, math.MaxInt); err != nil {
 		return err
 	}

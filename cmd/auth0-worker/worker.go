@@ -83,7 +83,7 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	streamOpts := publisher.StreamOptions{Replicas: cfg.NATS.StreamReplicas, MaxAge: cfg.Events.MaxAge}
+	streamOpts := publisher.StreamOptions{Replicas: cfg.NATS.StreamReplicas, MaxAge: cfg.Events.MaxAge, DLQMaxAge: cfg.Command.DLQMaxAge}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = publisher.EnsureAll(sctx, w.js, w.names, streamOpts, log)
 	cancel()
