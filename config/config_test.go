@@ -470,3 +470,16 @@ func TestNATSOptions(t *testing.T) {
 		t.Fatalf("options %d %v", len(opts), err)
 	}
 }
+
+// Reproduction: AUTH0_DOMAIN with userinfo was echoed verbatim in the
+// error that refused it.
+func TestDomainUserinfoNeverEchoed(t *testing.T) {
+	for _, dom := range []string{"https://admin:pa55w0rd@tenant.eu.auth0.com", "admin:pa55w0rd@tenant.eu.auth0.com", "http://pa55w0rd@127.0.0.1:8081/"} {
+		env := baseEnv()
+		env["AUTH0_DOMAIN"] = dom
+		_, err := Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, NeedAuth0)
+		if err == nil || strings.Contains(err.Error(), "pa55w0rd") || !strings.Contains(err.Error(), "AUTH0_DOMAIN") {
+			t.Fatalf("%s: %v", dom, err)
+		}
+	}
+}

@@ -148,8 +148,13 @@ func classify(ctx context.Context, op string, err error) *Error {
 	}
 	var te *auth0.TokenError
 	if errors.As(err, &te) {
-		// The secret is never in TokenError's text; only the OAuth code is shown.
-		return &Error{Status: 502, Code: CodeAuth0Unauthorized, Message: op + ": auth0 refused the worker's credentials (" + oneLine(te.Code) + ")", Transient: true, cause: err}
+		// The secret is never in TokenError's text; only the OAuth code is
+		// shown. Only a 4xx is a refusal of the credentials: a 5xx (or a
+		// broken 200) is the token endpoint failing.
+		if te.Status >= 400 && te.Status < 500 {
+			return &Error{Status: 502, Code: CodeAuth0Unauthorized, Message: op + ": auth0 refused the worker's credentials (" + oneLine(te.Code) + ")", Transient: true, cause: err}
+		}
+		return &Error{Status: 502, Code: CodeAuth0Error, Message: op + ": auth0 token endpoint failed (" + strconv.Itoa(te.Status) + " " + oneLine(te.Code) + ")", Transient: true, cause: err}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
