@@ -130,8 +130,9 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Logger; default slog.Default().
 	Logger *slog.Logger
-	// Version of the micro service; must be semantic ("1.2.3"), else
-	// "0.0.0" is used and the value goes into the metadata as "version".
+	// Version is the binary's version, in the service metadata as
+	// "version"; it is also the micro service version when semantic
+	// ("1.2.3" or "v1.2.3"), else that is "0.0.0".
 	Version string
 	// DisableService / DisableDurable turn one transport off.
 	DisableService, DisableDurable bool

@@ -81,12 +81,14 @@ func endpointName(command string) string {
 }
 
 func (c *Consumer) serviceConfig() micro.Config {
-	version := c.o.Version
-	meta := map[string]string{"base_url": c.o.BaseURL, "subject_prefix": c.names.Prefix, "version": version}
+	// micro wants semantic versions; the binary's own version string
+	// ("v1.2.3", "dev", a commit) is always in the metadata as well.
+	version := strings.TrimPrefix(c.o.Version, "v")
 	if !semverRe.MatchString(version) {
 		version = "0.0.0"
 	}
-	if meta["version"] == "" {
+	meta := map[string]string{"base_url": c.o.BaseURL, "subject_prefix": c.names.Prefix, "version": c.o.Version}
+	if c.o.Version == "" {
 		meta["version"] = version
 	}
 	byName := map[string]string{}

@@ -123,7 +123,7 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 			Client: w.client, NC: w.nc, JS: w.js, Redis: w.rdb, Keys: w.keys, Names: w.names,
 			BaseURL: cfg.Auth0.BaseURL, Concurrency: cfg.Command.Concurrency, Timeout: cfg.Command.Timeout,
 			MaxDeliver: cfg.Command.MaxDeliver, StreamOptions: streamOpts, Metrics: w.metrics,
-			Logger: log, Version: semver(version),
+			Logger: log, Version: version,
 		})
 		if err != nil {
 			return &exitError{code: 2, err: err}
@@ -219,16 +219,4 @@ func (w *worker) newPoller(pubOpts publisher.Options) (*poller.Poller, error) {
 		ReconcileInterval: reconcile, LeaseTTL: w.cfg.Poll.LeaseTTL,
 		Metrics: w.metrics, Logger: w.log.With("component", "poller"),
 	})
-}
-
-// semver makes the build version acceptable to micro ("v1.2.3" → "1.2.3";
-// "dev" → "0.0.0").
-func semver(v string) string {
-	if len(v) > 1 && v[0] == 'v' {
-		v = v[1:]
-	}
-	if v == "" || v[0] < '0' || v[0] > '9' {
-		return "0.0.0"
-	}
-	return v
 }
