@@ -374,3 +374,29 @@ func TestDropCounterCountsSlowConsumerDrops(t *testing.T) {
 		return n >= 10 && d.total() == float64(n) && testutil.ToFloat64(e.m.CommandsDropped) == float64(n)
 	})
 }
+
+// Reproduction: an outcome that could not be published kept its worker
+// "retrying while holding the message" forever. Now the publish is retried
+// a bounded number of times, then the message is nak'ed with delay, and
+// the worker takes other messages meanwhile.
+func TestOutcomePublishBoundedThenNak(t *testing.T) {
+	e := newEnv(t, envConfig{noStart: true, opts: func(o *Options) { o.Concurrency = 1; o.DisableService = true }})
+	ctx := context.Background()
+	// An operator-tuned results stream that takes no outcome at all.
+	rs := e.names.ResultsStream(publisher.StreamOptions{})
+	rs.MaxMsgSize = 16
+	if _, err := e.js.CreateStream(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+	e.start()
+	e.publishCmd(CmdDelete, "stuck-1", `{"user_id":"auth0|stuck1"}`)
+	e.publishCmd(CmdDelete, "stuck-2", `{"user_id":"auth0|stuck2"}`)
+	testwait.For(t, 20*time.Second, "both commands executed and redelivered", func() bool {
+		ci, err := e.js.Consumer(ctx, e.names.Commands, DefaultDurable)
+		if err != nil {
+			return false
+		}
+		info, err := ci.Info(ctx)
+		return err == nil && info.NumRedelivered >= 2 && len(apiRequests(e)) >= 2
+	})
+}
