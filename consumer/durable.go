@@ -238,8 +238,14 @@ func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
 
 	switch {
 	case e == nil:
-		c.record(command, "cmd", "ok", time.Since(start))
 		o := bind(fitOutcome(command, msg.Data(), successOutcome(body), c.o.NC.MaxPayload()), command, hash)
+		if !o.OK() { // a read too large to publish: a permanent 413
+			c.record(command, "cmd", strconv.Itoa(o.Status), time.Since(start))
+			c.settlePermanent(bg, log, msg, command, id, o, deliveries)
+			release()
+			return
+		}
+		c.record(command, "cmd", "ok", time.Since(start))
 		if err := c.retrying(log, "store the outcome", 0, func(ctx context.Context) error { return c.st.put(ctx, ref, o) }); err != nil {
 			// The redelivery executes again; a create then meets 409 and
 			// finds the user this attempt created.

@@ -120,6 +120,13 @@ func TestReplySizeRule(t *testing.T) {
 	if res.Header.Get(HeaderTruncated) != "true" || string(res.Data) != `{"truncated":true,"user_id":"`+id+`"}` {
 		t.Fatalf("durable result %v %s", res.Header, res.Data)
 	}
+	// A durable read too large (api.call GET): 413 outcome and a dead letter.
+	e.publishCmd(CmdAPICall, "big-read", `{"method":"GET","path":"/users/`+esc+`"}`)
+	res = e.waitResult("big-read")
+	if res.Header.Get(HeaderErrorCode) != "413" || !strings.Contains(string(res.Data), CodeReplyTooLarge) {
+		t.Fatalf("durable big read: %v %.300s", res.Header, res.Data)
+	}
+	e.waitDLQ("auth0.dlq.cmd.api.call")
 	e.waitSettled(20 * time.Second)
 }
 
