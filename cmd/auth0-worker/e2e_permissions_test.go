@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +83,25 @@ func TestE2EServeUnderNATSPermissions(t *testing.T) {
 	})
 	if n := r.streamCount("AUTH0_USERS"); n != 0 {
 		t.Fatalf("AUTH0_USERS holds %d messages", n)
+	}
+
+	// And the server backs it up: the worker's user cannot publish there.
+	violations := make(chan error, 1)
+	as := srv.Connect(t, nats.UserInfo("worker", "worker-pw"), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case violations <- err:
+		default:
+		}
+	}))
+	if err := as.Publish("auth0.users.created", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-violations:
+		if !strings.Contains(strings.ToLower(err.Error()), "permissions violation") {
+			t.Fatalf("async error %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server let the worker's user publish to auth0.users.created")
 	}
 }
