@@ -425,3 +425,23 @@ func TestOutcomePublishBoundedThenNak(t *testing.T) {
 		return err == nil && info.NumRedelivered >= 2 && len(apiRequests(e)) >= 2
 	})
 }
+
+func TestRedactBodyFailsClosed(t *testing.T) {
+	deep := strings.Repeat(`[`, 100) + `{"password":"p"}` + strings.Repeat(`]`, 100)
+	for in, want := range map[string]string{
+		`{"email":"a@example.com"}`:                             `{"email":"a@example.com"}`,
+		`{"password":"p","a":[{"Client_Secret":"s"}],"n":1.50}`: `{"password":"[redacted]","a":[{"Client_Secret":"[redacted]"}],"n":1.50}`,
+		`{"pass\u0077ord":"p"}`:                                 `{"password":"[redacted]"}`,
+		`{"body":{"deep":{"password":{"x":1}}}}`:                `{"body":{"deep":{"password":"[redacted]"}}}`,
+		`{"password":"p"`:                                       `"[redacted]"`,
+		`not json, password=p`:                                  `"[redacted]"`,
+		`"client_secret=abc"`:                                   `"[redacted]"`,
+		`{"a":1} {"password":"p"}`:                              `"[redacted]"`,
+		deep:                                                    `"[redacted]"`,
+		`not json, no secret`:                                   `not json, no secret`,
+	} {
+		if got := string(redactBody([]byte(in), dlqSecrets)); got != want {
+			t.Errorf("redactBody(%.60q) = %s, want %s", in, got, want)
+		}
+	}
+}
