@@ -121,7 +121,7 @@ func (r *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 }
 func (r *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
 	return func(ctx context.Context, cmds []redis.Cmder) error {
-		if n := cmds[0].Name(); n != "exists" && n != "set" { // connection set-up (HELLO, CLIENT SETINFO)
+		if n := cmds[0].Name(); n != "expire" && n != "pexpire" && n != "set" { // connection set-up (HELLO, CLIENT SETINFO)
 			return next(ctx, cmds)
 		}
 		r.pipelines.Add(1)
