@@ -186,3 +186,7 @@ func clip(s string, n int) string {
 	}
 	return s
 }
+
+// CheckUser validates a user built by hand (decoded users carry Problem
+// already): nil when the worker can use it.
+func CheckUser(u User) *UserProblem { return checkUser(&u) }

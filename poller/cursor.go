@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
 )
 
 // cursorScript writes a cursor only while the lease (KEYS[1]) holds our
@@ -90,13 +93,46 @@ func (c *cursors) saveSearch(ctx context.Context, cur searchCursor) error {
 	return c.write(ctx, c.searchKey, string(b))
 }
 
-func (c *cursors) loadEvents(ctx context.Context) (string, error) {
-	v, _, err := c.read(ctx, c.eventsKey)
-	return v, err
+// eventsCursor is P:{T}:cursor:events (DESIGN.md §4a, §6): the events
+// source's own resume point, offset and the newest event time it published
+// (never past the worker's clock), written together in one value by the
+// lease-checked script. The stream's tail is only a fallback when the key
+// is missing.
+type eventsCursor struct {
+	Offset string `json:"offset"`
+	Time   string `json:"time,omitempty"`
 }
 
-func (c *cursors) saveEvents(ctx context.Context, offset string) error {
-	return c.write(ctx, c.eventsKey, offset)
+func (c eventsCursor) time() time.Time {
+	t, _ := parseCreatedAt(c.Time)
+	return t
+}
+
+// loadEvents reads the events cursor; ok is false when the key is missing.
+// A bare offset (the format before the time was kept) is read as one.
+func (c *cursors) loadEvents(ctx context.Context) (eventsCursor, bool, error) {
+	v, ok, err := c.read(ctx, c.eventsKey)
+	if err != nil || !ok {
+		return eventsCursor{}, false, err
+	}
+	if !strings.HasPrefix(v, "{") {
+		return eventsCursor{Offset: v}, true, nil
+	}
+	var cur eventsCursor
+	if err := json.Unmarshal([]byte(v), &cur); err != nil {
+		return eventsCursor{}, false, fmt.Errorf("read %s: bad JSON %q: %w", c.eventsKey, v, err)
+	}
+	if cur.Time != "" {
+		if _, err := parseCreatedAt(cur.Time); err != nil {
+			return eventsCursor{}, false, fmt.Errorf("read %s: time %q: %w", c.eventsKey, cur.Time, err)
+		}
+	}
+	return cur, true, nil
+}
+
+func (c *cursors) saveEvents(ctx context.Context, cur eventsCursor) error {
+	b, _ := json.Marshal(cur)
+	return c.write(ctx, c.eventsKey, string(b))
 }
 
 // createdAtLayout is how the poller writes created_at bounds: Auth0's own
@@ -104,6 +140,29 @@ func (c *cursors) saveEvents(ctx context.Context, offset string) error {
 const createdAtLayout = "2006-01-02T15:04:05.000Z"
 
 func formatCreatedAt(t time.Time) string { return t.UTC().Format(createdAtLayout) }
+
+// notAfter is t, or now when t lies in the future: no cursor and no
+// from_timestamp ever moves past the worker's clock (DESIGN.md §4b), so the
+// next window still covers everyone created meanwhile.
+func notAfter(t, now time.Time) time.Time {
+	if t.After(now) {
+		return now
+	}
+	return t
+}
+
+// lastTimed is the last user of users whose created_at is usable.
+func lastTimed(users []auth0.User) (auth0.User, time.Time, bool) {
+	for i := len(users) - 1; i >= 0; i-- {
+		if users[i].Problem != nil {
+			continue
+		}
+		if t, err := parseCreatedAt(users[i].CreatedAt); err == nil {
+			return users[i], t, true
+		}
+	}
+	return auth0.User{}, time.Time{}, false
+}
 
 func parseCreatedAt(s string) (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, s)
