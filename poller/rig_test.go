@@ -82,7 +82,13 @@ func newRig(t testing.TB, knobs emulator.Knobs, clients ...emulator.ClientCreden
 // for the CPU); ro configures the redis-server.
 func newRigWatch(t testing.TB, watch bool, ro testredis.Options, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
 	t.Helper()
-	r := &rig{t: t, rs: testredis.StartWith(t, ro), ns: testnats.Start(t), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}, stored: map[string]int{}, users: map[string]int{}, seenAt: map[string]time.Time{}}
+	return newRigNATS(t, watch, ro, nil, knobs, clients...)
+}
+
+// newRigNATS is newRigWatch with options for the NATS server.
+func newRigNATS(t testing.TB, watch bool, ro testredis.Options, nopts []testnats.Option, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
+	t.Helper()
+	r := &rig{t: t, rs: testredis.StartWith(t, ro), ns: testnats.Start(t, nopts...), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}, stored: map[string]int{}, users: map[string]int{}, seenAt: map[string]time.Time{}}
 	r.srv = emulator.NewTestServer(t, emulator.Config{Knobs: knobs, Clients: clients})
 	r.dd = dedupe.NewRedis(r.rs.Client(t), r.keys, time.Hour)
 	names := publisher.NamesFor("auth0")
@@ -94,6 +100,9 @@ func newRigWatch(t testing.TB, watch bool, ro testredis.Options, knobs emulator.
 	ctx := ctxT(t)
 	stream, err := publisher.EnsureStream(ctx, js, names.UsersStream(publisher.StreamOptions{}), nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publisher.EnsureStream(ctx, js, names.DLQStream(publisher.StreamOptions{}), nil); err != nil {
 		t.Fatal(err)
 	}
 	pub, err := publisher.New(js, po)
