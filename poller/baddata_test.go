@@ -354,3 +354,44 @@ func splitSearches(reqs []emulator.LoggedRequest) int {
 	}
 	return n
 }
+
+// TestEventsRestartPastForeignMessages: anyone with publish rights can put
+// a message on <prefix>.users.created. With cursor:events missing (a worker
+// from before it kept one, or an operator who deleted it), the events
+// source falls back to the stream's tail and skips what is not its own
+// CloudEvent. Before, it could not start again ("no CloudEvent time").
+func TestEventsRestartPastForeignMessages(t *testing.T) {
+	r := newRig(t, emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond})
+	e := r.srv.Emulator
+	p, _ := r.poller(Options{Source: SourceEvents}, "")
+	p.log = discardLogger()
+	cancel, done := runPoller(t, p)
+	first := seed(t, e, "fa", 5, nil, false)
+	r.expectExactlyOnce(first, 30*time.Second)
+	cancel()
+	done <- <-done // stopped; the value stays for runPoller's cleanup
+
+	ctx := ctxT(t)
+	for _, body := range []string{`not JSON at all`, `{"specversion":"1.0","type":"com.example.other","source":"urn:x","time":"2099-01-01T00:00:00Z"}`, `{"time":12}`} {
+		if _, err := r.js.Publish(ctx, "auth0.users.created", []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.rs.Client(t).Del(ctx, r.keys.CursorEvents()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	last, ok, err := r.raw.LastCreatedAt(ctx)
+	if err != nil || !ok {
+		t.Fatalf("stream tail behind foreign messages: %q %v %v", last, ok, err)
+	}
+	p2, m2 := r.poller(Options{Source: SourceEvents}, "")
+	p2.log = discardLogger()
+	cancel2, done2 := runPoller(t, p2)
+	second := seed(t, e, "fb", 5, nil, false)
+	r.expectExactlyOnce(append(first, second...), 30*time.Second)
+	if n := value(m2.PollCycles.WithLabelValues(SourceEvents, "connected")); n < 1 {
+		t.Fatalf("events source never connected after the restart")
+	}
+	cancel2()
+	done2 <- <-done2
+}

@@ -122,6 +122,9 @@ func newRigNATS(t testing.TB, watch bool, ro testredis.Options, nopts []testnats
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		id := m.Headers().Get(jetstream.MsgIDHeader)
+		if id == "" {
+			return // not the worker's (a test's foreign message)
+		}
 		r.mu.Lock()
 		r.stored[id]++
 		if at := strings.LastIndexByte(id, '@'); at > 0 {
