@@ -74,18 +74,43 @@ func (c *cursors) read(ctx context.Context, key string) (string, bool, error) {
 }
 
 func (c *cursors) loadSearch(ctx context.Context) (searchCursor, bool, error) {
+	var cur searchCursor
 	v, ok, err := c.read(ctx, c.searchKey)
 	if err != nil || !ok {
+		return cur, false, err
+	}
+	if err := decodeCursor(c.searchKey, v, &cur, "created_at", false); err != nil {
 		return searchCursor{}, false, err
 	}
-	var cur searchCursor
-	if err := json.Unmarshal([]byte(v), &cur); err != nil {
-		return searchCursor{}, false, fmt.Errorf("read %s: bad JSON %q: %w", c.searchKey, v, err)
-	}
-	if _, err := parseCreatedAt(cur.CreatedAt); err != nil {
-		return searchCursor{}, false, fmt.Errorf("read %s: created_at %q: %w", c.searchKey, cur.CreatedAt, err)
-	}
 	return cur, true, nil
+}
+
+// decodeCursor unmarshals the JSON v of cursor key into dst (a
+// *searchCursor or *eventsCursor) and checks that its time member (named
+// field) parses; optional allows it empty.
+func decodeCursor(key, v string, dst any, field string, optional bool) error {
+	if err := json.Unmarshal([]byte(v), dst); err != nil {
+		return fmt.Errorf("read %s: bad JSON %q: %w", key, v, err)
+	}
+	t := timeMember(dst)
+	if t == "" && optional {
+		return nil
+	}
+	if _, err := parseCreatedAt(t); err != nil {
+		return fmt.Errorf("read %s: %s %q: %w", key, field, t, err)
+	}
+	return nil
+}
+
+// timeMember is the time a cursor is positioned at.
+func timeMember(cur any) string {
+	switch c := cur.(type) {
+	case *searchCursor:
+		return c.CreatedAt
+	case *eventsCursor:
+		return c.Time
+	}
+	return ""
 }
 
 func (c *cursors) saveSearch(ctx context.Context, cur searchCursor) error {
@@ -119,13 +144,8 @@ func (c *cursors) loadEvents(ctx context.Context) (eventsCursor, bool, error) {
 		return eventsCursor{Offset: v}, true, nil
 	}
 	var cur eventsCursor
-	if err := json.Unmarshal([]byte(v), &cur); err != nil {
-		return eventsCursor{}, false, fmt.Errorf("read %s: bad JSON %q: %w", c.eventsKey, v, err)
-	}
-	if cur.Time != "" {
-		if _, err := parseCreatedAt(cur.Time); err != nil {
-			return eventsCursor{}, false, fmt.Errorf("read %s: time %q: %w", c.eventsKey, cur.Time, err)
-		}
+	if err := decodeCursor(c.eventsKey, v, &cur, "time", true); err != nil {
+		return eventsCursor{}, false, err
 	}
 	return cur, true, nil
 }
