@@ -292,10 +292,11 @@ func TestBadDataEventsSource(t *testing.T) {
 
 	future := time.Date(2099, 1, 2, 3, 4, 5, 0, time.UTC)
 	un := unusableUsers("ev")
-	chunks := [][]plantedUser{un[:3], un[3:], {bigUser("ev", 0)},
+	oversized := plantedUser{fu: emulator.FaultUser{SeedUser: emulator.SeedUser{UserID: "auth0|evoversized", Email: "evoversized@example.com"}, EventPad: badLimit + 1<<20}, reason: publisher.ReasonSSEMessageTooLarge}
+	// Each chunk is followed by at least one group of 50 normal users.
+	chunks := [][]plantedUser{un[:3], append(un[3:], oversized), {bigUser("ev", 0)},
 		{{fu: emulator.FaultUser{SeedUser: emulator.SeedUser{UserID: "auth0|evfuture", Email: "evfuture@example.com", CreatedAt: future}}}},
 		{{fu: emulator.FaultUser{SeedUser: emulator.SeedUser{UserID: "auth0|evhuge", Email: "evhuge@example.com"}, EventPad: 17 << 20}}},
-		{{fu: emulator.FaultUser{SeedUser: emulator.SeedUser{UserID: "auth0|evoversized", Email: "evoversized@example.com"}, EventPad: badLimit + 1<<20}, reason: publisher.ReasonSSEMessageTooLarge}},
 	}
 	normal, created := badDataRun(t, r, "ev", chunks)
 	checkBadData(t, r, SourceEvents, normal, created, chunks, 0)
