@@ -411,3 +411,31 @@ func TestEventsRestartPastForeignMessages(t *testing.T) {
 	cancel2()
 	done2 <- <-done2
 }
+
+// No from_timestamp past the worker's clock (DESIGN.md §4b): neither a 2099
+// time in cursor:events nor one at the stream's tail moves the resume
+// point past now − POLL_OVERLAP.
+func TestEventsResumePointNeverPastClock(t *testing.T) {
+	rs := testredis.Start(t)
+	future := time.Date(2099, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tc := range []string{"stream tail", "cursor:events"} {
+		t.Run(tc, func(t *testing.T) {
+			pub := newFakePublisher()
+			pub.last = future
+			p := unitPoller(t, rs, Options{Source: SourceEvents, Events: (*auth0.Client)(nil), Publisher: pub, Dedupe: newMemDedupe(), ReconcileInterval: -1, Overlap: time.Minute})
+			if tc == "cursor:events" {
+				pub.last = time.Time{}
+				if err := rs.Client(t).Set(context.Background(), p.opts.Keys.CursorEvents(), `{"offset":"","time":"2099-01-02T03:04:05.000Z"}`, 0).Err(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			s := &eventsSource{p: p}
+			if err := s.prepare(context.Background(), false); err != nil {
+				t.Fatal(err)
+			}
+			if now := time.Now(); s.from.After(now.Add(-time.Minute)) || s.from.Before(now.Add(-2*time.Minute)) {
+				t.Fatalf("from_timestamp %v, want now − overlap (now %v)", s.from, now)
+			}
+		})
+	}
+}
