@@ -180,6 +180,9 @@ func (r *SSEReader) Next() (SSEMessage, error) {
 			if hasData && !msg.TooLarge {
 				msg.Data = r.data.String()
 			}
+			if cap(r.line) > 1<<20 {
+				r.line = nil // a large message's line buffer is not kept per connection
+			}
 			if len(comments) > 0 {
 				msg.Comment = strings.Join(comments, "\n")
 			}
