@@ -439,3 +439,26 @@ func TestEventsResumePointNeverPastClock(t *testing.T) {
 		})
 	}
 }
+
+// A user that decodes but cannot become an event even truncated (here a
+// user_id of over a megabyte) is dead-lettered as "unpublishable" in its
+// batch, once, and the user after it is published.
+func TestPipelineUnpublishableUserDeadLettered(t *testing.T) {
+	r := newBadRig(t, emulator.Knobs{})
+	pl := &pipeline{pub: r.pub, dd: r.dd, m: nil, log: discardLogger()}
+	huge := auth0.DecodeUser([]byte(`{"user_id":"auth0|` + strings.Repeat("x", 1_100_000) + `","created_at":"2026-01-02T03:04:05.000Z"}`))
+	next := auth0.DecodeUser([]byte(`{"user_id":"auth0|next","created_at":"2026-01-02T03:04:05.001Z"}`))
+	if huge.Problem != nil || next.Problem != nil {
+		t.Fatalf("decoding: %v %v", huge.Problem, next.Problem)
+	}
+	for round := range 2 {
+		res, err := pl.process(ctxT(t), SourceSearch, []auth0.User{huge, next}, 0)
+		if err != nil || res.done != 2 || res.published != 1-round {
+			t.Fatalf("round %d: done %d published %d err %v", round, res.done, res.published, err)
+		}
+	}
+	dls := r.deadLetters(t)
+	if len(dls) != 1 || dls[0].Header.Get(publisher.HeaderDlqReason) != reasonUnpublishable || len(dls[0].Header.Get(jetstream.MsgIDHeader)) != len("invalid@")+64 || len(dls[0].Data) > 1<<20 {
+		t.Fatalf("%d dead letters: %v", len(dls), dls[0].Header)
+	}
+}

@@ -145,6 +145,7 @@ func (p *pipeline) process(ctx context.Context, source string, users []auth0.Use
 			fail(err)
 		}
 		for _, d := range more {
+			first[d.id] = d.idx // ids[d.idx] is now its dead-letter id
 			if d.seen {
 				handled[d.id] = true
 				continue
