@@ -168,15 +168,18 @@ func (s *searchSource) afterFloor(users []auth0.User) []auth0.User {
 		return users
 	}
 	floor := s.cur.time()
-	i := 0
-	for i < len(users) {
-		t, err := parseCreatedAt(users[i].CreatedAt)
-		if err != nil || !t.Before(floor) {
+	cut := 0 // after the last user known to be before the floor
+	for i, u := range users {
+		t, err := parseCreatedAt(u.CreatedAt)
+		if err != nil {
+			continue // unusable: its neighbours say where it lies
+		}
+		if !t.Before(floor) {
 			break
 		}
-		i++
+		cut = i + 1
 	}
-	return users[i:]
+	return users[cut:]
 }
 
 // advance moves the cursor to u when that moves its window forward. From a
