@@ -230,6 +230,24 @@ func TestHostileValuesRefusedBeforeAuth0(t *testing.T) {
 	if len(reqs) != 2 || reqs[0].Path != "/api/v2/users/samlp%7Cacme%7Cjane.doe@acme.com" || reqs[1].Path != "/api/v2/users/auth0%7Cjos%C3%A9" {
 		t.Fatalf("sent paths: %+v", reqs)
 	}
+
+	// The durable transport applies the same rules: 400 outcomes, nothing sent.
+	m := nats.NewMsg(e.c.CommandSubject(CmdDelete))
+	m.Header.Set(HeaderMsgID, "hostile-hdr")
+	m.Header.Set("X-Trace", "a\x01b")
+	m.Data = []byte(`{"user_id":"auth0|1"}`)
+	if _, err := e.js.PublishMsg(context.Background(), m); err != nil {
+		t.Fatal(err)
+	}
+	e.publishCmd(CmdDelete, "hostile-dots", `{"user_id":".."}`)
+	for _, id := range []string{"hostile-hdr", "hostile-dots"} {
+		if res := e.waitResult(id); res.Header.Get(HeaderErrorCode) != "400" {
+			t.Fatalf("durable %s: %v %s", id, res.Header, res.Data)
+		}
+	}
+	if reqs := apiRequests(e); len(reqs) != 2 {
+		t.Fatalf("durable hostile values reached Auth0: %+v", reqs[2:])
+	}
 }
 
 // errClient answers GetUser with a canned Auth0 error.
