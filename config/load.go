@@ -10,8 +10,8 @@ import (
 	"net"
 	"net/url"
 	"os"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
