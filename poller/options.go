@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/dedupe"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
 // Source names (POLL_SOURCE) and metric labels.
@@ -68,6 +70,10 @@ type Options struct {
 	// EventsRetry is how often auto tries the Events API again after falling
 	// back to search (default 10m).
 	EventsRetry time.Duration
+	// Types is EVENT_TYPES: the user event types published (publisher.Types
+	// values). The events source subscribes to each; search carries
+	// user.created only. Default {"user.created"}.
+	Types []string
 
 	// Metrics, if set, records the §7 poller metrics.
 	Metrics *metrics.Metrics
@@ -146,6 +152,14 @@ func (o *Options) validate() (startPoint, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if len(o.Types) == 0 {
+		o.Types = []string{publisher.TypeCreated}
+	}
+	for _, t := range o.Types {
+		if !slices.Contains(publisher.Types, t) {
+			return bad("Types: unknown event type %q (want user.created, user.updated or user.deleted)", t)
+		}
+	}
 	switch s := strings.TrimSpace(o.Start); s {
 	case "", "now":
 		sp.kind, o.Start = "now", "now"
@@ -167,6 +181,12 @@ func (o *Options) validate() (startPoint, error) {
 		return bad("Searcher is required (search source, auto fallback, reconcile or backfill)")
 	}
 	return sp, nil
+}
+
+// wantsLifeCycle reports whether updated or deleted events are wanted: types
+// that the search source cannot carry.
+func (o *Options) wantsLifeCycle() bool {
+	return slices.Contains(o.Types, publisher.TypeUpdated) || slices.Contains(o.Types, publisher.TypeDeleted)
 }
 
 // effectiveSource is Source with auto+Query resolved to search.

@@ -60,6 +60,9 @@ func (p *pipeline) process(ctx context.Context, source string, users []auth0.Use
 		if u.Problem == nil && (u.UserID == "" || u.CreatedAt == "") { // built by hand, not decoded
 			u.Problem = auth0.CheckUser(*u)
 		}
+		if u.Problem == nil && u.Kind != "" {
+			u.Problem = publisher.CheckKind(*u)
+		}
 		if u.Problem != nil {
 			ids[i] = publisher.InvalidID(*u)
 		} else {
@@ -203,16 +206,17 @@ func (p *pipeline) countPublished(ctx context.Context, source string, users []au
 		u := users[i]
 		res.published++
 		res.publishedIDs = append(res.publishedIDs, ids[i])
-		created, _ := parseCreatedAt(u.CreatedAt)
-		p.m.Published(source, created)
+		kind := publisher.KindOf(u)
+		at, _ := parseCreatedAt(publisher.EventTime(u))
+		p.m.Published(source, kind[len("user."):], at)
 		if now.IsZero() {
 			now = p.clock()
 		}
-		if created.Sub(now) > futureWarn {
-			p.log.Warn("poller: user created_at lies in the future; published, cursors stay at the worker's clock", "user_id", u.UserID, "created_at", u.CreatedAt, "source", source)
+		if at.Sub(now) > futureWarn {
+			p.log.Warn("poller: event time lies in the future; published, cursors stay at the worker's clock", "user_id", u.UserID, "type", kind, "time", publisher.EventTime(u), "source", source)
 		}
 		if debug {
-			p.log.Debug("poller: user published", "user_id", u.UserID, "created_at", u.CreatedAt, "source", source)
+			p.log.Debug("poller: event published", "user_id", u.UserID, "type", kind, "time", publisher.EventTime(u), "source", source)
 		}
 	}
 }

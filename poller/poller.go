@@ -205,7 +205,12 @@ func (p *Poller) runEvents(ctx context.Context, auto bool) error {
 			sleepCtx(ctx, min(p.opts.EventsRetry, time.Minute))
 			continue
 		}
-		p.log.Warn("poller: the Events API refused this client; falling back to search", "err", err, "retry_events_in", p.opts.EventsRetry)
+		if p.opts.wantsLifeCycle() {
+			// Search cannot see updates or deletions (README "User life cycle").
+			p.log.Error("poller: the Events API refused this client; falling back to search, which carries user.created only: updates and deletions reach JetStream only through the receiver until the Events API is back — grant read:events", "err", err, "event_types", p.opts.Types, "retry_events_in", p.opts.EventsRetry)
+		} else {
+			p.log.Warn("poller: the Events API refused this client; falling back to search", "err", err, "retry_events_in", p.opts.EventsRetry)
+		}
 		p.m.SetSource(SourceSearch)
 		sctx, scancel := context.WithTimeout(ctx, p.opts.EventsRetry)
 		err = (&searchSource{p: p}).run(sctx, true)
