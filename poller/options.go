@@ -110,9 +110,7 @@ func (o *Options) validate() (startPoint, error) {
 	if o.Source == "" {
 		o.Source = SourceAuto
 	}
-	switch o.Source {
-	case SourceEvents, SourceSearch, SourceAuto:
-	default:
+	if r, ok := lookup(o.Source); !ok || r.Mode != Pull || !r.Selectable {
 		return bad("Source %q: want events, search or auto", o.Source)
 	}
 	o.Query = strings.TrimSpace(o.Query)
@@ -176,7 +174,7 @@ func (o *Options) validate() (startPoint, error) {
 	if (effective == SourceEvents || effective == SourceAuto) && o.Events == nil {
 		return bad("Events is required for Source %s", o.Source)
 	}
-	needSearch := effective != SourceEvents || o.ReconcileInterval > 0 || sp.kind != "now"
+	needSearch := effective == SourceSearch || effective == SourceAuto || (effective == SourceEvents && (o.ReconcileInterval > 0 || sp.kind != "now"))
 	if needSearch && o.Searcher == nil {
 		return bad("Searcher is required (search source, auto fallback, reconcile or backfill)")
 	}

@@ -50,7 +50,7 @@ func New() *Metrics {
 	m.LastPublish = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_last_publish_timestamp_seconds", Help: "Unix time of the last acknowledged publish."})
 	m.EventLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "auth0_worker_event_lag_seconds", Help: "Publish time minus the event's own time (created_at, updated_at or deleted_at), by type.", Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}}, []string{"type"})
 	m.WebhookRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_webhook_requests_total", Help: "Requests to the Auth0 Event Streams receiver, by HTTP status answered."}, []string{"status"})
-	m.SourceActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "auth0_worker_source_active", Help: "1 for the source that currently runs (events, search, reconcile)."}, []string{"source"})
+	m.SourceActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "auth0_worker_source_active", Help: "1 for a source that currently runs (the poller registry names them: events, search, reconcile, webhook)."}, []string{"source"})
 	m.Auth0Requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_auth0_requests_total", Help: "HTTP requests to Auth0 by operation and status (0 = network error)."}, []string{"op", "status"})
 	m.Auth0RateLimitRemaining = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_auth0_ratelimit_remaining", Help: "X-RateLimit-Remaining of Auth0's last response."})
 	m.Commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_commands_total", Help: "Commands executed, by command, transport (svc|cmd) and outcome (ok or the error status)."}, []string{"command", "transport", "outcome"})
@@ -118,18 +118,4 @@ func (m *Metrics) RateLimit(remaining int) {
 		return
 	}
 	m.Auth0RateLimitRemaining.Set(float64(remaining))
-}
-
-// SetSource marks which poller source is active (others 0).
-func (m *Metrics) SetSource(active string) {
-	if m == nil {
-		return
-	}
-	for _, s := range []string{"events", "search", "reconcile"} {
-		v := 0.0
-		if s == active {
-			v = 1
-		}
-		m.SourceActive.WithLabelValues(s).Set(v)
-	}
 }
