@@ -75,6 +75,10 @@ type Options struct {
 	// user.created only. Default {"user.created"}.
 	Types []string
 
+	// Webhook is the Auth0 Event Streams receiver (WEBHOOK_*); off unless
+	// Webhook.Addr or Webhook.Listener is set. It runs on every replica.
+	Webhook WebhookOptions
+
 	// Metrics, if set, records the §7 poller metrics.
 	Metrics *metrics.Metrics
 	// Logger; default slog.Default().
@@ -157,6 +161,9 @@ func (o *Options) validate() (startPoint, error) {
 		if !slices.Contains(publisher.Types, t) {
 			return bad("Types: unknown event type %q (want user.created, user.updated or user.deleted)", t)
 		}
+	}
+	if err := o.Webhook.validate(); err != nil {
+		return bad("%v", err)
 	}
 	switch s := strings.TrimSpace(o.Start); s {
 	case "", "now":

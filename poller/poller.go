@@ -41,6 +41,7 @@ type Poller struct {
 	mu        sync.Mutex
 	cancelLed context.CancelCauseFunc // cancels the current leadership
 	cancelRun context.CancelFunc      // ends Run (tests)
+	recv      *receiver               // the Event Streams receiver, when configured
 
 	// abandon (tests) makes Run return without releasing the lease, like a
 	// crashed process.
