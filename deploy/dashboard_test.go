@@ -34,7 +34,6 @@ func populatedMetrics() *metrics.Metrics {
 	m.LastPollSuccess.SetToCurrentTime()
 	m.SourceActive.WithLabelValues("events").Set(1)
 	m.Webhook(204)
-	m.Invalid("no_user_id")
 	m.Request("users.search", 200)
 	m.RateLimit(42)
 	m.Commands.WithLabelValues("users.create", "svc", "ok").Inc()
