@@ -55,7 +55,7 @@ type streamItem struct {
 // refusal, ErrLeaseLost when a cursor write found another leader.
 func (s *eventsSource) run(ctx context.Context) error {
 	p := s.p
-	for attempt := 0; ; {
+	for retry := newRetry(); ; {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -71,7 +71,7 @@ func (s *eventsSource) run(ctx context.Context) error {
 			if p.m != nil {
 				p.m.PollCycles.WithLabelValues(SourceEvents, "connected").Inc()
 			}
-			attempt = 0
+			retry.Reset()
 			err = s.consume(ctx, st)
 			_ = st.Close()
 		}
@@ -126,10 +126,9 @@ func (s *eventsSource) run(ctx context.Context) error {
 			}
 			p.log.Warn("poller: events stream failed; reconnecting", "err", err)
 		}
-		if !sleepCtx(ctx, retryDelay(attempt)) {
+		if !sleepCtx(ctx, retry.NextBackOff()) {
 			return nil
 		}
-		attempt++
 	}
 }
 
@@ -274,7 +273,7 @@ func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight 
 		return f
 	}
 	go func() {
-		for attempt := 0; ; attempt++ {
+		for retry := newRetry(); ; {
 			if len(oversized) > 0 {
 				fctx, done := p.flushCtx(ctx)
 				err := p.pipe.oversized(fctx, SourceEvents, oversized)
@@ -294,7 +293,7 @@ func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight 
 				return
 			}
 			p.log.Warn("poller: events batch not fully published; retrying", "pending", len(users), "err", err)
-			if !sleepCtx(ctx, retryDelay(attempt)) {
+			if !sleepCtx(ctx, retry.NextBackOff()) {
 				f.done <- ctx.Err()
 				return
 			}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/dedupe"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
@@ -241,11 +243,14 @@ func errOr(err error) error {
 	return err
 }
 
-// retryDelay is a capped exponential backoff for loops that must not give
-// up (a batch that failed to publish is retried until it succeeds).
-func retryDelay(attempt int) time.Duration {
-	d := 100 * time.Millisecond << min(attempt, 6)
-	return min(d, 5*time.Second)
+// newRetry is the backoff of loops that must not give up (a batch that
+// failed to publish is retried until it succeeds): 100ms doubling to a 5s
+// cap, no jitter, never stopping.
+func newRetry() *backoff.ExponentialBackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(100*time.Millisecond), backoff.WithMultiplier(2),
+		backoff.WithMaxInterval(5*time.Second), backoff.WithRandomizationFactor(0),
+		backoff.WithMaxElapsedTime(0))
 }
 
 // sleepCtx waits d or until ctx ends; false when ctx ended.

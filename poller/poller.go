@@ -214,13 +214,13 @@ func (p *Poller) runEvents(ctx context.Context, auto bool) error {
 	reconciling := false
 	s := &eventsSource{p: p}
 	fallback := false
-	for attempt := 0; ctx.Err() == nil; attempt++ {
+	for retry := newRetry(); ctx.Err() == nil; {
 		if err := s.prepare(ctx, fallback); err != nil {
 			if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
 				return err
 			}
 			p.log.Warn("poller: events source cannot start yet; retrying", "err", err)
-			sleepCtx(ctx, retryDelay(attempt))
+			sleepCtx(ctx, retry.NextBackOff())
 			continue
 		}
 		// Reconcile starts only after a backfill completed: what it publishes
