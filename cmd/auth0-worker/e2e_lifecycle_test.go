@@ -156,7 +156,9 @@ func TestE2ELifeCycleTwoWorkers(t *testing.T) {
 	}
 	for _, id := range ids {
 		obj, _ := r.emu.Emulator.UserJSON(id)
-		var u struct{ CreatedAt string `json:"created_at"` }
+		var u struct {
+			CreatedAt string `json:"created_at"`
+		}
 		_ = json.Unmarshal(obj, &u)
 		if _, ok := want[id+"@"+u.CreatedAt]; !ok {
 			want[id+"@"+u.CreatedAt] = hookEvent{typ: "user.created", userID: id, id: id + "@" + u.CreatedAt}
@@ -175,7 +177,9 @@ func TestE2ELifeCycleTwoWorkers(t *testing.T) {
 		ev := lifeCycleEvent(t, "user.updated", obj, base.Add(time.Hour+time.Duration(i)*time.Millisecond).Format("2006-01-02T15:04:05.000Z"), "", n)
 		add(ev)
 		deliver(t, addrs[other], ev)
-		var u struct{ CreatedAt string `json:"created_at"` }
+		var u struct {
+			CreatedAt string `json:"created_at"`
+		}
 		_ = json.Unmarshal(obj, &u)
 		want[id+"@"+u.CreatedAt] = hookEvent{typ: "user.created", userID: id, id: id + "@" + u.CreatedAt}
 	}
