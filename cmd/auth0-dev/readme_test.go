@@ -199,13 +199,13 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 		t.Fatal("no HTTP address in the dev banner")
 	}
 	want := map[string][]string{
-		"auth0_worker_users_published_total":               {"source"},
+		"auth0_worker_users_published_total":               {"source", "type"},
 		"auth0_worker_dedupe_skipped_total":                nil,
 		"auth0_worker_reconcile_found_total":               nil,
 		"auth0_worker_poll_cycles_total":                   {"source", "outcome"},
 		"auth0_worker_last_poll_success_timestamp_seconds": nil,
 		"auth0_worker_last_publish_timestamp_seconds":      nil,
-		"auth0_worker_event_lag_seconds_bucket":            {"le"},
+		"auth0_worker_event_lag_seconds_bucket":            {"le", "type"},
 		"auth0_worker_source_active":                       {"source"},
 		"auth0_worker_auth0_requests_total":                {"op", "status"},
 		"auth0_worker_auth0_ratelimit_remaining":           nil,
@@ -232,7 +232,7 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 		}
 		return true
 	})
-	if !regexp.MustCompile(`(?m)^auth0_worker_users_published_total\{source="events"\} [1-9]`).MatchString(body) {
+	if !regexp.MustCompile(`(?m)^auth0_worker_users_published_total\{source="events",type="created"\} [1-9]`).MatchString(body) {
 		t.Errorf("no events published according to /metrics")
 	}
 	if !regexp.MustCompile(`(?m)^auth0_worker_commands_total\{command="users.create",outcome="ok",transport="svc"\} [1-9]`).MatchString(body) {
