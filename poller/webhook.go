@@ -15,9 +15,11 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
 // SourceWebhook is the Auth0 Event Streams receiver: a push source on every
@@ -119,6 +121,7 @@ type receiver struct {
 	types []string
 	slots chan struct{}
 	sink  Sink
+	queue chan batch // requests waiting for a batcher
 	// want is SHA-256 of the expected Authorization credential (bearer
 	// token, or user:password): compared in constant time whatever the
 	// length of what was sent.
@@ -127,7 +130,7 @@ type receiver struct {
 
 func newReceiver(p *Poller) *receiver {
 	o := p.opts.Webhook
-	r := &receiver{p: p, o: o, log: p.log, types: p.opts.Types, slots: make(chan struct{}, o.MaxConcurrent)}
+	r := &receiver{p: p, o: o, log: p.log, types: p.opts.Types, slots: make(chan struct{}, o.MaxConcurrent), queue: make(chan batch)}
 	if o.BearerToken != "" {
 		r.want = sha256.Sum256([]byte(o.BearerToken))
 	} else {
@@ -140,6 +143,13 @@ func newReceiver(p *Poller) *receiver {
 // get a few seconds to finish).
 func (r *receiver) Run(ctx context.Context, sink Sink) error {
 	r.sink = sink
+	bctx, stopBatchers := context.WithCancel(context.WithoutCancel(ctx))
+	var bwg sync.WaitGroup
+	defer func() { stopBatchers(); bwg.Wait() }()
+	for range batchers {
+		bwg.Add(1)
+		go func() { defer bwg.Done(); r.batcher(bctx) }()
+	}
 	ln := r.o.Listener
 	if ln == nil {
 		var err error
@@ -222,9 +232,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) int {
 		r.log.Debug("receiver: no wanted event in the request", "ignored", ignored)
 		return answer(w, http.StatusNoContent)
 	}
-	ctx, cancel := context.WithTimeout(req.Context(), r.o.PublishWait)
-	defer cancel()
-	done, err := r.sink.Publish(ctx, users)
+	done, err := r.publish(req.Context(), users)
 	if err != nil || done < len(users) {
 		r.log.Warn("receiver: events not stored yet; answered 503 (Auth0 retries)", "events", len(users), "stored", done, "err", err)
 		return answer(w, http.StatusServiceUnavailable)
@@ -234,6 +242,88 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) int {
 	}
 	return answer(w, http.StatusNoContent)
 }
+
+// batch is one request's events on their way through a shared pipeline
+// batch.
+type batch struct {
+	users []auth0.User
+	res   chan batchDone
+}
+
+type batchDone struct {
+	done int
+	err  error
+}
+
+// batchMax bounds the events of one shared pipeline batch.
+const batchMax = 512
+
+// publish hands users to the batchers and waits for the outcome, at most
+// PublishWait. Concurrent requests share one dedupe round trip and one
+// JetStream flush (group commit): a request costs its share of a batch,
+// not three round trips of its own.
+func (r *receiver) publish(ctx context.Context, users []auth0.User) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.o.PublishWait)
+	defer cancel()
+	b := batch{users: users, res: make(chan batchDone, 1)}
+	select {
+	case r.queue <- b:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	select {
+	case d := <-b.res:
+		return d.done, d.err
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+}
+
+// batcher takes the first waiting request and every other one already
+// queued (up to batchMax events), runs them through the pipeline as one
+// batch, and tells each request how far its own events got.
+func (r *receiver) batcher(ctx context.Context) {
+	for {
+		var bs []batch
+		n := 0
+		select {
+		case b := <-r.queue:
+			bs, n = append(bs, b), len(b.users)
+		case <-ctx.Done():
+			return
+		}
+	more:
+		for n < batchMax {
+			select {
+			case b := <-r.queue:
+				bs, n = append(bs, b), n+len(b.users)
+			default:
+				break more
+			}
+		}
+		all := make([]auth0.User, 0, n)
+		for _, b := range bs {
+			all = append(all, b.users...)
+		}
+		pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.o.PublishWait)
+		done, err := r.sink.Publish(pctx, all)
+		cancel()
+		start := 0
+		for _, b := range bs {
+			// The done prefix: a request is through when all of its events are.
+			got := min(max(done-start, 0), len(b.users))
+			e := err
+			if got == len(b.users) {
+				e = nil
+			}
+			b.res <- batchDone{got, e}
+			start += len(b.users)
+		}
+	}
+}
+
+// batchers run at once: one fills while others wait for acks.
+const batchers = 4
 
 // authorized compares the Authorization header with the configured
 // credential in constant time (hashes of equal length).
@@ -316,8 +406,13 @@ func (r *receiver) event(raw []byte) (u auth0.User, wanted bool) {
 		return auth0.User{}, false
 	}
 	u = auth0.DecodeUser(ce.Data.Object)
-	if ce.Type != "user.created" {
+	if ce.Type != publisher.TypeCreated {
 		u.Kind, u.EventTime = ce.Type, ce.Time
+	}
+	if u.Problem == nil {
+		// Known now, so the request can answer 202 for it (the pipeline
+		// batch is a copy shared with other requests).
+		u.Problem = publisher.CheckKind(u)
 	}
 	return u, true
 }

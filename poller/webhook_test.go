@@ -29,12 +29,12 @@ var allTypes = []string{"user.created", "user.updated", "user.deleted"}
 // startReceiver runs a Poller whose only job here is the receiver (the pull
 // source is search, never reached: the lease is held by no one else but
 // search needs nothing from these tests).
-func (r *rig) startReceiver(t *testing.T, wo WebhookOptions) (url string, m *metrics.Metrics) {
+func (r *rig) startReceiver(t testing.TB, wo WebhookOptions) (url string, m *metrics.Metrics) {
 	url, m, _ = r.startReceiverP(t, wo)
 	return url, m
 }
 
-func (r *rig) startReceiverP(t *testing.T, wo WebhookOptions) (url string, m *metrics.Metrics, p *Poller) {
+func (r *rig) startReceiverP(t testing.TB, wo WebhookOptions) (url string, m *metrics.Metrics, p *Poller) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
