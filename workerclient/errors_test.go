@@ -1,0 +1,101 @@
+package workerclient_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/workerclient"
+)
+
+// wantErr asserts err is a *workerclient.Error of status and code that
+// errors.Is matches against every sentinel in is, and returns it.
+func wantErr(t *testing.T, err error, status int, code string, is ...error) *workerclient.Error {
+	t.Helper()
+	var we *workerclient.Error
+	if !errors.As(err, &we) {
+		t.Fatalf("want a *workerclient.Error %d %s, got %v", status, code, err)
+	}
+	if we.Status != status || we.Code != code || we.Message == "" {
+		t.Fatalf("want %d %s, got %+v", status, code, we)
+	}
+	for _, s := range is {
+		if !errors.Is(err, s) {
+			t.Fatalf("errors.Is(%v, %v) is false", err, s)
+		}
+	}
+	if errors.Is(err, workerclient.ErrOverloaded) && code != "overloaded" {
+		t.Fatalf("a %s error matches ErrOverloaded", code)
+	}
+	return we
+}
+
+// TestErrorStatuses provokes each status a real worker answers and checks
+// the typed error: status, code, message, Auth0's body, errors.Is/As.
+func TestErrorStatuses(t *testing.T) {
+	w := startWorker(t)
+	ctx := ctxT(t)
+	em := w.em.Emulator
+
+	_, err := w.c.CreateUser(ctx, workerclient.CreateUserRequest{Email: "x@example.com"})
+	we := wantErr(t, err, 400, "invalid_command", workerclient.ErrBadRequest, workerclient.ErrInvalidCommand)
+	if !strings.Contains(we.Message, `"connection"`) || we.Auth0 != nil || we.Temporary() {
+		t.Fatalf("invalid command: %+v", we)
+	}
+
+	_, err = w.c.CreateUser(ctx, workerclient.CreateUserRequest{Connection: conn, Email: "nopw@example.com"})
+	we = wantErr(t, err, 400, "auth0_bad_request", workerclient.ErrBadRequest)
+	if errors.Is(err, workerclient.ErrInvalidCommand) || len(we.Auth0) == 0 {
+		t.Fatalf("Auth0's 400: %+v", we)
+	}
+
+	_, err = w.c.APICall(ctx, workerclient.APIRequest{Method: "DELETE", Path: "/users/auth0%7C1"})
+	wantErr(t, err, 403, "not_allowed", workerclient.ErrForbidden, workerclient.ErrNotAllowed)
+
+	_, err = w.c.UpdateUser(ctx, workerclient.UpdateUserRequest{UserID: "auth0|nobody", Name: ptr("x")})
+	wantErr(t, err, 404, "not_found", workerclient.ErrNotFound)
+
+	req := workerclient.CreateUserRequest{Connection: conn, Email: "dup@example.com", Password: "Secret-123!"}
+	if _, err := w.c.CreateUser(ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.c.CreateUser(ctx, req)
+	we = wantErr(t, err, 409, "conflict", workerclient.ErrConflict)
+	if !strings.Contains(string(we.Auth0), "auth0_idp_error") {
+		t.Fatalf("409 without Auth0's body: %s", we.Auth0)
+	}
+
+	em.SetKnobs(func(k *emulator.Knobs) { k.FaultRate = 1 })
+	_, err = w.c.GetUser(ctx, "auth0|x")
+	we = wantErr(t, err, 502, "auth0_error", workerclient.ErrBadGateway)
+	if !we.Temporary() {
+		t.Fatal("a 502 auth0_error is temporary")
+	}
+	em.SetKnobs(func(k *emulator.Knobs) { k.FaultRate = 0; k.Latency = 4 * time.Second })
+	_, err = w.c.GetUser(ctx, "auth0|x")
+	wantErr(t, err, 504, "timeout", workerclient.ErrCommandTimeout)
+	em.SetKnobs(func(k *emulator.Knobs) { k.Latency = 0 })
+
+	w.em.Stop()
+	_, err = w.c.GetUser(ctx, "auth0|x")
+	wantErr(t, err, 503, "auth0_unavailable", workerclient.ErrUnavailable)
+	if err := w.em.Start(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A frozen clock never refills the drained bucket: every retry meets 429.
+	w.clock.freeze(true)
+	em.SetKnobs(func(k *emulator.Knobs) { k.RateLimit = 1; k.RateBurst = 1 })
+	var last error
+	for range 3 { // the first may take the bucket's only token
+		if _, last = w.c.GetUser(ctx, "auth0|x"); errors.Is(last, workerclient.ErrRateLimited) {
+			break
+		}
+	}
+	we = wantErr(t, last, 429, "rate_limited", workerclient.ErrRateLimited)
+	if !we.Temporary() || len(we.Auth0) == 0 {
+		t.Fatalf("429: %+v", we)
+	}
+}
