@@ -1,0 +1,72 @@
+package workerclient_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/auth0-worker/auth0-worker/schemas"
+	"github.com/auth0-worker/auth0-worker/workerclient"
+)
+
+// nextEvents reads n events the worker published on subject.
+func nextEvents(t *testing.T, w *worker, subject string, n int) []jetstream.Msg {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cons, err := w.js.OrderedConsumer(ctx, "AUTH0_USERS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []jetstream.Msg
+	for len(out) < n {
+		m, err := cons.Next(jetstream.FetchContext(ctx))
+		if err != nil {
+			t.Fatalf("after %d of %d events on %s: %v", len(out), n, subject, err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestDecodeRealEvents decodes events the worker's poller published for
+// users created through the client.
+func TestDecodeRealEvents(t *testing.T) {
+	w := startWorker(t)
+	ctx := ctxT(t)
+	u, err := w.c.CreateUser(ctx, workerclient.CreateUserRequest{Connection: conn, Email: "ev@example.com", Password: "Secret-123!", Name: "Eve"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := nextEvents(t, w, workerclient.EventSubject("auth0", workerclient.TypeUserCreated), 1)[0]
+	schemas.CheckEvent(t, m.Data())
+	ev, err := workerclient.DecodeEvent(m.Data())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.Type != workerclient.TypeUserCreated || ev.Kind() != "user.created" || ev.SpecVersion != "1.0" ||
+		ev.ID != u.UserID+"@"+u.CreatedAt || ev.ID != m.Headers().Get("Nats-Msg-Id") ||
+		ev.Subject != u.UserID || ev.Time != u.CreatedAt || ev.Source != w.em.URL+"/" ||
+		ev.DataContentType != "application/json" || ev.Truncated {
+		t.Fatalf("event attributes: %+v", ev)
+	}
+	if ev.User.UserID != u.UserID || ev.User.Name != "Eve" || ev.User.Email != "ev@example.com" || len(ev.User.Raw) == 0 {
+		t.Fatalf("event user: %+v", ev.User)
+	}
+}
+
+func TestDecodeEventRefusesOthers(t *testing.T) {
+	for _, body := range []string{
+		`not json`,
+		`{"specversion":"0.3","id":"a@b","type":"com.auth0.user.created","data":{"user_id":"a"}}`,
+		`{"specversion":"1.0","id":"x","type":"com.example.order.placed","data":{"user_id":"a"}}`,
+		`{"specversion":"1.0","id":"a@b","type":"com.auth0.user.created","data":{}}`,
+	} {
+		if _, err := workerclient.DecodeEvent([]byte(body)); !errors.Is(err, workerclient.ErrNotAnEvent) {
+			t.Errorf("DecodeEvent(%s) = %v, want ErrNotAnEvent", body, err)
+		}
+	}
+}
