@@ -22,9 +22,13 @@ var decoderOnly = []struct {
 	{CmdAPICall, "path rules: percent-decoding, dot(-like) segments, //, ;",
 		func(err error) bool { return strings.Contains(err.Error(), `field "path"`) }},
 	{CmdSearch, "query over 4,096 bytes: JSON Schema's maxLength counts characters",
-		func(err error) bool { return strings.Contains(err.Error(), `field "query"`) && strings.Contains(err.Error(), "bytes") }},
+		func(err error) bool {
+			return strings.Contains(err.Error(), `field "query"`) && strings.Contains(err.Error(), "bytes")
+		}},
 	{CmdSearch, "limit written as 1e3 or 1000.0: JSON Schema's integer is the value, the decoder wants integer syntax",
-		func(err error) bool { return strings.Contains(err.Error(), `field "limit" must be an integer, got number`) }},
+		func(err error) bool {
+			return strings.Contains(err.Error(), `field "limit" must be an integer, got number`)
+		}},
 }
 
 func decoderOnlyRule(command string, decErr error) string {
