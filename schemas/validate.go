@@ -133,3 +133,39 @@ func CheckEvent(t TB, body []byte) {
 	_ = json.Unmarshal(body, &ce)
 	Check(t, Event(strings.TrimPrefix(ce.Type, "com.auth0.")), body)
 }
+
+// DurableCommands are the commands of the durable transport (DESIGN.md §5).
+var DurableCommands = []string{"users.create", "users.update", "users.delete", "api.call"}
+
+// ValidateOutcome checks a durable outcome whose command is not known (a
+// message of <prefix>.results.<id>): the error schema when status is not
+// 200, else the reply schema of at least one durable command.
+func (v *Validator) ValidateOutcome(status int, body []byte) error {
+	if status != 200 {
+		return v.ValidateReply("", status, body)
+	}
+	var first error
+	for _, c := range DurableCommands {
+		err := v.Validate(Reply(c), body)
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return fmt.Errorf("schemas: outcome matches no durable command's reply; first: %v", first)
+}
+
+// CheckOutcome reports on t when a durable outcome breaks the schemas (see
+// ValidateOutcome).
+func CheckOutcome(t TB, status int, body []byte) {
+	t.Helper()
+	v, err := Default()
+	if err == nil {
+		err = v.ValidateOutcome(status, body)
+	}
+	if err != nil {
+		t.Errorf("%v\nbody: %.2000s", err, body)
+	}
+}
