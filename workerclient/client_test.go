@@ -90,6 +90,13 @@ func TestIdempotencyKey(t *testing.T) {
 	if a.UserID != b.UserID || w.em.Emulator.UserCount() != 1 {
 		t.Fatalf("the key did not make the create happen once: %s, %s, %d users", a.UserID, b.UserID, w.em.Emulator.UserCount())
 	}
+	other := req
+	other.Email = "twice@example.com"
+	_, err = w.c.CreateUser(ctx, other, workerclient.WithIdempotencyKey("order-42"))
+	wantErr(t, err, 409, "idempotency_key_reused", workerclient.ErrConflict, workerclient.ErrIdempotencyKeyReused)
+	if w.em.Emulator.UserCount() != 1 {
+		t.Fatal("a reused key executed its command")
+	}
 	if _, err := w.c.GetUser(ctx, a.UserID, workerclient.WithIdempotencyKey("bad key!")); err == nil || errors.Is(err, workerclient.ErrBadRequest) {
 		t.Fatalf("a malformed key must be refused by the client before sending: %v", err)
 	}

@@ -3,10 +3,15 @@ package workerclient_test
 import (
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/auth0-worker/auth0-worker/consumer"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/workerclient"
 )
 
@@ -97,5 +102,58 @@ func TestErrorStatuses(t *testing.T) {
 	we = wantErr(t, last, 429, "rate_limited", workerclient.ErrRateLimited)
 	if !we.Temporary() || len(we.Auth0) == 0 {
 		t.Fatalf("429: %+v", we)
+	}
+}
+
+// TestOverloadedAndTooLarge: a worker with one executor and a queue of one
+// answers a burst 503 overloaded; on a server with a 64 KiB max payload a
+// large user is a 413 for a read and a truncated success for a change.
+func TestOverloadedAndTooLarge(t *testing.T) {
+	w := startWorkerWith(t, workerOpts{
+		nats:     []testnats.Option{func(o *server.Options) { o.MaxPayload = 64 << 10 }},
+		consumer: func(o *consumer.Options) { o.Concurrency, o.QueueSize = 1, 1 },
+	})
+	ctx := ctxT(t)
+	ids, err := w.em.Emulator.CreateUsers([]emulator.SeedUser{{
+		Email: "big@example.com", NoEvent: true,
+		Fields: map[string]any{"user_metadata": map[string]any{"blob": strings.Repeat("x", 100<<10)}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.c.GetUser(ctx, ids[0])
+	we := wantErr(t, err, 413, "reply_too_large", workerclient.ErrTooLarge, workerclient.ErrReplyTooLarge)
+	if we.Temporary() {
+		t.Fatal("413 is not temporary")
+	}
+	u, err := w.c.UpdateUser(ctx, workerclient.UpdateUserRequest{UserID: ids[0], Name: ptr("Big")})
+	if err != nil || !u.Truncated || u.UserID != ids[0] {
+		t.Fatalf("a change too large to reply: %+v, %v", u, err)
+	}
+
+	w.em.Emulator.SetKnobs(func(k *emulator.Knobs) { k.Latency = 500 * time.Millisecond })
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range cap(errs) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := w.c.GetUser(ctx, "auth0|nobody")
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	overloaded := 0
+	for err := range errs {
+		if errors.Is(err, workerclient.ErrOverloaded) {
+			wantErr(t, err, 503, "overloaded", workerclient.ErrUnavailable)
+			overloaded++
+		} else if !errors.Is(err, workerclient.ErrNotFound) && !errors.Is(err, workerclient.ErrCommandTimeout) {
+			t.Fatalf("burst: %v", err)
+		}
+	}
+	if overloaded == 0 {
+		t.Fatal("8 requests at once on 1 executor with a queue of 1: none was overloaded")
 	}
 }

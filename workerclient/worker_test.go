@@ -64,11 +64,19 @@ type worker struct {
 	c     *workerclient.Client
 }
 
-func startWorker(t *testing.T) *worker {
+// workerOpts changes the worker of one test.
+type workerOpts struct {
+	nats     []testnats.Option
+	consumer func(*consumer.Options)
+}
+
+func startWorker(t *testing.T) *worker { return startWorkerWith(t, workerOpts{}) }
+
+func startWorkerWith(t *testing.T, wo workerOpts) *worker {
 	t.Helper()
 	w := &worker{clock: &clock{}}
 	w.em = emulatortest.NewServer(t, emulator.Config{Now: w.clock.now})
-	nsrv := testnats.Start(t)
+	nsrv := testnats.Start(t, wo.nats...)
 	rdb := testredis.Start(t).Client(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a0, err := auth0.New(auth0.Config{
@@ -104,12 +112,16 @@ func startWorker(t *testing.T) *worker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := consumer.New(consumer.Options{
+	co := consumer.Options{
 		Client: a0, NC: w.nc, JS: w.js, Redis: rdb, Keys: keys, Names: names,
 		BaseURL: w.em.URL, Concurrency: 4, Timeout: 2 * time.Second, AckWait: 3 * time.Second,
 		RetryBase: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond, ShutdownGrace: 2 * time.Second,
 		Metrics: m, Logger: log, Version: "1.0.0",
-	})
+	}
+	if wo.consumer != nil {
+		wo.consumer(&co)
+	}
+	c, err := consumer.New(co)
 	if err != nil {
 		t.Fatal(err)
 	}
