@@ -123,15 +123,27 @@ func CheckReply(t TB, command string, status int, body []byte) {
 	}
 }
 
-// CheckEvent reports on t when a stored event breaks the schema of its
-// CloudEvents type (or has no type this worker publishes).
-func CheckEvent(t TB, body []byte) {
-	t.Helper()
+// ValidateEvent checks an event against the schema of its CloudEvents type
+// (an error when it has no type this worker publishes).
+func (v *Validator) ValidateEvent(body []byte) error {
 	var ce struct {
 		Type string `json:"type"`
 	}
 	_ = json.Unmarshal(body, &ce)
-	Check(t, Event(strings.TrimPrefix(ce.Type, "com.auth0.")), body)
+	return v.Validate(Event(strings.TrimPrefix(ce.Type, "com.auth0.")), body)
+}
+
+// CheckEvent reports on t when a stored event breaks the schema of its
+// CloudEvents type (see ValidateEvent).
+func CheckEvent(t TB, body []byte) {
+	t.Helper()
+	v, err := Default()
+	if err == nil {
+		err = v.ValidateEvent(body)
+	}
+	if err != nil {
+		t.Errorf("%v\nbody: %.2000s", err, body)
+	}
 }
 
 // DurableCommands are the commands of the durable transport (DESIGN.md §5).
