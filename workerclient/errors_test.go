@@ -12,6 +12,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/consumer"
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
+	"github.com/auth0-worker/auth0-worker/schemas"
 	"github.com/auth0-worker/auth0-worker/workerclient"
 )
 
@@ -107,7 +108,8 @@ func TestErrorStatuses(t *testing.T) {
 
 // TestOverloadedAndTooLarge: a worker with one executor and a queue of one
 // answers a burst 503 overloaded; on a server with a 64 KiB max payload a
-// large user is a 413 for a read and a truncated success for a change.
+// large user is a 413 for a read, a truncated success for a change, and a
+// truncated event.
 func TestOverloadedAndTooLarge(t *testing.T) {
 	w := startWorkerWith(t, workerOpts{
 		nats:     []testnats.Option{func(o *server.Options) { o.MaxPayload = 64 << 10 }},
@@ -129,6 +131,21 @@ func TestOverloadedAndTooLarge(t *testing.T) {
 	u, err := w.c.UpdateUser(ctx, workerclient.UpdateUserRequest{UserID: ids[0], Name: ptr("Big")})
 	if err != nil || !u.Truncated || u.UserID != ids[0] {
 		t.Fatalf("a change too large to reply: %+v, %v", u, err)
+	}
+
+	// The same large user, created with an event: the trigger publishes it
+	// truncated (auth0truncated), and the decoder says so.
+	big, err := w.em.Emulator.CreateUsers([]emulator.SeedUser{{
+		Email: "bigger@example.com", Fields: map[string]any{"user_metadata": map[string]any{"blob": strings.Repeat("y", 100<<10)}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := eventOf(t, w, big[0])
+	schemas.CheckEvent(t, m.Data())
+	ev, err := workerclient.DecodeEvent(m.Data())
+	if err != nil || !ev.Truncated || ev.User.UserID != big[0] || ev.User.Email != "bigger@example.com" || ev.User.UserMetadata != nil {
+		t.Fatalf("truncated event: %+v, %v", ev, err)
 	}
 
 	w.em.Emulator.SetKnobs(func(k *emulator.Knobs) { k.Latency = 500 * time.Millisecond })

@@ -12,24 +12,26 @@ import (
 	"github.com/auth0-worker/auth0-worker/workerclient"
 )
 
-// nextEvents reads n events the worker published on subject.
-func nextEvents(t *testing.T, w *worker, subject string, n int) []jetstream.Msg {
+// eventOf returns the first stored user.created event of userID.
+func eventOf(t *testing.T, w *worker, userID string) jetstream.Msg {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cons, err := w.js.OrderedConsumer(ctx, "AUTH0_USERS", jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}})
+	cons, err := w.js.OrderedConsumer(ctx, "AUTH0_USERS", jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{workerclient.EventSubject("auth0", workerclient.TypeUserCreated)},
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []jetstream.Msg
-	for len(out) < n {
+	for {
 		m, err := cons.Next(jetstream.FetchContext(ctx))
 		if err != nil {
-			t.Fatalf("after %d of %d events on %s: %v", len(out), n, subject, err)
+			t.Fatalf("no event of %s: %v", userID, err)
 		}
-		out = append(out, m)
+		if ev, err := workerclient.DecodeEvent(m.Data()); err == nil && ev.Subject == userID {
+			return m
+		}
 	}
-	return out
 }
 
 // TestDecodeRealEvents decodes events the worker's poller published for
@@ -41,7 +43,7 @@ func TestDecodeRealEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := nextEvents(t, w, workerclient.EventSubject("auth0", workerclient.TypeUserCreated), 1)[0]
+	m := eventOf(t, w, u.UserID)
 	schemas.CheckEvent(t, m.Data())
 	ev, err := workerclient.DecodeEvent(m.Data())
 	if err != nil {
