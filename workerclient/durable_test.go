@@ -3,6 +3,7 @@ package workerclient_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/auth0-worker/auth0-worker/schemas"
@@ -52,6 +53,16 @@ func TestDurableSubmitAndWait(t *testing.T) {
 	}
 	if _, err := o.User(); !errors.Is(err, workerclient.ErrNotFound) || o.Err == nil || len(o.Err.Auth0) == 0 {
 		t.Fatalf("failed outcome: %v, %+v", err, o.Err)
+	}
+
+	if err := w.c.Submit(ctx, "api-1", workerclient.APIRequest{Method: "GET", Path: "/users/" + strings.ReplaceAll(u.UserID, "|", "%7C")}); err != nil {
+		t.Fatal(err)
+	}
+	if o, err = w.c.Wait(ctx, "api-1"); err != nil {
+		t.Fatal(err)
+	}
+	if api, err := o.APIResponse(); err != nil || api.Status != 200 || !strings.Contains(string(api.Body), u.UserID) {
+		t.Fatalf("api.call outcome: %+v, %v", api, err)
 	}
 
 	if err := w.c.Submit(ctx, "delete-1", workerclient.DeleteUserRequest{UserID: u.UserID}); err != nil {

@@ -133,6 +133,11 @@ func TestOverloadedAndTooLarge(t *testing.T) {
 		t.Fatalf("a change too large to reply: %+v, %v", u, err)
 	}
 
+	api, err := w.c.APICall(ctx, workerclient.APIRequest{Method: "PATCH", Path: "/users/" + strings.ReplaceAll(ids[0], "|", "%7C"), Body: map[string]any{"nickname": "big"}})
+	if err != nil || !api.Truncated || api.Status != 200 || api.Body != nil {
+		t.Fatalf("an api.call change too large to reply: %+v, %v", api, err)
+	}
+
 	// The same large user, created with an event: the trigger publishes it
 	// truncated (auth0truncated), and the decoder says so.
 	big, err := w.em.Emulator.CreateUsers([]emulator.SeedUser{{

@@ -81,7 +81,7 @@ func startWorkerWith(t *testing.T, wo workerOpts) *worker {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	a0, err := auth0.New(auth0.Config{
 		BaseURL: w.em.URL, ClientID: w.em.ClientID, ClientSecret: w.em.ClientSecret,
-		MaxRetries: 1, APICallAllow: []string{"GET /users*"}, Logger: log,
+		MaxRetries: 1, APICallAllow: []string{"GET /users*", "PATCH /users/*"}, Logger: log,
 	})
 	if err != nil {
 		t.Fatal(err)
