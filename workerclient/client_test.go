@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/auth0-worker/auth0-worker/schemas"
 	"github.com/auth0-worker/auth0-worker/workerclient"
 )
@@ -99,5 +101,21 @@ func TestIdempotencyKey(t *testing.T) {
 	}
 	if _, err := w.c.GetUser(ctx, a.UserID, workerclient.WithIdempotencyKey("bad key!")); err == nil || errors.Is(err, workerclient.ErrBadRequest) {
 		t.Fatalf("a malformed key must be refused by the client before sending: %v", err)
+	}
+}
+
+func TestNoWorkerIsNoResponders(t *testing.T) {
+	w := startWorker(t)
+	c, err := workerclient.New(w.nc, workerclient.WithSubjectPrefix("auth0.elsewhere"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetUser(ctxT(t), "auth0|1"); !errors.Is(err, nats.ErrNoResponders) {
+		t.Fatalf("no worker on the prefix: %v", err)
+	}
+	for _, bad := range []string{"", "a b", "auth0.>", ".auth0"} {
+		if _, err := workerclient.New(w.nc, workerclient.WithSubjectPrefix(bad)); err == nil {
+			t.Errorf("prefix %q accepted", bad)
+		}
 	}
 }

@@ -15,6 +15,12 @@
 // error body; errors.Is matches them against the sentinels (ErrNotFound,
 // ErrOverloaded, ...), errors.As extracts them.
 //
+// Errors of the bus itself are nats.go's, wrapped: errors.Is(err,
+// nats.ErrNoResponders) when no worker serves the subject prefix,
+// context.DeadlineExceeded when no reply came in time (for a create, check
+// with SearchUsersByEmail or use the durable transport before retrying
+// without an idempotency key).
+//
 // Events: DecodeEvent turns a message of <prefix>.users.> into an Event
 // with its CloudEvents attributes and the user.
 //
