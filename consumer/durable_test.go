@@ -19,7 +19,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
-	"github.com/auth0-worker/auth0-worker/schemas"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
 func (e *env) publishCmd(command, id, body string) *jetstream.PubAck {
@@ -63,7 +63,7 @@ func (e *env) waitResult(id string) *jetstream.RawStreamMsg {
 	if code := m.Header.Get(HeaderErrorCode); code != "" {
 		status, _ = strconv.Atoi(code)
 	}
-	schemas.CheckOutcome(e.t, status, m.Data)
+	schemacheck.CheckOutcome(e.t, status, m.Data)
 	return m
 }
 

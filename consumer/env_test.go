@@ -22,7 +22,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/publisher"
-	"github.com/auth0-worker/auth0-worker/schemas"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
 // envConfig shapes one test environment: a real embedded NATS, a real
@@ -192,7 +192,7 @@ func (e *env) tryRequest(command string, body string, hdr map[string]string, tim
 		return reply{}, err
 	}
 	r := toReply(e.t, resp)
-	schemas.CheckReply(e.t, command, r.status, r.body)
+	schemacheck.CheckReply(e.t, command, r.status, r.body)
 	return r, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/auth0-worker/auth0-worker/schemas"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
 // decoderOnly are the rules the decoders apply beyond the request schemas,
@@ -96,7 +97,7 @@ func readSeed(t *testing.T, path string) []byte {
 // TestRequestSchemasAgreeWithDecoders feeds the decoders' fuzz corpora and
 // edge cases to both the decoder and the command's request schema.
 func TestRequestSchemasAgreeWithDecoders(t *testing.T) {
-	v, err := schemas.Default()
+	v, err := schemacheck.Default()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,7 +27,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/auth0-worker/auth0-worker/publisher"
-	"github.com/auth0-worker/auth0-worker/schemas"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
 // rig is one tenant end to end: the emulator, a real redis-server with the
@@ -132,7 +132,7 @@ func newRigNATS(t testing.TB, watch bool, ro testredis.Options, nopts []testnats
 			t.Errorf("stored event breaks its schema: %s", b)
 		}
 	})
-	v, err := schemas.Default()
+	v, err := schemacheck.Default()
 	if err != nil {
 		t.Fatal(err)
 	}

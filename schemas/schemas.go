@@ -3,7 +3,7 @@
 // body, and every event type (DESIGN.md §4, §4a, §4b, §5). The .json files
 // of this folder are the one place these shapes are written down; the
 // worker publishes them in its micro endpoints' metadata and the tests
-// validate real replies and events against them.
+// validate real replies and events against them (package schemacheck).
 //
 // Schema names are the file names without ".json": Request(command),
 // Reply(command), Error, Event(type), plus the shared parts they refer to
@@ -35,6 +35,9 @@ var Commands = []string{
 	"users.create", "users.update", "users.get", "users.delete",
 	"users.search", "users.search_by_email", "api.call",
 }
+
+// DurableCommands are the commands of the durable transport (DESIGN.md §5).
+var DurableCommands = []string{"users.create", "users.update", "users.delete", "api.call"}
 
 // EventTypes are the event types that have a schema (DESIGN.md §4a).
 var EventTypes = []string{"user.created", "user.updated", "user.deleted"}

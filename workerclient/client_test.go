@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/auth0-worker/auth0-worker/schemas"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 	"github.com/auth0-worker/auth0-worker/workerclient"
 )
 
@@ -29,13 +30,13 @@ func TestEveryCommand(t *testing.T) {
 	if !strings.HasPrefix(u.UserID, "auth0|") || u.Name != "Ada" || !u.EmailVerified || u.UserMetadata["team"] != "math" || u.CreatedAt == "" {
 		t.Fatalf("created user: %+v", u)
 	}
-	schemas.Check(t, schemas.Reply("users.create"), u.Raw)
+	schemacheck.Check(t, schemas.Reply("users.create"), u.Raw)
 
 	got, err := w.c.GetUser(ctx, u.UserID)
 	if err != nil || got.UserID != u.UserID || got.Email != u.Email {
 		t.Fatalf("GetUser: %+v, %v", got, err)
 	}
-	schemas.Check(t, schemas.Reply("users.get"), got.Raw)
+	schemacheck.Check(t, schemas.Reply("users.get"), got.Raw)
 
 	up, err := w.c.UpdateUser(ctx, workerclient.UpdateUserRequest{UserID: u.UserID, Name: ptr("Ada L."), Blocked: ptr(true), Clear: []string{"nickname"}})
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/auth0-worker/auth0-worker/schemas"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 	"github.com/auth0-worker/auth0-worker/workerclient"
 )
 
@@ -42,7 +43,7 @@ func TestDurableSubmitAndWait(t *testing.T) {
 	if err != nil || u.Email != "durable@example.com" || u.UserID == "" {
 		t.Fatalf("outcome: %+v, %v", u, err)
 	}
-	schemas.Check(t, schemas.Reply("users.create"), r.o.Body)
+	schemacheck.Check(t, schemas.Reply("users.create"), r.o.Body)
 
 	if err := w.c.Submit(ctx, "update-missing", workerclient.UpdateUserRequest{UserID: "auth0|nobody", Name: ptr("x")}); err != nil {
 		t.Fatal(err)
@@ -71,7 +72,7 @@ func TestDurableSubmitAndWait(t *testing.T) {
 	if o, err = w.c.Wait(ctx, "delete-1"); err != nil || o.Err != nil {
 		t.Fatalf("delete outcome: %+v, %v", o, err)
 	}
-	schemas.Check(t, schemas.Reply("users.delete"), o.Body)
+	schemacheck.Check(t, schemas.Reply("users.delete"), o.Body)
 
 	// The first outcome is still there for a late waiter, and the resubmit
 	// did not create a second user.

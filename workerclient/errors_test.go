@@ -12,7 +12,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/consumer"
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
-	"github.com/auth0-worker/auth0-worker/schemas"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 	"github.com/auth0-worker/auth0-worker/workerclient"
 )
 
@@ -147,7 +147,7 @@ func TestOverloadedAndTooLarge(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := eventOf(t, w, big[0])
-	schemas.CheckEvent(t, m.Data())
+	schemacheck.CheckEvent(t, m.Data())
 	ev, err := workerclient.DecodeEvent(m.Data())
 	if err != nil || !ev.Truncated || ev.User.UserID != big[0] || ev.User.Email != "bigger@example.com" || ev.User.UserMetadata != nil {
 		t.Fatalf("truncated event: %+v, %v", ev, err)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/auth0-worker/auth0-worker/schemas"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 	"github.com/auth0-worker/auth0-worker/workerclient"
 )
 
@@ -44,7 +44,7 @@ func TestDecodeRealEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := eventOf(t, w, u.UserID)
-	schemas.CheckEvent(t, m.Data())
+	schemacheck.CheckEvent(t, m.Data())
 	ev, err := workerclient.DecodeEvent(m.Data())
 	if err != nil {
 		t.Fatal(err)

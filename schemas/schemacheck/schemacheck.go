@@ -1,4 +1,7 @@
-package schemas
+// Package schemacheck validates JSON documents against the worker's schemas
+// (package schemas). It is separate from schemas so the worker, which only
+// publishes the schema files, links no validator.
+package schemacheck
 
 import (
 	"bytes"
@@ -8,6 +11,8 @@ import (
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+
+	"github.com/auth0-worker/auth0-worker/schemas"
 )
 
 // Validator checks JSON documents against the compiled schemas. It is safe
@@ -22,19 +27,19 @@ func NewValidator() (*Validator, error) {
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.AssertFormat()
-	for _, n := range Names() {
-		b, _ := Raw(n)
+	for _, n := range schemas.Names() {
+		b, _ := schemas.Raw(n)
 		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(b))
 		if err != nil {
 			return nil, fmt.Errorf("schemas: %s: %v", n, err)
 		}
-		if err := c.AddResource(BaseURI+n+".json", doc); err != nil {
+		if err := c.AddResource(schemas.BaseURI+n+".json", doc); err != nil {
 			return nil, fmt.Errorf("schemas: %s: %v", n, err)
 		}
 	}
 	v := &Validator{compiled: map[string]*jsonschema.Schema{}}
-	for _, n := range Names() {
-		s, err := c.Compile(BaseURI + n + ".json")
+	for _, n := range schemas.Names() {
+		s, err := c.Compile(schemas.BaseURI + n + ".json")
 		if err != nil {
 			return nil, fmt.Errorf("schemas: compile %s: %v", n, err)
 		}
@@ -65,9 +70,9 @@ func (v *Validator) Validate(name string, body []byte) error {
 // whose status must equal the header's.
 func (v *Validator) ValidateReply(command string, status int, body []byte) error {
 	if status == 200 {
-		return v.Validate(Reply(command), body)
+		return v.Validate(schemas.Reply(command), body)
 	}
-	if err := v.Validate(Error, body); err != nil {
+	if err := v.Validate(schemas.Error, body); err != nil {
 		return err
 	}
 	var e struct {
@@ -101,26 +106,14 @@ type TB interface {
 // Check reports on t when body breaks the named schema.
 func Check(t TB, name string, body []byte) {
 	t.Helper()
-	v, err := Default()
-	if err == nil {
-		err = v.Validate(name, body)
-	}
-	if err != nil {
-		t.Errorf("%v\nbody: %.2000s", err, body)
-	}
+	report(t, body, func(v *Validator) error { return v.Validate(name, body) })
 }
 
 // CheckReply reports on t when a command's reply breaks its schema (see
 // ValidateReply).
 func CheckReply(t TB, command string, status int, body []byte) {
 	t.Helper()
-	v, err := Default()
-	if err == nil {
-		err = v.ValidateReply(command, status, body)
-	}
-	if err != nil {
-		t.Errorf("%v\nbody: %.2000s", err, body)
-	}
+	report(t, body, func(v *Validator) error { return v.ValidateReply(command, status, body) })
 }
 
 // ValidateEvent checks an event against the schema of its CloudEvents type
@@ -130,24 +123,15 @@ func (v *Validator) ValidateEvent(body []byte) error {
 		Type string `json:"type"`
 	}
 	_ = json.Unmarshal(body, &ce)
-	return v.Validate(Event(strings.TrimPrefix(ce.Type, "com.auth0.")), body)
+	return v.Validate(schemas.Event(strings.TrimPrefix(ce.Type, "com.auth0.")), body)
 }
 
 // CheckEvent reports on t when a stored event breaks the schema of its
 // CloudEvents type (see ValidateEvent).
 func CheckEvent(t TB, body []byte) {
 	t.Helper()
-	v, err := Default()
-	if err == nil {
-		err = v.ValidateEvent(body)
-	}
-	if err != nil {
-		t.Errorf("%v\nbody: %.2000s", err, body)
-	}
+	report(t, body, func(v *Validator) error { return v.ValidateEvent(body) })
 }
-
-// DurableCommands are the commands of the durable transport (DESIGN.md §5).
-var DurableCommands = []string{"users.create", "users.update", "users.delete", "api.call"}
 
 // ValidateOutcome checks a durable outcome whose command is not known (a
 // message of <prefix>.results.<id>): the error schema when status is not
@@ -157,8 +141,8 @@ func (v *Validator) ValidateOutcome(status int, body []byte) error {
 		return v.ValidateReply("", status, body)
 	}
 	var first error
-	for _, c := range DurableCommands {
-		err := v.Validate(Reply(c), body)
+	for _, c := range schemas.DurableCommands {
+		err := v.Validate(schemas.Reply(c), body)
 		if err == nil {
 			return nil
 		}
@@ -173,9 +157,15 @@ func (v *Validator) ValidateOutcome(status int, body []byte) error {
 // ValidateOutcome).
 func CheckOutcome(t TB, status int, body []byte) {
 	t.Helper()
+	report(t, body, func(v *Validator) error { return v.ValidateOutcome(status, body) })
+}
+
+// report runs check with the default Validator and reports its error on t.
+func report(t TB, body []byte, check func(*Validator) error) {
+	t.Helper()
 	v, err := Default()
 	if err == nil {
-		err = v.ValidateOutcome(status, body)
+		err = check(v)
 	}
 	if err != nil {
 		t.Errorf("%v\nbody: %.2000s", err, body)
