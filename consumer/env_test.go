@@ -22,6 +22,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/publisher"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
 // envConfig shapes one test environment: a real embedded NATS, a real
@@ -190,7 +191,9 @@ func (e *env) tryRequest(command string, body string, hdr map[string]string, tim
 	if err != nil {
 		return reply{}, err
 	}
-	return toReply(e.t, resp), nil
+	r := toReply(e.t, resp)
+	schemacheck.CheckReply(e.t, command, r.status, r.body)
+	return r, nil
 }
 
 func toReply(t testing.TB, resp *nats.Msg) reply {

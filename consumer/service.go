@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+
+	"github.com/auth0-worker/auth0-worker/schemas"
 )
 
 // The request-reply transport (DESIGN.md §5): ONE micro service per process.
@@ -133,9 +135,16 @@ func (c *Consumer) startService(wg *sync.WaitGroup) error {
 	c.svc = svc
 	c.mu.Unlock()
 	for _, cmd := range ServiceCommands {
-		err := svc.AddEndpoint(endpointName(cmd), micro.HandlerFunc(c.serviceHandler(cmd)),
+		// The endpoint's request, reply and error schemas (schemas/), so
+		// `nats micro info auth0-worker` shows what each one takes.
+		meta, err := schemas.EndpointMetadata(cmd)
+		if err != nil {
+			return fmt.Errorf("consumer: micro endpoint %s: %w", cmd, err)
+		}
+		err = svc.AddEndpoint(endpointName(cmd), micro.HandlerFunc(c.serviceHandler(cmd)),
 			micro.WithEndpointSubject(c.ServiceSubject(cmd)),
-			micro.WithEndpointPendingLimits(endpointPendingMsgs, endpointPendingBytes))
+			micro.WithEndpointPendingLimits(endpointPendingMsgs, endpointPendingBytes),
+			micro.WithEndpointMetadata(meta))
 		if err != nil {
 			return fmt.Errorf("consumer: micro endpoint %s: %w", cmd, err)
 		}
