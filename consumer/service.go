@@ -33,6 +33,7 @@ const (
 
 // request is one request-reply command handed to an executor.
 type request struct {
+	cmd     *Command
 	command string
 	reply   string
 	headers nats.Header
@@ -92,7 +93,7 @@ func (c *Consumer) serviceConfig() micro.Config {
 		meta["version"] = version
 	}
 	byName := map[string]string{}
-	for _, cmd := range ServiceCommands {
+	for _, cmd := range c.cmds.names(TransportService) {
 		byName[endpointName(cmd)] = cmd
 	}
 	return micro.Config{
@@ -132,13 +133,8 @@ func (c *Consumer) startService(wg *sync.WaitGroup) error {
 	c.mu.Lock()
 	c.svc = svc
 	c.mu.Unlock()
-	for _, cmd := range ServiceCommands {
-		err := svc.AddEndpoint(endpointName(cmd), micro.HandlerFunc(c.serviceHandler(cmd)),
-			micro.WithEndpointSubject(c.ServiceSubject(cmd)),
-			micro.WithEndpointPendingLimits(endpointPendingMsgs, endpointPendingBytes))
-		if err != nil {
-			return fmt.Errorf("consumer: micro endpoint %s: %w", cmd, err)
-		}
+	if err := c.addEndpoints(svc); err != nil {
+		return err
 	}
 	for i := 0; i < c.o.Concurrency; i++ {
 		wg.Add(1)
@@ -146,6 +142,25 @@ func (c *Consumer) startService(wg *sync.WaitGroup) error {
 			defer wg.Done()
 			c.executorLoop()
 		}()
+	}
+	return nil
+}
+
+// addEndpoints registers one endpoint per command of the table served on
+// request-reply: the only place endpoints are made (endpoint metadata
+// belongs here).
+func (c *Consumer) addEndpoints(svc micro.Service) error {
+	for i := range c.cmds.list {
+		cmd := &c.cmds.list[i]
+		if cmd.Transports&TransportService == 0 {
+			continue
+		}
+		err := svc.AddEndpoint(endpointName(cmd.Name), micro.HandlerFunc(c.serviceHandler(cmd)),
+			micro.WithEndpointSubject(c.ServiceSubject(cmd.Name)),
+			micro.WithEndpointPendingLimits(endpointPendingMsgs, endpointPendingBytes))
+		if err != nil {
+			return fmt.Errorf("consumer: micro endpoint %s: %w", cmd.Name, err)
+		}
 	}
 	return nil
 }
@@ -173,9 +188,10 @@ func (c *Consumer) stopService() {
 
 // serviceHandler is the hand-off: stamp, copy, enqueue or 503. It never
 // blocks and never executes anything.
-func (c *Consumer) serviceHandler(command string) func(micro.Request) {
+func (c *Consumer) serviceHandler(cmd *Command) func(micro.Request) {
+	command := cmd.Name
 	return func(req micro.Request) {
-		r := request{command: command, reply: req.Reply(), stamp: time.Now()}
+		r := request{cmd: cmd, command: command, reply: req.Reply(), stamp: time.Now()}
 		if why := replyRefused(c.names.Prefix, r.reply); why != "" {
 			c.log.Warn("request refused: no reply is sent to that subject", "command", command, "reply", oneLine(r.reply), "reason", why)
 			c.stats.update(command, func(s *endpointStats) { s.RefusedReply++ })
@@ -217,7 +233,7 @@ func (c *Consumer) executorLoop() {
 // execute runs one request and replies. Its budget counts from the stamp.
 func (c *Consumer) execute(r request) {
 	o := c.serveSafe(r)
-	o = fitOutcome(r.command, r.data, o, c.o.NC.MaxPayload())
+	o = fitOutcome(r.cmd, r.data, o, c.o.NC.MaxPayload())
 	c.reply(r, o)
 	d := time.Since(r.stamp)
 	outcome := "ok"
@@ -258,11 +274,12 @@ func (c *Consumer) serveSafe(r request) (o Outcome) {
 	if e := checkHeaderValues(r.headers); e != nil {
 		return errorOutcome(e)
 	}
-	return c.serve(ctx, r.command, r.headers.Get(HeaderIdempotencyKey), r.data)
+	return c.serve(ctx, r.cmd, r.headers.Get(HeaderIdempotencyKey), r.data)
 }
 
 // serve runs a request-reply command, honouring an Idempotency-Key.
-func (c *Consumer) serve(ctx context.Context, command, key string, data []byte) Outcome {
+func (c *Consumer) serve(ctx context.Context, cmd *Command, key string, data []byte) Outcome {
+	command := cmd.Name
 	if key == "" {
 		return c.run(ctx, command, data, attempt{}).Outcome
 	}
@@ -302,7 +319,7 @@ func (c *Consumer) serve(ctx context.Context, command, key string, data []byte) 
 		}
 		r := c.run(ctx, command, data, attempt{})
 		if r.permanent {
-			r.Outcome = bind(fitOutcome(command, data, r.Outcome, c.o.NC.MaxPayload()), command, hash)
+			r.Outcome = bind(fitOutcome(cmd, data, r.Outcome, c.o.NC.MaxPayload()), command, hash)
 			if err := c.st.put(context.WithoutCancel(ctx), ref, r.Outcome); err != nil {
 				c.log.Error("idempotency: outcome not stored; a repeat will execute again", "idempotency_key", key, "err", err)
 			}
