@@ -9,6 +9,11 @@
 //     .update, .delete, .api.call; Nats-Msg-Id = command id), outcomes on
 //     <prefix>.results.<id>, dead letters on <prefix>.dlq.<subject without prefix>.
 //
+// The commands are one table (Commands in commands.go; Options.Commands):
+// endpoints, durable subjects and metric labels follow it. The durable
+// path is a chain of small steps (chain.go). docs/architecture.md shows
+// how a command flows and what to touch to add one.
+//
 // Both transports share one semaphore: never more than Options.Concurrency
 // commands run at once in a process. Request-reply requests wait on a
 // bounded queue (Options.QueueSize); a full queue is answered 503 at once.
@@ -322,6 +327,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	c.stopService()
+	c.finish(&wg)
+	c.log.Info("command transports stopped")
+	return nil
+}
+
+// finish waits for the in-flight commands for up to ShutdownGrace, then
+// cancels the rest (they are nak'ed or answered 503) and waits for them.
+func (c *Consumer) finish(wg *sync.WaitGroup) {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	grace := time.NewTimer(c.o.ShutdownGrace)
@@ -333,8 +346,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.execCancel()
 		<-done
 	}
-	c.log.Info("command transports stopped")
-	return nil
 }
 
 // Ready is closed once Run has set up the streams and both transports take

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
@@ -337,22 +338,19 @@ func (c *Consumer) storeDown(ctx context.Context, command string, err error) Out
 	return errorOutcome(&Error{Status: 503, Code: CodeStoreUnavailable, Message: command + ": Idempotency-Key store (Redis) unavailable", Transient: true})
 }
 
-// waitUnlocked polls until the key's in-flight lock is gone.
+// waitUnlocked polls (every 50ms, backoff.ConstantBackOff) until the key's
+// in-flight lock is gone; a Redis error counts as still held. It returns
+// ctx's error if ctx ends first.
 func (c *Consumer) waitUnlocked(ctx context.Context, ref keyRef) error {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		held, err := c.st.locked(ctx, ref)
-		if err == nil && !held {
-			return nil
+	return backoff.Retry(func() error {
+		if held, err := c.st.locked(ctx, ref); err != nil || held {
+			return errLockHeld
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+		return nil
+	}, backoff.WithContext(backoff.NewConstantBackOff(50*time.Millisecond), ctx))
 }
+
+var errLockHeld = errors.New("in-flight lock held")
 
 // result is an outcome plus whether it is permanent (worth storing).
 type result struct {
