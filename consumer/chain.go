@@ -74,10 +74,10 @@ func (c *Consumer) durableChain() durableHandler {
 	return h
 }
 
-// handleDurable takes one durable command to a settled state: acked (with
+// handleSafe takes one durable command to a settled state: acked (with
 // its outcome stored and published), dead-lettered and terminated, or
-// nak'ed for a later attempt.
-func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
+// nak'ed for a later attempt. It never panics (recoverer).
+func (c *Consumer) handleSafe(ctx context.Context, msg jetstream.Msg) {
 	_ = c.durable(ctx, &delivery{msg: msg, start: time.Now(), bg: context.WithoutCancel(ctx)})
 }
 

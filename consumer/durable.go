@@ -81,7 +81,7 @@ func (c *Consumer) durableWorker(ctx context.Context, cons jetstream.Consumer) {
 			}
 			continue
 		}
-		c.handleDurable(ctx, msg)
+		c.handleSafe(ctx, msg)
 	}
 }
 
