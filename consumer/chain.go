@@ -126,7 +126,7 @@ func (c *Consumer) poisonQueue(next durableHandler) durableHandler {
 	return func(ctx context.Context, d *delivery) error {
 		err := next(ctx, d)
 		if p, ok := err.(*poison); ok {
-			c.deadLetter(d.bg, d.log, d.msg, d.command, p.reason, d.deliveries)
+			c.deadLetter(d, p.reason)
 			return nil
 		}
 		return err
@@ -181,7 +181,7 @@ func (c *Consumer) retryOrNak(next durableHandler) durableHandler {
 // another command or body gets 409 and is dead-lettered).
 func (c *Consumer) storedOutcome(next durableHandler) durableHandler {
 	return func(ctx context.Context, d *delivery) error {
-		if c.replayStored(d.bg, d.log, d.msg, d.command, d.id, d.hash, d.deliveries) {
+		if c.replayStored(d) {
 			return nil
 		}
 		return next(ctx, d)
@@ -216,7 +216,7 @@ func (c *Consumer) validateBody(next durableHandler) durableHandler {
 // settleInvalid settles a command refused before execution (e a 400):
 // stored, published, dead-lettered, counted.
 func (c *Consumer) settleInvalid(d *delivery, e *Error) {
-	c.settlePermanent(d.bg, d.log, d.msg, d.command, d.id, bind(errorOutcome(e), d.command, d.hash), d.deliveries)
+	c.settlePermanent(d, bind(errorOutcome(e), d.command, d.hash))
 	c.record(d.command, "cmd", strconv.Itoa(e.Status), time.Since(d.start))
 }
 
@@ -235,7 +235,7 @@ func (c *Consumer) inFlightLock(next durableHandler) durableHandler {
 		d.hb.setLock(lockVal)
 		defer func() { d.hb.setLock(""); _ = c.st.release(d.bg, d.ref, lockVal) }()
 		// Between get and lock an attempt elsewhere may have finished.
-		if c.replayStored(d.bg, d.log, d.msg, d.command, d.id, d.hash, d.deliveries) {
+		if c.replayStored(d) {
 			return nil
 		}
 		return next(ctx, d)
@@ -263,7 +263,7 @@ func (c *Consumer) takeLock(ctx context.Context, d *delivery) (lockVal string, s
 			_ = d.msg.Nak()
 			return "", true
 		}
-		if c.replayStored(d.bg, d.log, d.msg, d.command, d.id, d.hash, d.deliveries) {
+		if c.replayStored(d) {
 			return "", true
 		}
 	}
@@ -289,13 +289,13 @@ func (c *Consumer) executeDurable(ctx context.Context, d *delivery) error {
 		if e.Transient {
 			return e
 		}
-		c.settlePermanent(d.bg, d.log, d.msg, d.command, d.id, bind(errorOutcome(e), d.command, d.hash), d.deliveries)
+		c.settlePermanent(d, bind(errorOutcome(e), d.command, d.hash))
 		return nil
 	}
 	o := bind(fitOutcome(d.cmd, d.msg.Data(), successOutcome(body), c.o.NC.MaxPayload()), d.command, d.hash)
 	if !o.OK() { // a read too large to publish: a permanent 413
 		c.record(d.command, "cmd", strconv.Itoa(o.Status), time.Since(d.start))
-		c.settlePermanent(d.bg, d.log, d.msg, d.command, d.id, o, d.deliveries)
+		c.settlePermanent(d, o)
 		return nil
 	}
 	c.record(d.command, "cmd", "ok", time.Since(d.start))
@@ -313,7 +313,7 @@ func (c *Consumer) settleSuccess(d *delivery, o Outcome) {
 		return
 	}
 	if err := c.retrying(d.log, "publish the outcome", publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, d.id, o) }); err != nil {
-		c.nakLater(d.msg, d.deliveries)
+		c.nakLater(d)
 		return
 	}
 	if err := d.msg.DoubleAck(d.bg); err != nil {

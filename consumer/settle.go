@@ -12,7 +12,6 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Settling a durable message: re-publishing a stored outcome, storing and
@@ -21,61 +20,67 @@ import (
 
 // replayStored re-publishes a stored outcome instead of executing again.
 // It reports whether the message is settled.
-func (c *Consumer) replayStored(ctx context.Context, log *slog.Logger, msg jetstream.Msg, command, id, hash string, deliveries int) bool {
+func (c *Consumer) replayStored(d *delivery) bool {
 	var o Outcome
 	found := false
-	if err := c.retrying(log, "read the stored outcome", 0, func(ctx context.Context) error {
+	if err := c.retrying(d.log, "read the stored outcome", 0, func(ctx context.Context) error {
 		var err error
-		o, err = c.st.get(ctx, c.cmdRef(id))
+		o, err = c.st.get(ctx, d.ref)
 		if errors.Is(err, errNoOutcome) {
 			return nil
 		}
 		found = err == nil
 		return err
 	}); err != nil {
-		_ = msg.Nak()
+		_ = d.msg.Nak()
 		return true
 	}
 	if !found {
 		return false
 	}
-	if e := reuseError(o, command, hash); e != nil {
+	if e := reuseError(o, d.command, d.hash); e != nil {
 		// Another command or body under a used id: answer 409, keep the
 		// stored outcome as it is.
-		log.Warn("command id reused with another command or body; not executed")
-		if err := c.retrying(log, "publish the outcome", publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, id, errorOutcome(e)) }); err != nil {
-			c.nakLater(msg, deliveries)
-			return true
+		d.log.Warn("command id reused with another command or body; not executed")
+		if c.publishOutcome(d, "publish the outcome", errorOutcome(e)) {
+			c.deadLetter(d, e.Message)
 		}
-		c.deadLetter(ctx, log, msg, command, e.Message, deliveries)
 		return true
 	}
-	log.Info("outcome already stored; re-publishing it without executing")
-	if err := c.retrying(log, "re-publish the outcome", publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, id, o) }); err != nil {
-		c.nakLater(msg, deliveries)
+	d.log.Info("outcome already stored; re-publishing it without executing")
+	if !c.publishOutcome(d, "re-publish the outcome", o) {
 		return true
 	}
 	if o.OK() {
-		_ = msg.DoubleAck(ctx)
+		_ = d.msg.DoubleAck(d.bg)
 		return true
 	}
 	// Re-dead-letter (deduplicated by the DLQ stream on Nats-Msg-Id) in
 	// case the crash came between storing and dead-lettering.
-	c.deadLetter(ctx, nil, msg, command, o.Error, deliveries)
+	c.deadLetter(d, o.Error)
 	return true
 }
 
 // settlePermanent stores and publishes a permanent error, then dead-letters.
-func (c *Consumer) settlePermanent(ctx context.Context, log *slog.Logger, msg jetstream.Msg, command, id string, o Outcome, deliveries int) {
-	if err := c.retrying(log, "store the outcome", 0, func(ctx context.Context) error { return c.st.put(ctx, c.cmdRef(id), o) }); err != nil {
-		_ = msg.Nak()
+func (c *Consumer) settlePermanent(d *delivery, o Outcome) {
+	if err := c.retrying(d.log, "store the outcome", 0, func(ctx context.Context) error { return c.st.put(ctx, d.ref, o) }); err != nil {
+		_ = d.msg.Nak()
 		return
 	}
-	if err := c.retrying(log, "publish the outcome", publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, id, o) }); err != nil {
-		c.nakLater(msg, deliveries)
-		return
+	if c.publishOutcome(d, "publish the outcome", o) {
+		c.deadLetter(d, o.Error)
 	}
-	c.deadLetter(ctx, nil, msg, command, o.Error, deliveries)
+}
+
+// publishOutcome publishes o on <prefix>.results.<id>, at most
+// publishAttempts tries; when they fail the message is nak'ed with delay
+// (its redelivery re-publishes the stored outcome) and false returned.
+func (c *Consumer) publishOutcome(d *delivery, what string, o Outcome) bool {
+	if err := c.retrying(d.log, what, publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, d.id, o) }); err != nil {
+		c.nakLater(d)
+		return false
+	}
+	return true
 }
 
 func (c *Consumer) publishResult(ctx context.Context, id string, o Outcome) error {
@@ -93,8 +98,8 @@ func (c *Consumer) publishResult(ctx context.Context, id string, o Outcome) erro
 const publishAttempts = 4
 
 // nakLater gives the message back after the usual backoff.
-func (c *Consumer) nakLater(msg jetstream.Msg, deliveries int) {
-	_ = msg.NakWithDelay(c.retryDelay(&Error{}, deliveries))
+func (c *Consumer) nakLater(d *delivery) {
+	_ = d.msg.NakWithDelay(c.retryDelay(&Error{}, d.deliveries))
 }
 
 // retrying runs fn until it succeeds, holding the message (InProgress goes
@@ -142,31 +147,29 @@ func (c *Consumer) retrying(log *slog.Logger, what string, attempts int, fn func
 // Dlq-Subject and Dlq-Deliveries on <prefix>.dlq.<...>, then terminates the
 // message. If the publish fails the message is nak'ed (it comes back and is
 // dead-lettered then).
-func (c *Consumer) deadLetter(ctx context.Context, log *slog.Logger, msg jetstream.Msg, command, reason string, deliveries int) {
-	if log == nil {
-		log = c.log
-	}
+func (c *Consumer) deadLetter(d *delivery, reason string) {
+	msg := d.msg
 	m := nats.NewMsg(c.DLQSubject(msg.Subject()))
 	for k, v := range msg.Headers() {
 		m.Header[k] = slices.Clone(v)
 	}
 	m.Header.Set(HeaderDlqReason, oneLine(reason))
 	m.Header.Set(HeaderDlqSubject, msg.Subject())
-	m.Header.Set(HeaderDlqDeliveries, strconv.Itoa(deliveries))
+	m.Header.Set(HeaderDlqDeliveries, strconv.Itoa(d.deliveries))
 	// The sender re-supplies passwords and secrets when it re-publishes.
 	m.Data = redactBody(msg.Data(), dlqSecrets)
-	if err := c.retrying(log, "publish the dead letter", publishAttempts, func(ctx context.Context) error {
+	if err := c.retrying(d.log, "publish the dead letter", publishAttempts, func(ctx context.Context) error {
 		_, err := c.o.JS.PublishMsg(ctx, m)
 		return err
 	}); err != nil {
-		c.nakLater(msg, deliveries) // it comes back and is dead-lettered then
+		c.nakLater(d) // it comes back and is dead-lettered then
 		return
 	}
 	if c.m != nil {
 		// Subjects are caller-chosen: the table bounds the label values.
-		c.m.DLQ.WithLabelValues(c.cmds.label(TransportDurable, command)).Inc()
+		c.m.DLQ.WithLabelValues(c.cmds.label(TransportDurable, d.command)).Inc()
 	}
-	c.log.Warn("command dead-lettered", "command_id", msg.Headers().Get(HeaderMsgID), "subject", msg.Subject(), "reason", oneLine(reason), "deliveries", deliveries)
+	c.log.Warn("command dead-lettered", "command_id", msg.Headers().Get(HeaderMsgID), "subject", msg.Subject(), "reason", oneLine(reason), "deliveries", d.deliveries)
 	_ = msg.Term()
 }
 
