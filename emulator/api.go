@@ -50,6 +50,10 @@ type Config struct {
 	// CreateUsers adds the connections it names. New panics on an entry
 	// without a name.
 	Connections []Connection
+	// EventStreamDefaults are the delivery knobs of event streams whose
+	// EventStreamConfig.Delivery leaves a field zero (see DeliveryKnobs for
+	// the built-in defaults: 12 attempts, 1s base backoff, disable after 500).
+	EventStreamDefaults DeliveryKnobs
 }
 
 // Knobs change behaviour at run time (SetKnobs, or PATCH /emulator/knobs
