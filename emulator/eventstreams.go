@@ -150,9 +150,9 @@ func (k DeliveryKnobs) Check() error {
 	return nil
 }
 
-// check validates a config; the error names the field and never holds a
-// credential.
-func (c EventStreamConfig) check() error {
+// Check validates a config (CreateEventStream calls it); the error wraps
+// ErrInvalidEventStream, names the field and never holds a credential.
+func (c EventStreamConfig) Check() error {
 	bad := func(format string, a ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrInvalidEventStream}, a...)...)
 	}
@@ -242,7 +242,7 @@ type streams struct {
 // CreateEventStream creates an enabled stream and returns its id (est_...).
 // Events appended after this call are delivered; earlier ones are not.
 func (e *Emulator) CreateEventStream(cfg EventStreamConfig) (string, error) {
-	if err := cfg.check(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return "", err
 	}
 	cfg.Subscriptions = slices.Clone(cfg.Subscriptions)
