@@ -58,21 +58,8 @@ func TestRunCreatesEventStream(t *testing.T) {
 	defer recv.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	addrc := make(chan string, 1)
-	done := make(chan int, 1)
-	logs := &syncBuf{}
-	go func() {
-		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--event-stream-endpoints", recv.URL + "/auth0/events", "--event-stream-types", "user.created"},
-			env(map[string]string{"AUTH0_EMULATOR_EVENT_STREAM_BEARER_TOKEN": "hook-s3cret"}), logs, func(a string) { addrc <- a })
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case code := <-done:
-		t.Fatalf("exited early with %d: %s", code, logs.String())
-	case <-time.After(10 * time.Second):
-		t.Fatal("not listening after 10s")
-	}
+	addr, done, logs := startRun(t, ctx, []string{"--addr", "127.0.0.1:0", "--event-stream-endpoints", recv.URL + "/auth0/events", "--event-stream-types", "user.created"},
+		map[string]string{"AUTH0_EMULATOR_EVENT_STREAM_BEARER_TOKEN": "hook-s3cret"})
 	body, _ := json.Marshal([]map[string]any{{"email": "hook@example.com"}})
 	resp, err := http.Post("http://"+addr+"/emulator/users", "application/json", bytes.NewReader(body))
 	if err != nil {
