@@ -179,6 +179,20 @@ type LoggedRequest struct {
 //	func (e *Emulator) Clients() []ClientCredentials
 //	func (e *Emulator) AddConnections(list ...Connection) error
 //	func (e *Emulator) Connections() []Connection
+//	func (e *Emulator) UpdateUser(id string, fields map[string]any) ([]byte, error) // ErrUserNotFound
+//
+// Event streams with webhook destinations (eventstreams.go, webhook_delivery.go):
+//
+//	func (e *Emulator) CreateEventStream(cfg EventStreamConfig) (string, error) // est_...
+//	func (e *Emulator) EventStreams() []EventStream
+//	func (e *Emulator) EventStream(id string) (EventStream, error)
+//	func (e *Emulator) DeleteEventStream(id string) error
+//	func (e *Emulator) SetEventStreamEnabled(id string, enabled bool) error
+//	func (e *Emulator) Deliveries(id string) ([]Delivery, error)
+//	func (e *Emulator) DeliveriesPending(id string) int
+//	func (e *Emulator) WaitDeliveries(ctx context.Context, id string) (failed int, err error)
+//	func (e *Emulator) RedeliverEvents(id string, deliveryIDs ...string) (int, error)
+//	func (e *Emulator) Close()                                           // stops every stream's deliveries
 //
 // Test helper (package emulatortest, apart so that this package links no
 // testing code):
@@ -200,4 +214,5 @@ type LoggedRequest struct {
 // {"user_ids": [...]}; GET /emulator/requests; DELETE /emulator/requests;
 // GET/PATCH /emulator/knobs (durations as Go strings "2s" or nanoseconds);
 // GET /emulator/connections; POST /emulator/connections (a Connection or a
-// JSON array of them).
+// JSON array of them); PATCH /emulator/users/{id} (UpdateUser);
+// /emulator/event-streams (eventstreams_admin.go).
