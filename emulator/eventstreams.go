@@ -77,8 +77,11 @@ type DeliveryKnobs struct {
 	RetryMax  time.Duration `json:"retry_max,omitempty"`
 	// Timeout of one POST; default 10s.
 	Timeout time.Duration `json:"timeout,omitempty"`
-	// DisableAfter consecutive failed attempts disable the stream; default 500.
-	DisableAfter int `json:"disable_after,omitempty"`
+	// DisableAfter consecutive failed attempts disable the stream; default
+	// 500. DisableAfterTotal failed attempts in all do too; default 5000
+	// (both Auth0's). Re-enabling resets both counts.
+	DisableAfter      int `json:"disable_after,omitempty"`
+	DisableAfterTotal int `json:"disable_after_total,omitempty"`
 	// Concurrency is how many POSTs the stream has in flight; default 4.
 	Concurrency int `json:"concurrency,omitempty"`
 	// Delay is waited before every POST (a slow pipeline); default 0.
@@ -115,6 +118,7 @@ func (k DeliveryKnobs) withDefaults(d DeliveryKnobs) DeliveryKnobs {
 	}
 	fill(&k.MaxAttempts, d.MaxAttempts, 12)
 	fill(&k.DisableAfter, d.DisableAfter, 500)
+	fill(&k.DisableAfterTotal, d.DisableAfterTotal, 5000)
 	fill(&k.Concurrency, d.Concurrency, 4)
 	fill(&k.DuplicateEvery, d.DuplicateEvery, 0)
 	fill(&k.ReorderWindow, d.ReorderWindow, 0)
@@ -136,7 +140,7 @@ func (k DeliveryKnobs) Check() error {
 		name string
 		bad  bool
 	}{
-		{"max_attempts", k.MaxAttempts < 0}, {"disable_after", k.DisableAfter < 0},
+		{"max_attempts", k.MaxAttempts < 0}, {"disable_after", k.DisableAfter < 0}, {"disable_after_total", k.DisableAfterTotal < 0},
 		{"concurrency", k.Concurrency < 0}, {"duplicate_every", k.DuplicateEvery < 0},
 		{"reorder_window", k.ReorderWindow < 0}, {"retry_base", k.RetryBase < 0},
 		{"retry_max", k.RetryMax < 0}, {"timeout", k.Timeout < 0}, {"delay", k.Delay < 0},

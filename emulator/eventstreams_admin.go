@@ -63,6 +63,7 @@ type deliveryKnobsJSON struct {
 	RetryMax             json.RawMessage `json:"retry_max,omitempty"`
 	Timeout              json.RawMessage `json:"timeout,omitempty"`
 	DisableAfter         int             `json:"disable_after,omitempty"`
+	DisableAfterTotal    int             `json:"disable_after_total,omitempty"`
 	Concurrency          int             `json:"concurrency,omitempty"`
 	Delay                json.RawMessage `json:"delay,omitempty"`
 	DuplicateEvery       int             `json:"duplicate_every,omitempty"`
@@ -97,7 +98,7 @@ func (k *DeliveryKnobs) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("delivery: %v", err)
 	}
 	*k = DeliveryKnobs{
-		MaxAttempts: j.MaxAttempts, DisableAfter: j.DisableAfter, Concurrency: j.Concurrency,
+		MaxAttempts: j.MaxAttempts, DisableAfter: j.DisableAfter, DisableAfterTotal: j.DisableAfterTotal, Concurrency: j.Concurrency,
 		DuplicateEvery: j.DuplicateEvery, DuplicateProbability: j.DuplicateProbability, ReorderWindow: j.ReorderWindow,
 	}
 	for _, f := range j.durations(k) {
@@ -116,7 +117,7 @@ func (k *DeliveryKnobs) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes durations as Go strings ("2s").
 func (k DeliveryKnobs) MarshalJSON() ([]byte, error) {
 	j := deliveryKnobsJSON{
-		MaxAttempts: k.MaxAttempts, DisableAfter: k.DisableAfter, Concurrency: k.Concurrency,
+		MaxAttempts: k.MaxAttempts, DisableAfter: k.DisableAfter, DisableAfterTotal: k.DisableAfterTotal, Concurrency: k.Concurrency,
 		DuplicateEvery: k.DuplicateEvery, DuplicateProbability: k.DuplicateProbability, ReorderWindow: k.ReorderWindow,
 	}
 	for _, f := range j.durations(&k) {

@@ -516,3 +516,32 @@ func TestEventStreamAdmin(t *testing.T) {
 		t.Fatalf("get after delete: %d", code)
 	}
 }
+
+// TestEventStreamDisableAfterTotal: failures in all disable a stream even
+// when successes keep the consecutive count low.
+func TestEventStreamDisableAfterTotal(t *testing.T) {
+	s := startServer(t, Config{EventStreamDefaults: fastDelivery})
+	e := s.Emulator
+	h := newHookRecv(t, func(n int) int { return []int{http.StatusInternalServerError, http.StatusNoContent}[(n-1)%2] })
+	id, err := e.CreateEventStream(EventStreamConfig{Subscriptions: allUserEvents, WebhookEndpoint: h.URL, WebhookAuthorization: bearer,
+		Delivery: DeliveryKnobs{Concurrency: 1, DisableAfterTotal: 3}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, wantFailed := range []int{0, 0, 1} {
+		seed(t, e, 1)
+		if failed := waitIdle(t, e, id); failed != wantFailed {
+			t.Fatalf("event %d: %d failed, want %d", i, failed, wantFailed)
+		}
+	}
+	st, _ := e.EventStream(id)
+	if st.Status != EventStreamDisabled || st.ConsecutiveFailures != 1 || st.TotalFailures != 3 {
+		t.Fatalf("stream %+v, want disabled by 3 failures in all", st)
+	}
+	if err := e.SetEventStreamEnabled(id, true); err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := e.EventStream(id); st.Status != EventStreamEnabled || st.TotalFailures != 0 {
+		t.Fatalf("after re-enabling: %+v", st)
+	}
+}

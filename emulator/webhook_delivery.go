@@ -287,6 +287,7 @@ func (s *eventStream) attempt(d *delivery) {
 	if err == nil && code >= 200 && code < 300 {
 		d.Attempts = append(d.Attempts, att)
 		d.Status = DeliveryDelivered
+		d.body = nil // only failed deliveries are sent again
 		s.consec = 0
 		s.pending--
 		s.changedLocked()
@@ -303,7 +304,7 @@ func (s *eventStream) attempt(d *delivery) {
 	s.total++
 	d.round++
 	switch {
-	case s.consec >= k.DisableAfter:
+	case s.consec >= k.DisableAfter || s.total >= k.DisableAfterTotal:
 		s.enabled = false
 		s.failLocked(d, "")
 	case d.round >= k.MaxAttempts:
@@ -391,7 +392,7 @@ func (s *eventStream) setEnabled(on bool) {
 	defer s.mu.Unlock()
 	s.enabled = on
 	if on {
-		s.consec = 0
+		s.consec, s.total = 0, 0
 	}
 	s.changedLocked()
 }

@@ -31,6 +31,7 @@ func eventStreamFlags(fs *flag.FlagSet, d *emulator.DeliveryKnobs, s *streamOpti
 	fs.DurationVar(&d.RetryMax, "webhook-retry-max", 5*time.Minute, "longest wait between attempts")
 	fs.DurationVar(&d.Timeout, "webhook-timeout", 10*time.Second, "timeout of one webhook POST")
 	fs.IntVar(&d.DisableAfter, "webhook-disable-after", 500, "consecutive failed attempts that disable a stream")
+	fs.IntVar(&d.DisableAfterTotal, "webhook-disable-after-total", 5000, "failed attempts in all that disable a stream")
 	fs.IntVar(&d.Concurrency, "webhook-concurrency", 4, "webhook POSTs in flight per stream")
 	fs.DurationVar(&d.Delay, "webhook-delay", 0, "wait before every webhook POST")
 	fs.IntVar(&d.DuplicateEvery, "webhook-duplicate-every", 0, "deliver every Nth event twice (0 = never)")
