@@ -146,7 +146,8 @@ func (l *eventLog) appendPadded(eventType string, user []byte, pad int) {
 	}
 	seq := l.lastSeq + 1
 	offset := l.encodeOffset(evCursor{seq: seq, at: now})
-	evtID := string(l.appendAlnum([]byte("evt_"), 16))
+	var idBuf [20]byte // evt_ + 16 alphanumerics, on the stack
+	evtID := l.appendAlnum(append(idBuf[:0], "evt_"...), 16)
 	// Framed by hand in one allocation: every part is either fixed, base64url,
 	// a known event type, a timestamp or compact JSON (no line breaks), so
 	// this is exactly what writeSSE would write for the same message.

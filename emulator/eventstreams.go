@@ -417,12 +417,12 @@ var ErrUserNotFound = errors.New("user not found")
 // publishToStreams hands one event of the log to every subscribed stream.
 // Called by the event log, in log order, under its lock: streams never call
 // back into the log or the store.
-func (e *Emulator) publishToStreams(typ, evtID string, at time.Time, obj []byte) {
+func (e *Emulator) publishToStreams(typ string, evtID []byte, at time.Time, obj []byte) {
 	e.streams.mu.RLock()
 	defer e.streams.mu.RUnlock()
 	for _, s := range e.streams.list {
 		if slices.Contains(s.cfg.Subscriptions, typ) {
-			s.offer(typ, evtID, at, obj)
+			s.offer(typ, string(evtID), at, obj)
 		}
 	}
 }

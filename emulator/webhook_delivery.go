@@ -118,7 +118,7 @@ func (s *eventStream) stop() {
 
 // offer takes one event of the log (the stream subscribes to its type).
 func (s *eventStream) offer(typ, evtID string, at time.Time, obj []byte) {
-	body := appendCloudEvent(nil, typ, evtID, at, obj, s.id)
+	body := appendCloudEvent(nil, typ, []byte(evtID), at, obj, s.id)
 	body = append(body, '}')
 	k := s.cfg.Delivery
 	s.mu.Lock()
@@ -427,7 +427,7 @@ func (s *eventStream) view() EventStream {
 // brace (the SSE frame may add a0padding first): the one place its shape is
 // written, for the Events API and the webhooks alike. Every part is fixed,
 // an event type, an id, a timestamp or compact JSON, so no escaping is needed.
-func appendCloudEvent(b []byte, typ, evtID string, at time.Time, obj []byte, stream string) []byte {
+func appendCloudEvent(b []byte, typ string, evtID []byte, at time.Time, obj []byte, stream string) []byte {
 	b = append(b, `{"specversion":"1.0","type":"`...)
 	b = append(b, typ...)
 	b = append(b, `","source":"`+evSource+`","id":"`...)
