@@ -545,3 +545,34 @@ func TestEventStreamDisableAfterTotal(t *testing.T) {
 		t.Fatalf("after re-enabling: %+v", st)
 	}
 }
+
+// TestUpdatedAtStrictlyIncreases: updates of one user within one
+// millisecond get distinct, increasing updated_at values (distinct event ids
+// updated@<user_id>@<updated_at> downstream).
+func TestUpdatedAtStrictlyIncreases(t *testing.T) {
+	clk := newFakeClock()
+	e := New(Config{Now: clk.Now})
+	uid := seed(t, e, 1)[0]
+	var prev string
+	for i := range 3 {
+		raw, err := e.UpdateUser(uid, map[string]any{"name": fmt.Sprint("n", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var u struct {
+			UpdatedAt string `json:"updated_at"`
+		}
+		if err := json.Unmarshal(raw, &u); err != nil {
+			t.Fatal(err)
+		}
+		if u.UpdatedAt <= prev {
+			t.Fatalf("update %d: updated_at %s not after %s", i, u.UpdatedAt, prev)
+		}
+		prev = u.UpdatedAt
+	}
+	clk.Advance(time.Second) // a later clock wins again
+	raw, _ := e.UpdateUser(uid, map[string]any{"name": "later"})
+	if want := clk.Now().UTC().Format(timeLayout); !strings.Contains(string(raw), `"updated_at":"`+want+`"`) {
+		t.Fatalf("after the clock moved: %s, want updated_at %s", raw, want)
+	}
+}
