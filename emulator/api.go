@@ -187,6 +187,7 @@ type LoggedRequest struct {
 //	func (e *Emulator) EventStreams() []EventStream
 //	func (e *Emulator) EventStream(id string) (EventStream, error)
 //	func (e *Emulator) DeleteEventStream(id string) error
+//	func (e *Emulator) UpdateEventStream(id string, f func(*EventStreamConfig)) error
 //	func (e *Emulator) SetEventStreamEnabled(id string, enabled bool) error
 //	func (e *Emulator) Deliveries(id string) ([]Delivery, error)
 //	func (e *Emulator) DeliveriesPending(id string) int

@@ -326,6 +326,20 @@ func (e *Emulator) Close() {
 	}
 }
 
+// UpdateEventStream changes a stream at run time: f gets a copy of its
+// configuration (delivery knobs with defaults applied; a field set to zero
+// takes the default again) and the result is validated like a new stream's.
+// Delivery.Concurrency is fixed at creation (zero keeps it). Deliveries already queued keep
+// their event; their next attempt uses the new endpoints, credentials and
+// knobs.
+func (e *Emulator) UpdateEventStream(id string, f func(*EventStreamConfig)) error {
+	s, err := e.stream(id)
+	if err != nil {
+		return err
+	}
+	return s.update(f, e.cfg.EventStreamDefaults)
+}
+
 // SetEventStreamEnabled disables or re-enables a stream. Re-enabling
 // resets the consecutive-failure count; failed deliveries stay failed until
 // RedeliverEvents.
@@ -421,9 +435,7 @@ func (e *Emulator) publishToStreams(typ string, evtID []byte, at time.Time, obj 
 	e.streams.mu.RLock()
 	defer e.streams.mu.RUnlock()
 	for _, s := range e.streams.list {
-		if slices.Contains(s.cfg.Subscriptions, typ) {
-			s.offer(typ, string(evtID), at, obj)
-		}
+		s.offer(typ, evtID, at, obj)
 	}
 }
 

@@ -23,21 +23,83 @@ type eventStreamBody struct {
 	Subscriptions []struct {
 		EventType string `json:"event_type"`
 	} `json:"subscriptions"`
-	Destination struct {
-		Type          string `json:"type"`
-		Configuration struct {
-			WebhookEndpoint      string               `json:"webhook_endpoint"`
-			WebhookAuthorization WebhookAuthorization `json:"webhook_authorization"`
-		} `json:"configuration"`
-	} `json:"destination"`
-	Status           string        `json:"status,omitempty"` // enabled (default) or disabled
-	WebhookEndpoints []string      `json:"webhook_endpoints,omitempty"`
-	Delivery         DeliveryKnobs `json:"delivery"`
+	Destination      webhookDestination `json:"destination"`
+	Status           string             `json:"status,omitempty"` // enabled (default) or disabled
+	WebhookEndpoints []string           `json:"webhook_endpoints,omitempty"`
+	Delivery         DeliveryKnobs      `json:"delivery"`
+}
+
+// webhookDestination is Auth0's destination member.
+type webhookDestination struct {
+	Type          string `json:"type"`
+	Configuration struct {
+		WebhookEndpoint      string               `json:"webhook_endpoint"`
+		WebhookAuthorization WebhookAuthorization `json:"webhook_authorization"`
+	} `json:"configuration"`
+}
+
+func (d webhookDestination) check() error {
+	if d.Type != "webhook" {
+		return fmt.Errorf("%w: destination.type must be webhook; got %q", ErrInvalidEventStream, d.Type)
+	}
+	return nil
+}
+
+// eventStreamPatch is the PATCH body: each member present replaces the
+// stream's (delivery wholesale: a knob left out takes its default).
+type eventStreamPatch struct {
+	Status        *string `json:"status"`
+	Subscriptions *[]struct {
+		EventType string `json:"event_type"`
+	} `json:"subscriptions"`
+	Destination      *webhookDestination `json:"destination"`
+	WebhookEndpoints *[]string           `json:"webhook_endpoints"`
+	Delivery         *DeliveryKnobs      `json:"delivery"`
+}
+
+func (p eventStreamPatch) apply(c *EventStreamConfig) {
+	if p.Subscriptions != nil {
+		c.Subscriptions = c.Subscriptions[:0]
+		for _, s := range *p.Subscriptions {
+			c.Subscriptions = append(c.Subscriptions, s.EventType)
+		}
+	}
+	if p.Destination != nil {
+		c.WebhookEndpoint = p.Destination.Configuration.WebhookEndpoint
+		c.WebhookAuthorization = p.Destination.Configuration.WebhookAuthorization
+	}
+	if p.WebhookEndpoints != nil {
+		c.WebhookEndpoints = *p.WebhookEndpoints
+	}
+	if p.Delivery != nil {
+		c.Delivery = *p.Delivery
+	}
+}
+
+// patchEventStream applies a PATCH body: configuration first, then status.
+func (e *Emulator) patchEventStream(id string, p eventStreamPatch) error {
+	if p.Status != nil && *p.Status != EventStreamEnabled && *p.Status != EventStreamDisabled {
+		return fmt.Errorf("%w: status must be enabled or disabled; got %q", ErrInvalidEventStream, *p.Status)
+	}
+	if p.Destination != nil {
+		if err := p.Destination.check(); err != nil {
+			return err
+		}
+	}
+	if p.Subscriptions != nil || p.Destination != nil || p.WebhookEndpoints != nil || p.Delivery != nil {
+		if err := e.UpdateEventStream(id, p.apply); err != nil {
+			return err
+		}
+	}
+	if p.Status != nil {
+		return e.SetEventStreamEnabled(id, *p.Status == EventStreamEnabled)
+	}
+	return nil
 }
 
 func (b eventStreamBody) config() (EventStreamConfig, error) {
-	if b.Destination.Type != "webhook" {
-		return EventStreamConfig{}, fmt.Errorf("%w: destination.type must be webhook; got %q", ErrInvalidEventStream, b.Destination.Type)
+	if err := b.Destination.check(); err != nil {
+		return EventStreamConfig{}, err
 	}
 	if b.Status != "" && b.Status != EventStreamEnabled && b.Status != EventStreamDisabled {
 		return EventStreamConfig{}, fmt.Errorf("%w: status must be enabled or disabled; got %q", ErrInvalidEventStream, b.Status)
@@ -146,14 +208,12 @@ func (e *Emulator) serveAdminEventStreams(w http.ResponseWriter, r *http.Request
 		st, err := e.EventStream(id)
 		writeStreamResult(w, http.StatusOK, st, err)
 	case sub == "" && r.Method == http.MethodPatch:
-		var body struct {
-			Status string `json:"status"`
-		}
-		if err := decodeAdminBody(r, &body); err != nil || (body.Status != EventStreamEnabled && body.Status != EventStreamDisabled) {
-			writeAPIError(w, http.StatusBadRequest, "invalid_body", `body must be {"status":"enabled"} or {"status":"disabled"}`)
+		var body eventStreamPatch
+		if err := decodeAdminBody(r, &body); err != nil {
+			writeAPIError(w, http.StatusBadRequest, "invalid_body", `body must be an object of status, subscriptions, destination, webhook_endpoints and/or delivery: `+err.Error())
 			return
 		}
-		err := e.SetEventStreamEnabled(id, body.Status == EventStreamEnabled)
+		err := e.patchEventStream(id, body)
 		st, _ := e.EventStream(id)
 		writeStreamResult(w, http.StatusOK, st, err)
 	case sub == "" && r.Method == http.MethodDelete:

@@ -116,6 +116,19 @@ func waitIdle(t *testing.T, e *Emulator, id string) (failed int) {
 	return failed
 }
 
+// adminDo sends one request to the test server; it returns status and body.
+func adminDo(t *testing.T, s *Server, method, path, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
 var seedN atomic.Int64
 
 func seed(t *testing.T, e *Emulator, n int) []string {
@@ -415,31 +428,21 @@ func TestEventStreamDisableReenableRedeliver(t *testing.T) {
 	}
 
 	h.setRespond(nil)
-	admin := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, s.URL+"/emulator/event-streams/"+id+path, strings.NewReader(body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
-	if code, body := admin(http.MethodPost, "/redeliver", ""); code != http.StatusConflict {
+	if code, body := adminDo(t, s, http.MethodPost, "/emulator/event-streams/"+id+"/redeliver", ""); code != http.StatusConflict {
 		t.Fatalf("redeliver while disabled: %d %s", code, body)
 	}
-	if code, body := admin(http.MethodPatch, "", `{"status":"enabled"}`); code != 200 || !strings.Contains(body, `"status":"enabled"`) {
+	if code, body := adminDo(t, s, http.MethodPatch, "/emulator/event-streams/"+id, `{"status":"enabled"}`); code != 200 || !strings.Contains(body, `"status":"enabled"`) {
 		t.Fatalf("enable: %d %s", code, body)
 	}
-	code, body := admin(http.MethodGet, "/deliveries?status=failed", "")
+	code, body := adminDo(t, s, http.MethodGet, "/emulator/event-streams/"+id+"/deliveries?status=failed", "")
 	var failedList []Delivery
 	if err := json.Unmarshal([]byte(body), &failedList); code != 200 || err != nil || len(failedList) != 3 {
 		t.Fatalf("failed deliveries: %d %v %s", code, err, body)
 	}
-	if code, body := admin(http.MethodPost, "/redeliver", `{"delivery_ids":["`+failedList[0].ID+`"]}`); code != 200 || body != `{"redelivered":1}` {
+	if code, body := adminDo(t, s, http.MethodPost, "/emulator/event-streams/"+id+"/redeliver", `{"delivery_ids":["`+failedList[0].ID+`"]}`); code != 200 || body != `{"redelivered":1}` {
 		t.Fatalf("redeliver one: %d %s", code, body)
 	}
-	if code, body := admin(http.MethodPost, "/redeliver", ""); code != 200 || body != `{"redelivered":2}` {
+	if code, body := adminDo(t, s, http.MethodPost, "/emulator/event-streams/"+id+"/redeliver", ""); code != 200 || body != `{"redelivered":2}` {
 		t.Fatalf("redeliver the rest: %d %s", code, body)
 	}
 	if failed := waitIdle(t, e, id); failed != 0 {
@@ -460,18 +463,8 @@ func TestEventStreamDisableReenableRedeliver(t *testing.T) {
 func TestEventStreamAdmin(t *testing.T) {
 	s := startServer(t, Config{})
 	h := newHookRecv(t, nil)
-	do := func(method, path, body string) (int, string) {
-		req, _ := http.NewRequest(method, s.URL+path, strings.NewReader(body))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
 	create := func(endpoint, auth, extra string) (int, string) {
-		return do(http.MethodPost, "/emulator/event-streams", `{"name":"to-worker","subscriptions":[{"event_type":"user.created"},{"event_type":"user.updated"}],
+		return adminDo(t, s, http.MethodPost, "/emulator/event-streams", `{"name":"to-worker","subscriptions":[{"event_type":"user.created"},{"event_type":"user.updated"}],
 			"destination":{"type":"webhook","configuration":{"webhook_endpoint":"`+endpoint+`","webhook_authorization":`+auth+`}}`+extra+`}`)
 	}
 	auth := `{"method":"bearer","token":"tok-s3cret"}`
@@ -483,7 +476,7 @@ func TestEventStreamAdmin(t *testing.T) {
 	if err := json.Unmarshal([]byte(body), &st); err != nil || st.Delivery.RetryBase != 5*time.Millisecond || st.Delivery.MaxAttempts != 3 || len(st.WebhookEndpoints) != 2 {
 		t.Fatalf("view %+v (%v)", st, err)
 	}
-	if code, body := do(http.MethodGet, "/emulator/event-streams", ""); code != 200 || !strings.Contains(body, st.ID) || strings.Contains(body, "s3cret") {
+	if code, body := adminDo(t, s, http.MethodGet, "/emulator/event-streams", ""); code != 200 || !strings.Contains(body, st.ID) || strings.Contains(body, "s3cret") {
 		t.Fatalf("list: %d %s", code, body)
 	}
 	for _, c := range []struct{ endpoint, auth, extra, want string }{
@@ -500,19 +493,19 @@ func TestEventStreamAdmin(t *testing.T) {
 			t.Errorf("%s %s %s: %d %s, want 400 naming %q", c.endpoint, c.auth, c.extra, code, body, c.want)
 		}
 	}
-	if code, body := do(http.MethodPost, "/emulator/event-streams", `{"subscriptions":[{"event_type":"user.exploded"}],"destination":{"type":"webhook","configuration":{"webhook_endpoint":"`+h.URL+`","webhook_authorization":`+auth+`}}}`); code != 400 || !strings.Contains(body, "subscriptions") {
+	if code, body := adminDo(t, s, http.MethodPost, "/emulator/event-streams", `{"subscriptions":[{"event_type":"user.exploded"}],"destination":{"type":"webhook","configuration":{"webhook_endpoint":"`+h.URL+`","webhook_authorization":`+auth+`}}}`); code != 400 || !strings.Contains(body, "subscriptions") {
 		t.Errorf("unknown event type: %d %s", code, body)
 	}
-	if code, _ := do(http.MethodGet, "/emulator/event-streams/est_nope/deliveries", ""); code != http.StatusNotFound {
+	if code, _ := adminDo(t, s, http.MethodGet, "/emulator/event-streams/est_nope/deliveries", ""); code != http.StatusNotFound {
 		t.Errorf("deliveries of an unknown stream: %d", code)
 	}
-	if code, body := do(http.MethodPatch, "/emulator/users/"+url.PathEscape("auth0|nobody"), `{"name":"x"}`); code != http.StatusNotFound {
+	if code, body := adminDo(t, s, http.MethodPatch, "/emulator/users/"+url.PathEscape("auth0|nobody"), `{"name":"x"}`); code != http.StatusNotFound {
 		t.Errorf("PATCH unknown user: %d %s", code, body)
 	}
-	if code, _ := do(http.MethodDelete, "/emulator/event-streams/"+st.ID, ""); code != http.StatusNoContent {
+	if code, _ := adminDo(t, s, http.MethodDelete, "/emulator/event-streams/"+st.ID, ""); code != http.StatusNoContent {
 		t.Fatalf("delete: %d", code)
 	}
-	if code, _ := do(http.MethodGet, "/emulator/event-streams/"+st.ID, ""); code != http.StatusNotFound {
+	if code, _ := adminDo(t, s, http.MethodGet, "/emulator/event-streams/"+st.ID, ""); code != http.StatusNotFound {
 		t.Fatalf("get after delete: %d", code)
 	}
 }
@@ -574,5 +567,47 @@ func TestUpdatedAtStrictlyIncreases(t *testing.T) {
 	raw, _ := e.UpdateUser(uid, map[string]any{"name": "later"})
 	if want := clk.Now().UTC().Format(timeLayout); !strings.Contains(string(raw), `"updated_at":"`+want+`"`) {
 		t.Fatalf("after the clock moved: %s, want updated_at %s", raw, want)
+	}
+}
+
+// TestEventStreamUpdate: a stream's endpoint, credentials, knobs and
+// subscriptions change at run time (admin PATCH and Go API).
+func TestEventStreamUpdate(t *testing.T) {
+	s := startServer(t, Config{})
+	e := s.Emulator
+	h1, h2 := newHookRecv(t, nil), newHookRecv(t, nil)
+	id, err := e.CreateEventStream(EventStreamConfig{Subscriptions: allUserEvents, WebhookEndpoint: h1.URL, WebhookAuthorization: bearer, Delivery: DeliveryKnobs{Concurrency: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, body := adminDo(t, s, http.MethodPatch, "/emulator/event-streams/"+id, `{"destination":{"type":"webhook","configuration":{"webhook_endpoint":"`+h2.URL+`",
+		"webhook_authorization":{"method":"basic","username":"u","password":"pw-s3cret"}}},"delivery":{"duplicate_every":1}}`)
+	if code != 200 || strings.Contains(body, "s3cret") || !strings.Contains(body, `"duplicate_every":1`) {
+		t.Fatalf("patch: %d %s", code, body)
+	}
+	seed(t, e, 1)
+	waitIdle(t, e, id)
+	for range 2 {
+		if r := h2.next(t); r.user != "u" || r.pass != "pw-s3cret" {
+			t.Fatalf("basic %q %q", r.user, r.pass)
+		}
+	}
+	h1.none(t)
+	h2.none(t)
+	if code, body := adminDo(t, s, http.MethodPatch, "/emulator/event-streams/"+id, `{"delivery":{"concurrency":3}}`); code != 400 || !strings.Contains(body, "concurrency") {
+		t.Fatalf("changing concurrency: %d %s", code, body)
+	}
+	if code, body := adminDo(t, s, http.MethodPatch, "/emulator/event-streams/"+id, `{"subscriptions":[{"event_type":"user.deleted"}]}`); code != 200 {
+		t.Fatalf("subscriptions: %d %s", code, body)
+	}
+	seed(t, e, 1)
+	if dl, _ := e.Deliveries(id); len(dl) != 2 {
+		t.Fatalf("%d deliveries after unsubscribing from user.created, want still 2", len(dl))
+	}
+	if err := e.UpdateEventStream(id, func(c *EventStreamConfig) { c.WebhookEndpoint = "ftp://x" }); !errors.Is(err, ErrInvalidEventStream) {
+		t.Fatalf("bad endpoint: %v", err)
+	}
+	if st, _ := e.EventStream(id); st.WebhookEndpoints[0] != h2.URL {
+		t.Fatalf("a refused update changed the stream: %+v", st)
 	}
 }

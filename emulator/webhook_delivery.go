@@ -117,18 +117,22 @@ func (s *eventStream) stop() {
 }
 
 // offer takes one event of the log (the stream subscribes to its type).
-func (s *eventStream) offer(typ, evtID string, at time.Time, obj []byte) {
-	body := appendCloudEvent(nil, typ, []byte(evtID), at, obj, s.id)
-	body = append(body, '}')
-	k := s.cfg.Delivery
+func (s *eventStream) offer(typ string, evtID []byte, at time.Time, obj []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !slices.Contains(s.cfg.Subscriptions, typ) {
+		return
+	}
+	body := appendCloudEvent(nil, typ, evtID, at, obj, s.id)
+	body = append(body, '}')
+	k := s.cfg.Delivery
 	s.seen++
 	dup := (k.DuplicateEvery > 0 && s.seen%k.DuplicateEvery == 0) ||
 		(k.DuplicateProbability > 0 && s.rnd.Float64() < k.DuplicateProbability)
-	s.admitLocked(s.newDeliveryLocked(typ, evtID, body, false))
+	id := string(evtID)
+	s.admitLocked(s.newDeliveryLocked(typ, id, body, false))
 	if dup {
-		s.admitLocked(s.newDeliveryLocked(typ, evtID, body, true))
+		s.admitLocked(s.newDeliveryLocked(typ, id, body, true))
 	}
 }
 
@@ -253,9 +257,11 @@ func (s *eventStream) work() {
 
 // attempt POSTs d once to the next endpoint and records the outcome.
 func (s *eventStream) attempt(d *delivery) {
-	k := s.cfg.Delivery
-	if k.Delay > 0 {
-		t := time.NewTimer(k.Delay)
+	s.mu.Lock()
+	delay := s.cfg.Delivery.Delay
+	s.mu.Unlock()
+	if delay > 0 {
+		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-s.ctx.Done():
@@ -275,15 +281,17 @@ func (s *eventStream) attempt(d *delivery) {
 	}
 	ep := s.eps[s.rr%len(s.eps)]
 	s.rr++
+	cfg := s.cfg // UpdateEventStream replaces s.cfg, never changes it in place
 	s.mu.Unlock()
 
-	code, err := s.post(ep, d.body)
+	code, err := s.post(ep, d.body, cfg)
 	if s.ctx.Err() != nil {
 		return // stopped: the attempt did not really happen
 	}
 	att := DeliveryAttempt{Time: s.e.now().UTC(), Endpoint: ep, StatusCode: code, Status: "success"}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	k := s.cfg.Delivery
 	if err == nil && code >= 200 && code < 300 {
 		d.Attempts = append(d.Attempts, att)
 		d.Status = DeliveryDelivered
@@ -332,8 +340,8 @@ func backoff(k DeliveryKnobs, n int) time.Duration {
 
 // post sends one CloudEvent; it returns the status code, or the error when
 // there was no answer.
-func (s *eventStream) post(ep string, body []byte) (int, error) {
-	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.Delivery.Timeout)
+func (s *eventStream) post(ep string, body []byte, cfg EventStreamConfig) (int, error) {
+	ctx, cancel := context.WithTimeout(s.ctx, cfg.Delivery.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep, bytes.NewReader(body))
 	if err != nil {
@@ -341,7 +349,7 @@ func (s *eventStream) post(ep string, body []byte) (int, error) {
 	}
 	req.Header.Set("Content-Type", "application/cloudevents+json")
 	req.Header.Set("User-Agent", "auth0-emulator-event-streams/1.0")
-	a := s.cfg.WebhookAuthorization
+	a := cfg.WebhookAuthorization
 	if a.Method == WebhookAuthBearer {
 		req.Header.Set("Authorization", "Bearer "+a.Token)
 	} else {
@@ -439,4 +447,29 @@ func appendCloudEvent(b []byte, typ string, evtID []byte, at time.Time, obj []by
 	b = append(b, `},"a0tenant":"`+evTenant+`","a0stream":"`...)
 	b = append(b, stream...)
 	return append(b, '"')
+}
+
+// update replaces the stream's configuration (UpdateEventStream).
+func (s *eventStream) update(f func(*EventStreamConfig), defaults DeliveryKnobs) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg := s.cfg
+	cfg.Subscriptions = slices.Clone(cfg.Subscriptions)
+	cfg.WebhookEndpoints = slices.Clone(cfg.WebhookEndpoints)
+	f(&cfg)
+	if err := cfg.Check(); err != nil {
+		return err
+	}
+	if cfg.Delivery.Concurrency == 0 {
+		cfg.Delivery.Concurrency = s.cfg.Delivery.Concurrency // fixed: left out = kept
+	}
+	cfg.Delivery = cfg.Delivery.withDefaults(defaults)
+	if cfg.Delivery.Concurrency != s.cfg.Delivery.Concurrency {
+		return fmt.Errorf("%w: delivery.concurrency is fixed when the stream is created", ErrInvalidEventStream)
+	}
+	s.cfg, s.eps = cfg, cfg.endpoints()
+	if cfg.Delivery.ReorderWindow <= 1 && len(s.held) > 0 {
+		s.flushLocked()
+	}
+	return nil
 }
