@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/publisher"
+	"github.com/auth0-worker/auth0-worker/schemas"
 	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
@@ -192,7 +194,9 @@ func (e *env) tryRequest(command string, body string, hdr map[string]string, tim
 		return reply{}, err
 	}
 	r := toReply(e.t, resp)
-	schemacheck.CheckReply(e.t, command, r.status, r.body)
+	if slices.Contains(schemas.Names(), schemas.Reply(command)) { // not a command added by a test
+		schemacheck.CheckReply(e.t, command, r.status, r.body)
+	}
 	return r, nil
 }
 

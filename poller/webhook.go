@@ -323,7 +323,7 @@ func (r *receiver) batcher(ctx context.Context) {
 }
 
 // batchers run at once: one fills while others wait for acks.
-const batchers = 4
+const batchers = 8
 
 // authorized compares the Authorization header with the configured
 // credential in constant time (hashes of equal length).
