@@ -331,3 +331,51 @@ func (p *Poller) receiverSlotsTaken() int {
 	}
 	return len(p.recv.slots)
 }
+
+// NATS stops mid-run: the receiver answers 503 and the emulator (as an
+// Auth0 event stream) retries; once NATS is back every event is stored
+// once, no delivery failed.
+func TestReceiverNATSDownEmulatorRetries(t *testing.T) {
+	r := newRigNATS(t, false, testredis.Options{}, nil, emulator.Knobs{})
+	r.outages = true
+	url, m := r.startReceiver(t, WebhookOptions{PublishWait: time.Second})
+	e := r.srv.Emulator
+	est, err := e.CreateEventStream(emulator.EventStreamConfig{
+		Subscriptions: allTypes, WebhookEndpoint: url,
+		WebhookAuthorization: emulator.WebhookAuthorization{Method: "bearer", Token: hookToken},
+		Delivery:             emulator.DeliveryKnobs{RetryBase: 100 * time.Millisecond, RetryMax: 500 * time.Millisecond, MaxAttempts: 100},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := seed(t, e, "down", 10, nil, false)
+	testwait.For(t, 20*time.Second, "the first events stored", func() bool { return len(r.streamMsgs(t)) == 10 })
+	r.ns.Shutdown()
+	for _, id := range ids {
+		if _, err := e.UpdateUser(id, map[string]any{"name": "during the outage"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testwait.For(t, 20*time.Second, "503 answers while NATS is down", func() bool { return value(m.WebhookRequests.WithLabelValues("503")) >= 3 })
+	r.ns.Restart()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if failed, err := e.WaitDeliveries(ctx, est); err != nil || failed != 0 {
+		t.Fatalf("deliveries: %d failed, %v", failed, err)
+	}
+	updated := 0
+	seen := map[string]bool{}
+	for _, msg := range r.streamMsgs(t) {
+		id := msg.Header.Get(jetstream.MsgIDHeader)
+		if seen[id] {
+			t.Fatalf("%s stored twice", id)
+		}
+		seen[id] = true
+		if strings.HasPrefix(id, "updated@") {
+			updated++
+		}
+	}
+	if updated != len(ids) || len(seen) != 2*len(ids) {
+		t.Fatalf("%d updates of %d stored, %d events in all", updated, len(ids), len(seen))
+	}
+}
