@@ -101,6 +101,7 @@ func (e envelope) buildWith(u auth0.User, fields []string, truncated bool) (stri
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: user %s: %v", ErrInvalidUser, u.UserID, err)
 	}
+	data = withTimeField(data, u, evTime)
 	after := e.afterID[kindIndex(u)]
 	b := make([]byte, 0, len(data)+len(after)+2*len(id)+len(evTime)+128)
 	b = append(b, `{"specversion":"1.0","id":`...)
@@ -180,6 +181,31 @@ func (e envelope) data(u auth0.User, fields []string) ([]byte, error) {
 		n++
 	}
 	return append(b, '}'), nil
+}
+
+// withTimeField makes sure the data of an updated or deleted event holds
+// its time member (updated_at / deleted_at): when the object has none, the
+// event's time (EventTime's fallback) is added first, so a consumer can
+// always compare versions. Created events and objects that have it are
+// returned as they are.
+func withTimeField(data []byte, u auth0.User, evTime string) []byte {
+	if u.Kind == "" || u.Kind == TypeCreated {
+		return data
+	}
+	name := timeField(u.Kind)
+	if _, ok := stringMember(data, name); ok {
+		return data
+	}
+	b := make([]byte, 0, len(data)+len(name)+len(evTime)+8)
+	b = append(b, '{')
+	b = appendJSONString(b, name)
+	b = append(b, ':')
+	b = appendJSONString(b, evTime)
+	rest := trimSpace(data)[1:]
+	if r := trimSpace(rest); len(r) > 0 && r[0] != '}' {
+		b = append(b, ',')
+	}
+	return append(b, rest...)
 }
 
 var errMalformed = errors.New("raw JSON object is malformed")

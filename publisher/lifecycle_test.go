@@ -54,6 +54,9 @@ func TestLifeCycleEvents(t *testing.T) {
 		if ce.Data["updated_at"] != ua || ce.Data["created_at"] != ca || ce.Data["name"] != nil {
 			t.Errorf("%d: data %v", i, ce.Data)
 		}
+		if i == 2 && ce.Data["deleted_at"] != da { // absent from the object: the event's time is added
+			t.Errorf("deleted data %v lacks deleted_at", ce.Data)
+		}
 	}
 }
 
