@@ -5,7 +5,6 @@ package connect
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,27 +145,7 @@ func (o NATSOptions) tlsConfig() (*tls.Config, error) {
 	if o.TLSCA == "" && o.TLSCert == "" {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.TLSCA != "" {
-		pem, err := os.ReadFile(o.TLSCA)
-		if err != nil {
-			return nil, fmt.Errorf("%w: NATS_TLS_CA: %w", ErrInvalidOptions, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: NATS_TLS_CA: %s holds no PEM certificate", ErrInvalidOptions, o.TLSCA)
-		}
-		cfg.RootCAs = pool
-	}
-	if o.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
-		if err != nil {
-			// LoadX509KeyPair errors name the problem, never the key bytes.
-			return nil, fmt.Errorf("%w: NATS_TLS_CERT/NATS_TLS_KEY: %w", ErrInvalidOptions, err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return tlsFiles{prefix: "NATS_TLS", CA: o.TLSCA, Cert: o.TLSCert, Key: o.TLSKey}.config()
 }
 
 // NATSOpts returns the nats.Options for opts (validated), for callers that
