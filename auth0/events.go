@@ -337,13 +337,23 @@ func (s *EventStream) Next(ctx context.Context) (Event, error) {
 		}
 		if m.Event == "error" {
 			se := decodeStreamError(m)
+			healthy := s.conn.gotID
 			s.dropConn()
 			// cursor_expired and invalid_cursor: the offset itself is
 			// unusable, reconnecting from it cannot help; the caller
 			// resumes from a timestamp. Other codes are transient.
 			if s.p.Reconnect && !errors.Is(se, ErrCursorExpired) && !errors.Is(se, ErrInvalidCursor) {
-				s.c.log.Warn("auth0: events: stream error, reconnecting from the last offset", "code", se.Code, "offset", s.LastOffset())
-				if err := sleepCtx(ctx, s.bo.NextBackOff()); err != nil {
+				wait, lvl := s.bo.NextBackOff(), slog.LevelWarn
+				if healthy {
+					// A connection that worked and was timed out (timeout,
+					// connection_timeout): Auth0 expects the client back at
+					// once, from its offset, like after a cycled connection.
+					s.bo.Reset()
+					s.failures = 0
+					wait, lvl = s.retry, slog.LevelInfo
+				}
+				s.c.log.Log(ctx, lvl, "auth0: events: stream error, reconnecting from the last offset", "code", se.Code, "offset", s.LastOffset(), "in", wait)
+				if err := sleepCtx(ctx, wait); err != nil {
 					return Event{}, err
 				}
 				continue

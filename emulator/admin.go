@@ -43,6 +43,8 @@ func (e *Emulator) CreateUsers(users []SeedUser) ([]string, error) {
 		if id != "" && !strings.Contains(id, "|") {
 			id = "auth0|" + id
 		}
+		provider, _, _ := strings.Cut(id, "|")
+		e.conns.ensure(conn, provider)
 		created, _, herr := e.createUser(conn, id, su.CreatedAt, fields, su.Indexed, su.NoEvent)
 		if herr != nil {
 			return ids, fmt.Errorf("emulator: create user %d (%s): %d %s: %w", i, su.Email, herr.status, herr.message, ErrUserExists)
@@ -120,17 +122,23 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request, path strin
 			return
 		}
 		k := e.Knobs()
-		if err := applyKnobPatch(&k, patch); err != nil {
+		err := applyKnobPatch(&k, patch)
+		if err == nil {
+			err = CheckKnobs(k)
+		}
+		if err != nil {
 			writeAPIError(w, http.StatusBadRequest, "invalid_body", err.Error())
 			return
 		}
 		e.SetKnobs(func(dst *Knobs) { *dst = k })
 		writeJSON(w, http.StatusOK, knobsView(k))
+	case path == "/emulator/connections":
+		e.serveAdminConnections(w, r)
 	case path == "/emulator/events/close" && r.Method == http.MethodPost:
 		e.CloseEventStreams()
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeAPIError(w, http.StatusNotFound, "", "Not Found: admin endpoints are POST/GET /emulator/users, DELETE /emulator/users/{id}, GET/DELETE /emulator/requests, GET/PATCH /emulator/knobs, POST /emulator/events/close")
+		writeAPIError(w, http.StatusNotFound, "", "Not Found: admin endpoints are POST/GET /emulator/users, DELETE /emulator/users/{id}, GET/DELETE /emulator/requests, GET/PATCH /emulator/knobs, GET/POST /emulator/connections, POST /emulator/events/close")
 	}
 }
 

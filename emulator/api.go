@@ -43,6 +43,13 @@ type Config struct {
 	// RequestLogMax bounds the request log (the oldest entries are dropped
 	// first); default 100,000 entries.
 	RequestLogMax int
+	// Connections of the tenant besides DefaultConnection (a database
+	// connection that always exists); POST /users with any other name
+	// answers 400 inexistent_connection. More can be added at run time
+	// (AddConnections, POST /emulator/connections); seeding through
+	// CreateUsers adds the connections it names. New panics on an entry
+	// without a name.
+	Connections []Connection
 }
 
 // Knobs change behaviour at run time (SetKnobs, or PATCH /emulator/knobs
@@ -96,6 +103,32 @@ type Knobs struct {
 	EventsRetry time.Duration `json:"events_retry"`
 	// EventsDisabled answers 404 on /api/v2/events (a plan without it).
 	EventsDisabled bool `json:"events_disabled"`
+
+	// EventsErrorAfter ends every SSE connection after this long with a
+	// terminal `event: error` of code EventsErrorCode and the connection's
+	// offset (clients reconnect from it); 0 = never.
+	EventsErrorAfter time.Duration `json:"events_error_after"`
+	// EventsErrorCode is "timeout" (the default) or "connection_timeout".
+	EventsErrorCode string `json:"events_error_code"`
+
+	// PasswordPolicy of the database connections: none (also ""), low,
+	// fair, good or excellent (PasswordPolicies). A password it refuses on
+	// POST /users or PATCH /users/{id} answers 400 "PasswordStrengthError:
+	// Password is too weak".
+	PasswordPolicy string `json:"password_policy"`
+
+	// TokenRateLimit is the token bucket refill in requests per second for
+	// /oauth/token (0 = unlimited), TokenRateBurst its size (default
+	// ceil(TokenRateLimit)). Token answers carry X-RateLimit-* headers
+	// either way; over the limit: 429 too_many_requests (OAuth shape).
+	TokenRateLimit float64 `json:"token_rate_limit"`
+	TokenRateBurst int     `json:"token_rate_burst"`
+
+	// SearchDuration is how long every GET /users takes to run. One that
+	// would run longer than SearchTimeout (default 2s, Auth0's limit)
+	// answers 503 once SearchTimeout has passed, as Auth0 does.
+	SearchDuration time.Duration `json:"search_duration"`
+	SearchTimeout  time.Duration `json:"search_timeout"`
 }
 
 // SeedUser is a user created through the admin surface, with a chosen
@@ -140,6 +173,8 @@ type LoggedRequest struct {
 //	func (e *Emulator) CloseEventStreams()                               // drop every SSE connection now
 //	func (e *Emulator) IssueToken(clientID string) string                // a valid token without HTTP
 //	func (e *Emulator) Clients() []ClientCredentials
+//	func (e *Emulator) AddConnections(list ...Connection) error
+//	func (e *Emulator) Connections() []Connection
 //
 // Test helper (package emulatortest, apart so that this package links no
 // testing code):
@@ -150,12 +185,15 @@ type LoggedRequest struct {
 //	func (s *Server) Close(); func (s *Server) Restart()   // stop/start listening on the same port (state kept)
 //	func (s *Server) Stop(); func (s *Server) Start() error // "Auth0 down" for as long as a test wants
 //
-// Behaviour worth knowing: every connection is a database connection
-// (provider auth0; POST /users needs email and password); juxtaposed query
+// Behaviour worth knowing: POST /users needs a connection the tenant has
+// (Config.Connections; a database connection needs email and password, a
+// passwordless one email or phone_number and no password); juxtaposed query
 // terms are ORed (Lucene's default) unless the second starts with NOT or -;
 // search ties on created_at come back in user_id order; GET /users (with or
 // without q) sees the index, so IndexLag applies to plain listings too.
 //
 // Admin HTTP surface: POST /emulator/users (JSON array of SeedUser) →
 // {"user_ids": [...]}; GET /emulator/requests; DELETE /emulator/requests;
-// GET/PATCH /emulator/knobs (durations as Go strings "2s" or nanoseconds).
+// GET/PATCH /emulator/knobs (durations as Go strings "2s" or nanoseconds);
+// GET /emulator/connections; POST /emulator/connections (a Connection or a
+// JSON array of them).

@@ -22,9 +22,12 @@ type Emulator struct {
 	events *eventLog
 
 	store  *store
+	conns  *connections
 	tokens tokenStore
 	bucket bucket
-	log    requestLog
+	// tokenBucket limits /oauth/token, apart from the Management API.
+	tokenBucket bucket
+	log         requestLog
 
 	rndMu sync.Mutex
 	rnd   *rand.Rand
@@ -46,7 +49,11 @@ func New(cfg Config) *Emulator {
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
-	e := &Emulator{cfg: cfg, knobs: cfg.Knobs, store: newStore(), rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	conns, err := newConnections(cfg.Connections)
+	if err != nil {
+		panic(err)
+	}
+	e := &Emulator{cfg: cfg, knobs: cfg.Knobs, store: newStore(), conns: conns, rnd: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
 	if cfg.RequestLogMax <= 0 {
 		cfg.RequestLogMax = 100_000
 	}

@@ -118,6 +118,23 @@ func (c *tclient) do(method, path string, body any) tresp {
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	return c.roundTrip(req)
+}
+
+// doForm sends form as an application/x-www-form-urlencoded body.
+func (c *tclient) doForm(method, path string, form url.Values) tresp {
+	c.t.Helper()
+	req, err := http.NewRequest(method, c.s.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return c.roundTrip(req)
+}
+
+func (c *tclient) roundTrip(req *http.Request) tresp {
+	c.t.Helper()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.t.Fatal(err)

@@ -93,6 +93,12 @@ func (e *Emulator) handleListUsers(w http.ResponseWriter, r *http.Request) {
 		herr.write(w)
 		return
 	}
+	if herr, ok := e.searchRunTime(r); !ok {
+		return
+	} else if herr != nil {
+		herr.write(w)
+		return
+	}
 	items, total := e.search(p, e.now())
 	if p.includeTotals {
 		var b []byte

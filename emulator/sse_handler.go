@@ -116,9 +116,10 @@ func parseEvParams(r *http.Request) (evParams, error) {
 // `offset-only` message every EventsHeartbeat. It ends after EventsCycle,
 // on closeAll, when the client goes away (a plain close, as Auth0 cycles
 // connections), or after an `event: error` (cursor_expired when the cursor
-// falls out of the retention while connected). The spec's other codes
-// (timeout, connection_timeout, payload_too_large, processing_error) have
-// no trigger in the emulator and are never sent.
+// falls out of the retention while connected), or after EventsErrorAfter
+// with `event: error` timeout or connection_timeout (EventsErrorCode) and
+// the connection's offset. The spec's other codes (payload_too_large,
+// processing_error) have no trigger in the emulator and are never sent.
 //
 // Offsets name "after this event" (or, for offset-only messages, "after
 // everything scanned so far"), carry the time they were handed out, and
@@ -272,6 +273,8 @@ func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) 
 		defer t.Stop()
 		cycle = t.C
 	}
+	timeout, stopTimeout := streamTimeout(k)
+	defer stopTimeout()
 
 	closing := s.closing
 	var buf []evEntry
@@ -312,6 +315,9 @@ func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) 
 				return
 			case <-cycle:
 				return
+			case <-timeout:
+				s.sendTimeout(k, cur)
+				return
 			default:
 				continue
 			}
@@ -323,6 +329,9 @@ func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) 
 		case <-closing:
 			return
 		case <-cycle:
+			return
+		case <-timeout:
+			s.sendTimeout(k, cur)
 			return
 		case <-hb.C:
 			heartbeatDue = true

@@ -44,11 +44,17 @@ type user struct {
 	createdAt  time.Time
 	cur        *version
 	prev       *version // what search saw before cur became visible
+	// goneAt is set when the user was deleted: search keeps finding it
+	// until then (index lag); get-by-id and users-by-email no longer do.
+	goneAt time.Time
 }
 
 // searchVersion is what the search index holds for u at now (nil: not yet
 // indexed).
 func (u *user) searchVersion(now time.Time) *version {
+	if !u.goneAt.IsZero() && !now.Before(u.goneAt) {
+		return nil
+	}
 	if !now.Before(u.cur.visibleAt) {
 		return u.cur
 	}
@@ -67,6 +73,8 @@ type store struct {
 	byEmail map[string][]*user
 	byName  map[string]*user // connection + "\x00" + username
 	sorted  []*user
+	// gone are deleted users still in sorted until their goneAt (tombstones.go).
+	gone []*user
 }
 
 func newStore() *store {
@@ -94,9 +102,13 @@ func (s *store) insertSorted(u *user) {
 }
 
 func (s *store) removeSorted(u *user) {
-	i := sort.Search(len(s.sorted), func(i int) bool { return !less(s.sorted[i], u) })
-	if i < len(s.sorted) && s.sorted[i] == u {
-		s.sorted = append(s.sorted[:i], s.sorted[i+1:]...)
+	// A deleted user's tombstone and its re-created namesake may share the
+	// key (created_at, user_id): look for u itself among the equal keys.
+	for i := sort.Search(len(s.sorted), func(i int) bool { return !less(s.sorted[i], u) }); i < len(s.sorted) && !less(u, s.sorted[i]); i++ {
+		if s.sorted[i] == u {
+			s.sorted = append(s.sorted[:i], s.sorted[i+1:]...)
+			return
+		}
 	}
 }
 

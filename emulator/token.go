@@ -69,6 +69,9 @@ func (e *Emulator) findClient(id string) (ClientCredentials, bool) {
 // serveToken handles POST /oauth/token (client credentials; form or JSON;
 // the secret in the body or as HTTP Basic, as x/oauth2 may send either).
 func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request, st *reqState) {
+	if !e.tokenRateLimit(w) {
+		return
+	}
 	if r.Method != http.MethodPost {
 		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "Method not allowed, use POST")
 		return

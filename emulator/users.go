@@ -37,6 +37,7 @@ func (e *Emulator) createUser(connection, id string, created time.Time, fields m
 
 	s := e.store
 	s.mu.Lock()
+	s.purge(now)
 	if _, dup := s.byID[id]; dup || s.conflict(connection, emailKey, username, nil) {
 		s.mu.Unlock()
 		return "", nil, &httpErr{http.StatusConflict, "auth0_idp_error", msgUserExists}
@@ -83,7 +84,7 @@ func readJSONObject(r *http.Request) (map[string]any, *httpErr) {
 }
 
 func (e *Emulator) handleCreateUser(w http.ResponseWriter, r *http.Request) {
-	body, herr := readJSONObject(r)
+	body, herr := readUserBody(r, createProps)
 	if herr != nil {
 		herr.write(w)
 		return
@@ -92,20 +93,15 @@ func (e *Emulator) handleCreateUser(w http.ResponseWriter, r *http.Request) {
 		writeAPIError(w, http.StatusBadRequest, "invalid_body", msg)
 		return
 	}
-	connection := body["connection"].(string)
-	// Every connection of the emulated tenant is a database connection
-	// (strategy auth0): email and password are required there.
-	if _, ok := body["email"]; !ok {
-		writeAPIError(w, http.StatusBadRequest, "invalid_body", "Payload validation error: 'Missing required property: email'.")
+	conn, herr := e.createConnection(body)
+	if herr != nil {
+		herr.write(w)
 		return
 	}
-	if _, ok := body["password"]; !ok {
-		writeAPIError(w, http.StatusBadRequest, "invalid_body", "Payload validation error: 'Missing required property: password'.")
-		return
-	}
-	id := ""
+	connection := conn.Name
+	id := conn.provider() + "|" + e.randomHex(12)
 	if given, ok := body["user_id"].(string); ok && given != "" {
-		id = "auth0|" + given
+		id = conn.provider() + "|" + given
 	}
 	fields := make(map[string]any, len(body))
 	for k, v := range body {
@@ -134,6 +130,17 @@ func (e *Emulator) lookupUser(id string) ([]byte, map[string]any, bool) {
 	return u.cur.raw, u.cur.doc, true
 }
 
+// userConnection is the connection of a user, if the user exists.
+func (e *Emulator) userConnection(id string) (string, bool) {
+	e.store.mu.RLock()
+	defer e.store.mu.RUnlock()
+	u, ok := e.store.byID[id]
+	if !ok {
+		return "", false
+	}
+	return u.connection, true
+}
+
 func (e *Emulator) handleGetUser(w http.ResponseWriter, r *http.Request, id string) {
 	raw, doc, ok := e.lookupUser(id)
 	if !ok {
@@ -157,6 +164,7 @@ func (e *Emulator) handleDeleteUser(w http.ResponseWriter, id string) {
 }
 
 func (e *Emulator) deleteUser(id string) bool {
+	lag := e.drawLag()
 	s := e.store
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -165,13 +173,13 @@ func (e *Emulator) deleteUser(id string) bool {
 		return false
 	}
 	s.removeIndexes(u)
-	s.removeSorted(u)
+	s.bury(u, e.now(), lag)
 	e.events.append("user.deleted", u.cur.raw)
 	return true
 }
 
 func (e *Emulator) handlePatchUser(w http.ResponseWriter, r *http.Request, id string) {
-	body, herr := readJSONObject(r)
+	body, herr := readUserBody(r, updateProps)
 	if herr != nil {
 		herr.write(w)
 		return
@@ -195,6 +203,12 @@ func (e *Emulator) handlePatchUser(w http.ResponseWriter, r *http.Request, id st
 		}
 		if un {
 			writeAPIError(w, http.StatusBadRequest, "operation_not_supported", "Cannot update password and username simultaneously")
+			return
+		}
+	}
+	if conn, ok := e.userConnection(id); ok {
+		if herr := e.patchConnection(conn, body); herr != nil {
+			herr.write(w)
 			return
 		}
 	}

@@ -13,7 +13,7 @@ var idPattern = regexp.MustCompile(`^auth0\|[0-9a-f]{24}$`)
 var tsPattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`)
 
 func TestCreateGetPatchDelete(t *testing.T) {
-	s := newTestServer(t, Config{})
+	s := newTestServer(t, Config{Connections: []Connection{{Name: "Other-DB"}}})
 	c := newClient(t, s)
 
 	r := c.do("POST", "/api/v2/users", createBody("Chuck@Example.COM"))
@@ -118,7 +118,7 @@ func TestCreateValidation(t *testing.T) {
 		{"long given", map[string]any{"connection": "c", "email": "a@example.com", "password": "x", "given_name": strings.Repeat("n", 151)}, "given_name"},
 		{"long username", map[string]any{"connection": "c", "email": "a@example.com", "password": "x", "username": strings.Repeat("n", 129)}, "username"},
 		{"wrong type", map[string]any{"connection": "c", "email": 5, "password": "x"}, "email"},
-		{"no password", map[string]any{"connection": "c", "email": "a@example.com"}, "password"},
+		{"no password", map[string]any{"connection": DefaultConnection, "email": "a@example.com"}, "password"},
 		{"not json", "{", "JSON"},
 		{"array", "[]", "object"},
 	}

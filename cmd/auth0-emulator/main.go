@@ -5,7 +5,9 @@
 // Every flag has an environment variable AUTH0_EMULATOR_<FLAG> (upper case,
 // '-' → '_'); a flag given on the command line wins. Clients come from
 // repeated --client id:secret[:scope,scope...] or AUTH0_EMULATOR_CLIENTS
-// (entries separated by ';' or spaces). Secrets are never logged.
+// (entries separated by ';' or spaces), connections from repeated
+// --connection name[:strategy] or AUTH0_EMULATOR_CONNECTIONS (separated by
+// ',', ';' or spaces). Secrets are never logged.
 package main
 
 import (
@@ -19,6 +21,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +44,28 @@ type options struct {
 	logFormat string
 	seedUsers int
 	cfg       emulator.Config
+}
+
+// connectionList is the repeatable --connection flag: name[:strategy].
+type connectionList []emulator.Connection
+
+func (c *connectionList) String() string {
+	names := make([]string, len(*c))
+	for i, cn := range *c {
+		names[i] = cn.Name
+	}
+	return strings.Join(names, ",")
+}
+
+func (c *connectionList) Set(v string) error {
+	for _, entry := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ';' || r == ' ' || r == '\n' || r == '\t' }) {
+		name, strategy, _ := strings.Cut(entry, ":")
+		if name == "" || strings.Contains(entry, "|") {
+			return fmt.Errorf("want name or name:strategy (e.g. Other-DB, passwordless:email, google-oauth2:google-oauth2); got %q", entry)
+		}
+		*c = append(*c, emulator.Connection{Name: name, Strategy: strategy})
+	}
+	return nil
 }
 
 // clientList is the repeatable --client flag.
@@ -96,6 +121,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 	fs.SetOutput(stderr)
 	k := &o.cfg.Knobs
 	var clients clientList
+	var conns connectionList
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8081", "listen address")
 	fs.Var(&clients, "client", "client id:secret[:scope,scope] (repeatable; default "+emulator.DefaultClientID+" with every scope)")
 	fs.DurationVar(&o.cfg.TokenLifetime, "token-lifetime", 24*time.Hour, "lifetime of issued access tokens")
@@ -118,6 +144,14 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 	fs.DurationVar(&k.EventsHeartbeat, "events-heartbeat", 0, "interval of offset-only messages and heartbeats (default 1s)")
 	fs.DurationVar(&k.EventsRetry, "events-retry", 0, "retry: value sent on connect (default 1s)")
 	fs.BoolVar(&k.EventsDisabled, "events-disabled", false, "answer 404 on /api/v2/events (a plan without the Events API)")
+	fs.DurationVar(&k.EventsErrorAfter, "events-error-after", 0, "end every SSE connection after this long with event: error (events-error-code) and its offset (0 = never)")
+	fs.StringVar(&k.EventsErrorCode, "events-error-code", emulator.EventsErrorTimeout, "code of that error: timeout or connection_timeout")
+	fs.Var(&conns, "connection", "connection name[:strategy] besides "+emulator.DefaultConnection+" (repeatable or comma-separated; strategy auth0 (database, default), email, sms or a social provider)")
+	fs.StringVar(&k.PasswordPolicy, "password-policy", emulator.PolicyNone, "password policy of database connections: "+strings.Join(emulator.PasswordPolicies, ", "))
+	fs.Float64Var(&k.TokenRateLimit, "token-rate-limit", 0, "token bucket refill in requests/s for /oauth/token (0 = unlimited)")
+	fs.IntVar(&k.TokenRateBurst, "token-rate-burst", 0, "its size (default ceil(token-rate-limit))")
+	fs.DurationVar(&k.SearchDuration, "search-duration", 0, "how long every GET /users takes to run")
+	fs.DurationVar(&k.SearchTimeout, "search-timeout", 0, "a search running longer answers 503 once this has passed (default 2s, Auth0's limit)")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "auto", "auto, text or json")
 	if err := fs.Parse(args); err != nil {
@@ -132,8 +166,11 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
 		name := envName(f.Name)
-		if f.Name == "client" {
+		switch f.Name {
+		case "client":
 			name = "AUTH0_EMULATOR_CLIENTS"
+		case "connection":
+			name = "AUTH0_EMULATOR_CONNECTIONS"
 		}
 		v := getenv(name)
 		if given[f.Name] || v == "" || envErr != nil {
@@ -147,6 +184,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 		return nil, envErr
 	}
 	o.cfg.Clients = clients
+	o.cfg.Connections = conns
 	return o, validate(o)
 }
 
@@ -183,6 +221,7 @@ func validate(o *options) error {
 		nonNeg("index-lag", k.IndexLag), nonNeg("index-lag-max", k.IndexLagMax), nonNeg("latency", k.Latency), nonNeg("latency-after", k.LatencyAfter),
 		nonNeg("events-cycle", k.EventsCycle), nonNeg("events-retention", k.EventsRetention),
 		nonNeg("events-heartbeat", k.EventsHeartbeat), nonNeg("events-retry", k.EventsRetry),
+		nonNeg("events-error-after", k.EventsErrorAfter), nonNeg("search-duration", k.SearchDuration), nonNeg("search-timeout", k.SearchTimeout),
 	}
 	for _, err := range checks {
 		if err != nil {
@@ -194,6 +233,12 @@ func validate(o *options) error {
 		return fmt.Errorf("--rate-limit (AUTH0_EMULATOR_RATE_LIMIT) must not be negative, e.g. 10; got %v", k.RateLimit)
 	case k.RateBurst < 0:
 		return fmt.Errorf("--rate-burst (AUTH0_EMULATOR_RATE_BURST) must not be negative, e.g. 20; got %d", k.RateBurst)
+	case k.TokenRateLimit < 0 || k.TokenRateBurst < 0:
+		return fmt.Errorf("--token-rate-limit and --token-rate-burst (AUTH0_EMULATOR_TOKEN_RATE_LIMIT, _BURST) must not be negative, e.g. 5 and 10; got %v and %d", k.TokenRateLimit, k.TokenRateBurst)
+	case !slices.Contains(emulator.PasswordPolicies, k.PasswordPolicy):
+		return fmt.Errorf("--password-policy (AUTH0_EMULATOR_PASSWORD_POLICY) must be one of %s; got %q", strings.Join(emulator.PasswordPolicies, ", "), k.PasswordPolicy)
+	case k.EventsErrorCode != emulator.EventsErrorTimeout && k.EventsErrorCode != emulator.EventsErrorConnectionTimeout:
+		return fmt.Errorf("--events-error-code (AUTH0_EMULATOR_EVENTS_ERROR_CODE) must be %s or %s; got %q", emulator.EventsErrorTimeout, emulator.EventsErrorConnectionTimeout, k.EventsErrorCode)
 	case k.EventsMaxConnections < 0:
 		return fmt.Errorf("--events-max-connections (AUTH0_EMULATOR_EVENTS_MAX_CONNECTIONS) must not be negative, e.g. 4; got %d", k.EventsMaxConnections)
 	case o.seedUsers < 0:
@@ -335,6 +380,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		"audience", "http://"+ln.Addr().String()+"/api/v2/",
 		"clients", strings.Join(clientIDs, ", "),
 		"seed_users", o.seedUsers,
+		"connections", e.Connections(),
 		"knobs", fmt.Sprintf("%+v", o.cfg.Knobs))
 	if ready != nil {
 		ready(ln.Addr().String())

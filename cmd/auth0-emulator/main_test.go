@@ -33,6 +33,25 @@ func TestParseArgs(t *testing.T) {
 	if err != nil || len(o.cfg.Clients) != 2 || o.cfg.Clients[1].ID != "z" {
 		t.Fatalf("env clients: %v %+v", err, o)
 	}
+	// The fidelity knobs and connections.
+	o, err = parseArgs([]string{"--connection", "Other-DB", "--connection", "pl:email,gh:github", "--password-policy", "fair",
+		"--token-rate-limit", "5", "--events-error-after", "2m", "--events-error-code", "connection_timeout", "--search-duration", "3s"},
+		env(map[string]string{"AUTH0_EMULATOR_SEARCH_TIMEOUT": "1s"}), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	k = o.cfg.Knobs
+	if k.PasswordPolicy != "fair" || k.TokenRateLimit != 5 || k.EventsErrorAfter != 2*time.Minute || k.EventsErrorCode != "connection_timeout" || k.SearchDuration != 3*time.Second || k.SearchTimeout != time.Second {
+		t.Fatalf("knobs: %+v", k)
+	}
+	want := []emulator.Connection{{Name: "Other-DB"}, {Name: "pl", Strategy: "email"}, {Name: "gh", Strategy: "github"}}
+	if len(o.cfg.Connections) != 3 || o.cfg.Connections[0] != want[0] || o.cfg.Connections[1] != want[1] || o.cfg.Connections[2] != want[2] {
+		t.Fatalf("connections: %+v", o.cfg.Connections)
+	}
+	o, err = parseArgs(nil, env(map[string]string{"AUTH0_EMULATOR_CONNECTIONS": "a; b:sms"}), &bytes.Buffer{})
+	if err != nil || len(o.cfg.Connections) != 2 || o.cfg.Connections[1].Strategy != "sms" {
+		t.Fatalf("env connections: %v %+v", err, o)
+	}
 }
 
 func TestParseArgsErrors(t *testing.T) {
@@ -50,6 +69,11 @@ func TestParseArgsErrors(t *testing.T) {
 		{[]string{"--log-level", "loud"}, nil, "AUTH0_EMULATOR_LOG_LEVEL"},
 		{[]string{"--client", "a:b", "--client", "a:c"}, nil, "twice"},
 		{[]string{"extra"}, nil, "unexpected argument"},
+		{[]string{"--password-policy", "strong"}, nil, "AUTH0_EMULATOR_PASSWORD_POLICY"},
+		{[]string{"--events-error-code", "payload_too_large"}, nil, "AUTH0_EMULATOR_EVENTS_ERROR_CODE"},
+		{[]string{"--search-timeout", "-1s"}, nil, "AUTH0_EMULATOR_SEARCH_TIMEOUT"},
+		{[]string{"--token-rate-limit", "-2"}, nil, "AUTH0_EMULATOR_TOKEN_RATE_LIMIT"},
+		{nil, map[string]string{"AUTH0_EMULATOR_CONNECTIONS": "a|b"}, "AUTH0_EMULATOR_CONNECTIONS"},
 	}
 	for _, tc := range cases {
 		_, err := parseArgs(tc.args, env(tc.env), &bytes.Buffer{})

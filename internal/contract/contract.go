@@ -76,7 +76,7 @@ func loadFile(path string) (*Validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build spec model: %w", err)
 	}
-	v, errs := validator.NewValidator(doc, config.WithRegexEngine(regexEngine))
+	v, errs := validator.NewValidator(doc, config.WithRegexEngine(regexEngine), config.WithBodyDecoder("application/x-www-form-urlencoded", formDecoder()))
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("build validator: %v", errors.Join(errs...))
 	}
