@@ -258,3 +258,14 @@ func TestRedisTopologies(t *testing.T) {
 		t.Fatalf("cluster client is %T", cc)
 	}
 }
+
+func TestNATSCredsOperator(t *testing.T) {
+	op := testnats.NewOperator(t)
+	s := testnats.Start(t, op.Option())
+	natsOK(t, connect.NATSOptions{URL: s.URL(), CredsFile: op.CredsFile})
+	// A revoked user and a user of an account the server does not know are
+	// refused with the server's verdict.
+	natsFails(t, connect.NATSOptions{URL: s.URL(), CredsFile: op.RevokedCredsFile}, "authorization violation")
+	natsFails(t, connect.NATSOptions{URL: s.URL(), CredsFile: op.UnknownCredsFile}, "authorization violation")
+	natsFails(t, connect.NATSOptions{URL: s.URL()}, "authorization violation")
+}
