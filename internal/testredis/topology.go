@@ -230,3 +230,37 @@ func startProc(t testing.TB, conf string, args ...string) {
 		}
 	})
 }
+
+// MasterAddr asks the Sentinel for the current master's host:port.
+func (ss *SentinelSet) MasterAddr(ctx context.Context) (string, error) {
+	o := &redis.Options{Addr: ss.SentinelAddr, Username: ss.SentinelUser, Password: ss.SentinelPassword}
+	if ss.opts.TLS != nil {
+		o.TLSConfig = ss.opts.TLS.ClientTLS(ss.Master.t)
+	}
+	sc := redis.NewSentinelClient(o)
+	defer sc.Close()
+	a, err := sc.GetMasterAddrByName(ctx, MasterName).Result()
+	if err != nil {
+		return "", err
+	}
+	return a[0] + ":" + a[1], nil
+}
+
+// WaitPromotion waits until the Sentinel names a master other than was and
+// returns when it first did.
+func (ss *SentinelSet) WaitPromotion(t testing.TB, was string, d time.Duration) time.Time {
+	t.Helper()
+	var at time.Time
+	WaitFor(t, "a new master", d, func(ctx context.Context) error {
+		a, err := ss.MasterAddr(ctx)
+		if err != nil {
+			return err
+		}
+		if a == was {
+			return fmt.Errorf("master still %s", a)
+		}
+		at = time.Now()
+		return nil
+	})
+	return at
+}
