@@ -255,9 +255,25 @@ func NATS(opts NATSOptions, name string, log *slog.Logger) (*nats.Conn, error) {
 				err = fmt.Errorf("%w (%v)", err, why)
 			}
 		}
-		return nil, fmt.Errorf("nats: connect to %s: %w", opts.RedactedURL(), scrub(err, opts.Password, opts.Token))
+		return nil, fmt.Errorf("nats: connect to %s: %w%s", opts.RedactedURL(), scrub(err, opts.Password, opts.Token), authHint(err, opts))
 	}
 	return nc, nil
+}
+
+// authHint says which setting an authorization violation is about: the
+// server gives no reason (a revoked, expired or unknown user, or an account
+// it does not trust, all read the same).
+func authHint(err error, opts NATSOptions) string {
+	if !errors.Is(err, nats.ErrAuthorization) {
+		return ""
+	}
+	switch {
+	case opts.CredsFile != "":
+		return " (the user of NATS_CREDS " + opts.CredsFile + " is unknown to the server, revoked or expired, or its account is not trusted)"
+	case opts.NKeySeedFile != "":
+		return " (the nkey of NATS_NKEY_SEED_FILE is not a user of the server)"
+	}
+	return ""
 }
 
 // dialProbe dials the server's host:port and returns the TCP error, if any.

@@ -49,7 +49,7 @@ func TestTLSAndJWT(t *testing.T) {
 		op := testnats.NewOperator(t)
 		ns := testnats.Start(t, op.Option())
 		rs := testredis.Start(t)
-		authViolation := regexp.MustCompile(`(?i)authorization violation`)
+		authViolation := regexp.MustCompile(`nats: connect to nats://127\.0\.0\.1:\d+: nats: Authorization Violation \(the user of NATS_CREDS .*\.creds is unknown to the server, revoked or expired`)
 		runAndCheck(t, ns.URL(), []string{"NATS_URL=" + ns.URL(), "NATS_CREDS=" + op.CredsFile, "REDIS_URL=" + rs.URL()},
 			[]nats.Option{nats.UserCredentials(op.CredsFile)}, []badCase{
 				{"revoked user", []string{"NATS_CREDS=" + op.RevokedCredsFile}, "nats", authViolation},
