@@ -306,6 +306,9 @@ type Command struct {
 	Timeout time.Duration
 	// MaxDeliver is COMMAND_MAX_DELIVER, ≥ 1. Default 5.
 	MaxDeliver int
+	// DLQMaxAge is DLQ_MAX_AGE, retention of the dead-letter stream (it may
+	// hold personal data), ≥ 1s. Default 336h.
+	DLQMaxAge time.Duration
 }
 
 // String is one line for a startup log: every setting, secrets shown as
@@ -335,6 +338,7 @@ func (c *Config) String() string {
 	add("subject_prefix", c.NATS.SubjectPrefix)
 	add("stream_replicas", fmt.Sprint(c.NATS.StreamReplicas))
 	add("events_max_age", c.Events.MaxAge.String())
+	add("dlq_max_age", c.Command.DLQMaxAge.String())
 	add("event_fields", strings.Join(c.Events.Fields, ","))
 	add("redis_mode", string(c.Redis.Mode))
 	switch c.Redis.Mode {

@@ -317,6 +317,9 @@ func cases(dir string) []tcase {
 		{v: "COMMAND_TIMEOUT", check: expect("Timeout", func(c *Config) time.Duration { return c.Command.Timeout }, 30*time.Second)},
 		{v: "COMMAND_TIMEOUT", env: map[string]string{"COMMAND_TIMEOUT": "0"}, wantErr: `COMMAND_TIMEOUT: "0": must be more than 0`},
 		{v: "COMMAND_MAX_DELIVER", check: expect("MaxDeliver", func(c *Config) int { return c.Command.MaxDeliver }, 5)},
+		{v: "DLQ_MAX_AGE", check: expect("DLQMaxAge", func(c *Config) time.Duration { return c.Command.DLQMaxAge }, 336*time.Hour)},
+		{v: "DLQ_MAX_AGE", env: map[string]string{"DLQ_MAX_AGE": "48h"}, check: expect("DLQMaxAge", func(c *Config) time.Duration { return c.Command.DLQMaxAge }, 48*time.Hour)},
+		{v: "DLQ_MAX_AGE", env: map[string]string{"DLQ_MAX_AGE": "0"}, wantErr: "at least 1s"},
 		{v: "COMMAND_MAX_DELIVER", env: map[string]string{"COMMAND_MAX_DELIVER": "1.5"}, wantErr: `COMMAND_MAX_DELIVER: "1.5": not an integer`},
 		{v: "COMMAND_MAX_DELIVER", env: map[string]string{"COMMAND_MAX_DELIVER": "0"}, wantErr: "at least 1"},
 
@@ -487,5 +490,18 @@ func TestNeedFor(t *testing.T) {
 	c, err := Load(nil, func(string) (string, bool) { return "", false }, NeedFor("dev"))
 	if err != nil || c.Auth0.BaseURL != "" || c.NATS.URL != "nats://127.0.0.1:4222" {
 		t.Fatalf("dev: %v %+v", err, c)
+	}
+}
+
+// Reproduction: AUTH0_DOMAIN with userinfo was echoed verbatim in the
+// error that refused it.
+func TestDomainUserinfoNeverEchoed(t *testing.T) {
+	for _, dom := range []string{"https://admin:pa55w0rd@tenant.eu.auth0.com", "admin:pa55w0rd@tenant.eu.auth0.com", "http://pa55w0rd@127.0.0.1:8081/"} {
+		env := baseEnv()
+		env["AUTH0_DOMAIN"] = dom
+		_, err := Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, NeedAuth0)
+		if err == nil || strings.Contains(err.Error(), "pa55w0rd") || !strings.Contains(err.Error(), "AUTH0_DOMAIN") {
+			t.Fatalf("%s: %v", dom, err)
+		}
 	}
 }

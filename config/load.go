@@ -211,7 +211,7 @@ func (l *loader) auth0(c *Config) error {
 	case !dom.empty():
 		base, tenant, err := parseDomain(dom.s)
 		if err != nil {
-			return bad(dom, err.Error())
+			return badNoEcho(dom, withoutUserinfo(dom.s), err.Error())
 		}
 		a.Domain, a.BaseURL, a.TenantKey = dom.s, base, tenant
 	}
@@ -312,6 +312,23 @@ func parseDomain(s string) (base, tenant string, err error) {
 	}
 	host := strings.ToLower(u.Host)
 	return u.Scheme + "://" + host, host, nil
+}
+
+// withoutUserinfo removes "user:password@" from a URL-like value: it is
+// never echoed, even in the error that refuses it.
+func withoutUserinfo(s string) string {
+	pre, rest := "", s
+	if i := strings.Index(s, "://"); i >= 0 {
+		pre, rest = s[:i+3], s[i+3:]
+	}
+	auth := rest
+	if j := strings.IndexAny(rest, "/?#"); j >= 0 {
+		auth = rest[:j]
+	}
+	if k := strings.LastIndex(auth, "@"); k >= 0 {
+		return pre + "[userinfo removed]@" + rest[k+1:]
+	}
+	return s
 }
 
 func isLoopback(host string) bool {
@@ -558,6 +575,9 @@ func (l *loader) command(c *Config) error {
 		return err
 	}
 	if c.Command.Timeout, err = l.duration("COMMAND_TIMEOUT", time.Millisecond, "more than 0"); err != nil {
+		return err
+	}
+	if c.Command.DLQMaxAge, err = l.duration("DLQ_MAX_AGE", time.Second, "at least 1s"); err != nil {
 		return err
 	}
 	if c.Command.MaxDeliver, err = l.integer("COMMAND_MAX_DELIVER", 1, math.MaxInt); err != nil {

@@ -72,6 +72,7 @@ var Vars = []Var{
 	{Name: "COMMAND_CONCURRENCY", Default: "8", Help: "commands executed at once per process (≥ 1)", Example: "8"},
 	{Name: "COMMAND_TIMEOUT", Default: "30s", Help: "one command's budget, Auth0 retries included", Example: "30s"},
 	{Name: "COMMAND_MAX_DELIVER", Default: "5", Help: "attempts for a durable command before it is dead-lettered (≥ 1)", Example: "5"},
+	{Name: "DLQ_MAX_AGE", Default: "336h", Help: "retention of the dead-letter stream (it may hold personal data)", Example: "336h"},
 	{Name: "HTTP_ADDR", Default: ":8080", Help: "host:port of /healthz, /readyz, /metrics", Example: ":8080"},
 	{Name: "LOG_LEVEL", Default: "info", Help: "debug, info, warn or error", Example: "info"},
 	{Name: "LOG_FORMAT", Default: "auto", Help: "auto (tint on a terminal, JSON otherwise), text or json", Example: "json"},

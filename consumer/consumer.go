@@ -10,7 +10,8 @@
 //     <prefix>.results.<id>, dead letters on <prefix>.dlq.<subject without prefix>.
 //
 // Both transports share one semaphore: never more than Options.Concurrency
-// commands run at once in a process.
+// commands run at once in a process. Request-reply requests wait on a
+// bounded queue (Options.QueueSize); a full queue is answered 503 at once.
 //
 // Error replies carry Nats-Service-Error-Code (the status) and
 // Nats-Service-Error (one line), and the body
@@ -22,6 +23,8 @@
 //	403 not_allowed         api.call refused by AUTH0_API_CALL_ALLOW
 //	404 not_found           Auth0's 404
 //	409 conflict            Auth0's 409
+//	409 idempotency_key_reused  the key or id was used with another command or body
+//	413 reply_too_large     a read's reply over the NATS max payload
 //	429 rate_limited        Auth0 still answered 429 after the client's retries
 //	500 internal            a recovered panic (logged with its stack)
 //	502 auth0_error         Auth0 5xx
@@ -30,14 +33,16 @@
 //	503 auth0_unavailable   Auth0 unreachable
 //	503 store_unavailable   Redis unreachable while an Idempotency-Key needed it
 //	503 shutting_down       the worker stopped while the command waited or ran
+//	503 overloaded          the request queue was full (answered at once)
 //	504 timeout             COMMAND_TIMEOUT passed
 //
 // State lives only in Redis (outcomes, in-flight locks) and JetStream
 // (commands, results, dead letters), so a process may be killed at any time.
 //
 // Caveats:
-//   - Idempotency-Keys and durable command ids share one key space
-//     (P:T:cmd:<key>): a key used for both returns the same stored outcome.
+//   - Idempotency-Keys (P:T:idem:<key>) and durable command ids
+//     (P:T:cmd:<id>) are separate key spaces; a stored outcome is bound to
+//     its command and body hash, so a reused key gets 409.
 //   - The ambiguous-create check compares Auth0's created_at with the time
 //     JetStream stored the command; a clock skew between the NATS server and
 //     Auth0 larger than the gap between publish and create defeats it (the
@@ -59,6 +64,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nats.go/micro"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
@@ -91,10 +98,14 @@ type Options struct {
 	// BaseURL of the tenant, shown in the service metadata.
 	BaseURL string
 	// Concurrency is COMMAND_CONCURRENCY: commands executing at once, both
-	// transports together, and the number of micro service instances; default 8.
+	// transports together, and the number of request-reply executors; default 8.
 	Concurrency int
+	// QueueSize bounds the request-reply requests waiting for an executor;
+	// one more is answered 503 overloaded at once. Default 4 × Concurrency.
+	QueueSize int
 	// Timeout is COMMAND_TIMEOUT, one command's budget; default 30s.
-	// Request-reply commands count it from arrival (waiting included).
+	// Request-reply commands count it from arrival (waiting included): one
+	// not started by then is answered 504 without reaching Auth0.
 	Timeout time.Duration
 	// MaxDeliver is COMMAND_MAX_DELIVER, attempts of a durable command
 	// before it is dead-lettered; default 5.
@@ -119,8 +130,9 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Logger; default slog.Default().
 	Logger *slog.Logger
-	// Version of the micro service; must be semantic ("1.2.3"), else
-	// "0.0.0" is used and the value goes into the metadata as "version".
+	// Version is the binary's version, in the service metadata as
+	// "version"; it is also the micro service version when semantic
+	// ("1.2.3" or "v1.2.3"), else that is "0.0.0".
 	Version string
 	// DisableService / DisableDurable turn one transport off.
 	DisableService, DisableDurable bool
@@ -141,12 +153,19 @@ type Consumer struct {
 	execCtx    context.Context
 	execCancel context.CancelFunc
 
-	hc    *handlerCount
 	ready chan struct{}
 
-	mu       sync.Mutex
-	services []serviceInstance
-	running  bool
+	// queue holds request-reply requests for the executors; qmu orders
+	// sends against the close at shutdown.
+	queue   chan request
+	qmu     sync.Mutex
+	qclosed bool
+	stats   statsBook
+	drops   *dropCounter
+
+	mu      sync.Mutex
+	svc     micro.Service
+	running bool
 }
 
 var semverRe = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
@@ -174,11 +193,14 @@ func New(o Options) (*Consumer, error) {
 	if o.Names.Prefix == "" {
 		o.Names = publisher.NamesFor("auth0")
 	}
-	if o.Concurrency < 0 || o.MaxDeliver < 0 || o.Timeout < 0 || o.AckWait < 0 {
+	if o.Concurrency < 0 || o.QueueSize < 0 || o.MaxDeliver < 0 || o.Timeout < 0 || o.AckWait < 0 {
 		return nil, fmt.Errorf("%w: Concurrency, MaxDeliver, Timeout and AckWait must not be negative", ErrConfig)
 	}
 	if o.Concurrency == 0 {
 		o.Concurrency = 8
+	}
+	if o.QueueSize == 0 {
+		o.QueueSize = 4 * o.Concurrency
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 30 * time.Second
@@ -218,14 +240,20 @@ func New(o Options) (*Consumer, error) {
 	c := &Consumer{
 		o:     o,
 		x:     &executor{client: o.Client, log: log},
-		st:    &store{rdb: o.Redis, keys: o.Keys, token: newToken()},
+		st:    &store{rdb: o.Redis, token: newToken()},
 		sem:   make(chan struct{}, o.Concurrency),
 		log:   log,
 		m:     o.Metrics,
 		names: o.Names,
-		hc:    newHandlerCount(),
 		ready: make(chan struct{}),
+		queue: make(chan request, o.QueueSize),
+		stats: statsBook{by: map[string]*endpointStats{}},
 	}
+	var dropped prometheus.Counter
+	if o.Metrics != nil {
+		dropped = o.Metrics.CommandsDropped
+	}
+	c.drops = newDropCounter(dropped)
 	return c, nil
 }
 
@@ -264,10 +292,12 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 	}
 	if !c.o.DisableService {
-		if err := c.startService(); err != nil {
+		if err := c.startService(&wg); err != nil {
 			c.stopService()
 			return err
 		}
+		wg.Add(1)
+		go func() { defer wg.Done(); c.countDrops(ctx) }()
 	}
 	close(c.ready)
 	c.log.Info("command transports running", "prefix", c.names.Prefix, "concurrency", c.o.Concurrency,
@@ -276,7 +306,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	<-ctx.Done()
 	c.stopService()
 	done := make(chan struct{})
-	go func() { wg.Wait(); c.waitHandlers(); close(done) }()
+	go func() { wg.Wait(); close(done) }()
 	grace := time.NewTimer(c.o.ShutdownGrace)
 	defer grace.Stop()
 	select {
@@ -314,5 +344,21 @@ func (c *Consumer) record(command, transport, outcome string, d time.Duration) {
 	c.m.Commands.WithLabelValues(command, transport, outcome).Inc()
 	if d > 0 {
 		c.m.CommandDuration.WithLabelValues(command).Observe(d.Seconds())
+	}
+}
+
+// countDrops keeps auth0_worker_commands_dropped_total current while the
+// service runs (nats.go reports only the first drop of an episode).
+func (c *Consumer) countDrops(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.drops.total()
+			return
+		case <-t.C:
+			c.drops.total()
+		}
 	}
 }

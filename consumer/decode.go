@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 )
@@ -266,6 +267,9 @@ func decodeCreate(data []byte) (createCmd, error) {
 		c.email = str(raw)
 	}
 	if raw, ok := m["user_id"]; ok {
+		if err := checkUserID(raw); err != nil {
+			return createCmd{}, err
+		}
 		c.userID = str(raw)
 	}
 	return c, nil
@@ -286,6 +290,9 @@ func decodeUpdate(data []byte) (updateCmd, error) {
 		return updateCmd{}, err
 	}
 	id := str(m["user_id"])
+	if err := checkUserID(m["user_id"]); err != nil {
+		return updateCmd{}, err
+	}
 	delete(m, "user_id")
 	if len(m) == 0 {
 		return updateCmd{}, invalidf("no field to update besides \"user_id\"")
@@ -302,8 +309,33 @@ func decodeUserID(data []byte) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := checkUserID(m["user_id"]); err != nil {
+		return "", err
+	}
 	return str(m["user_id"]), nil
 }
+
+// checkUserID refuses a user_id that would not name one user in a URL
+// path: "." and ".." (dot segments), invalid UTF-8 (JSON decoding would
+// silently turn it into U+FFFD) and control characters.
+func checkUserID(raw json.RawMessage) error {
+	if !utf8.Valid(raw) {
+		return invalidf("field \"user_id\" is not valid UTF-8")
+	}
+	id := str(raw)
+	switch {
+	case id == "." || id == "..":
+		return invalidf("field \"user_id\" must not be %q", id)
+	case strings.ContainsRune(id, utf8.RuneError):
+		return invalidf("field \"user_id\" is not valid UTF-8 (holds U+FFFD or a lone surrogate)")
+	case hasControl(id):
+		return invalidf("field \"user_id\" contains a control character")
+	}
+	return nil
+}
+
+// MaxSearchQueryBytes bounds users.search "query" (DESIGN.md §5).
+const MaxSearchQueryBytes = 4096
 
 // searchCmd is a validated users.search.
 type searchCmd struct {
@@ -317,6 +349,9 @@ func decodeSearch(data []byte) (searchCmd, error) {
 		return searchCmd{}, err
 	}
 	c := searchCmd{limit: DefaultSearchLimit, query: str(m["query"]), sort: str(m["sort"]), fields: str(m["fields"])}
+	if len(c.query) > MaxSearchQueryBytes {
+		return searchCmd{}, invalidf("field \"query\" is %d bytes; the limit is %d", len(c.query), MaxSearchQueryBytes)
+	}
 	if raw, ok := m["limit"]; ok {
 		n, _ := strconv.ParseInt(string(bytes.TrimSpace(raw)), 10, 64)
 		if n < 1 || n > MaxSearchLimit {
@@ -355,9 +390,14 @@ func decodeAPICall(data []byte) (auth0.RawRequest, error) {
 	if !slices.Contains(apiMethods, r.Method) {
 		return auth0.RawRequest{}, invalidf("field \"method\" must be one of %s (upper case), got %q", strings.Join(apiMethods, ", "), r.Method)
 	}
-	if err := auth0.CheckAPIPath(r.Path); err != nil {
+	p, err := cleanAPICallPath(r.Path)
+	if err != nil {
+		return auth0.RawRequest{}, err
+	}
+	if err := auth0.CheckAPIPath(p); err != nil {
 		return auth0.RawRequest{}, invalidf("field \"path\": %s", oneLine(strings.TrimPrefix(err.Error(), "auth0: ")))
 	}
+	r.Path = p
 	if raw, ok := m["query"]; ok {
 		var q map[string]json.RawMessage
 		_ = json.Unmarshal(raw, &q)
@@ -398,7 +438,7 @@ func decodeAPICall(data []byte) (auth0.RawRequest, error) {
 				return auth0.RawRequest{}, invalidf("field \"headers.%s\": header not allowed (allowed: Accept, Content-Type, X-Correlation-ID)", k)
 			}
 			val := str(v)
-			if strings.ContainsAny(val, "\r\n\x00") {
+			if hasControl(val) {
 				return auth0.RawRequest{}, invalidf("field \"headers.%s\" contains a control character", k)
 			}
 			r.Headers[canon] = val
@@ -464,4 +504,59 @@ func decodeFor(command string, data []byte) error {
 		err = invalidf("unknown command %q", command)
 	}
 	return err
+}
+
+// dotLike are characters that read as a full stop, or normalise to dots
+// (NFKC), in some server or proxy: a segment made only of them could act
+// as a dot segment somewhere on the way.
+var dotLike = []rune{'.', '\u2024', '\u2025', '\u2026', '\uFE52', '\uFF0E', '\u3002', '\uFF61'}
+
+// cleanAPICallPath applies the api.call path rules of DESIGN.md §5 to
+// "/path[?query]": the path is percent-decoded once, segment by segment (a
+// malformed escape → 400); an empty segment (//), a segment that is only
+// dot-like characters, or one holding ';', a backslash, a control character
+// or invalid UTF-8 → 400; every segment is then re-encoded, so what is sent
+// is exactly what was checked. The query is left to auth0.CheckAPIPath.
+func cleanAPICallPath(p string) (string, error) {
+	pathPart, query, hasQuery := strings.Cut(p, "?")
+	if !strings.HasPrefix(pathPart, "/") {
+		return "", invalidf("field \"path\" must start with / (relative to /api/v2, e.g. /users)")
+	}
+	segs := strings.Split(pathPart[1:], "/")
+	for i, raw := range segs {
+		seg, err := url.PathUnescape(raw)
+		if err != nil {
+			return "", invalidf("field \"path\": malformed percent-encoding in segment %d", i+1)
+		}
+		if why := badSegment(seg, i == len(segs)-1); why != "" {
+			return "", invalidf("field \"path\": segment %d %s", i+1, why)
+		}
+		segs[i] = url.PathEscape(seg)
+	}
+	out := "/" + strings.Join(segs, "/")
+	if hasQuery {
+		out += "?" + query
+	}
+	return out, nil
+}
+
+func badSegment(seg string, last bool) string {
+	switch {
+	case seg == "" && !last:
+		return "is empty (// in the path)"
+	case seg == "":
+		return ""
+	case !utf8.ValidString(seg):
+		return "is not valid UTF-8"
+	case hasControl(seg):
+		return "contains a control character"
+	case strings.ContainsAny(seg, ";\\"):
+		return "contains ; or a backslash"
+	}
+	for _, r := range seg {
+		if !slices.Contains(dotLike, r) {
+			return ""
+		}
+	}
+	return "is a dot segment (only dot-like characters)"
 }

@@ -112,7 +112,7 @@ type heartbeat struct {
 	done    chan struct{}
 }
 
-func (c *Consumer) startHeartbeat(msg jetstream.Msg, id string) *heartbeat {
+func (c *Consumer) startHeartbeat(msg jetstream.Msg, id keyRef) *heartbeat {
 	hb := &heartbeat{stop: make(chan struct{}), done: make(chan struct{})}
 	every := c.o.AckWait / 3
 	go func() {
@@ -131,7 +131,7 @@ func (c *Consumer) startHeartbeat(msg jetstream.Msg, id string) *heartbeat {
 				if v != "" {
 					ctx, cancel := context.WithTimeout(context.Background(), every)
 					if ok, err := c.st.refresh(ctx, id, v, c.o.AckWait); err == nil && !ok {
-						c.log.Warn("in-flight lock lost while running", "command_id", id)
+						c.log.Warn("in-flight lock lost while running", "command_id", id.id)
 					}
 					cancel()
 				}
@@ -160,7 +160,8 @@ func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
 	}
 	deliveries := int(md.NumDelivered)
 	log := c.log.With("command_id", id, "command", command, "delivery", deliveries)
-	hb := c.startHeartbeat(msg, id)
+	ref, hash := c.cmdRef(id), bodyHash(msg.Data())
+	hb := c.startHeartbeat(msg, ref)
 	defer hb.end()
 	// Settling calls must complete even after ctx ends (shutdown).
 	bg := context.WithoutCancel(ctx)
@@ -174,9 +175,15 @@ func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 
+	if e := checkHeaderValues(msg.Headers()); e != nil {
+		c.settlePermanent(bg, log, msg, command, id, bind(errorOutcome(e), command, hash), deliveries)
+		c.record(command, "cmd", strconv.Itoa(e.Status), time.Since(start))
+		return
+	}
+
 	var lockVal string
 	for {
-		if c.replayStored(bg, log, msg, command, id, deliveries) {
+		if c.replayStored(bg, log, msg, command, id, hash, deliveries) {
 			return
 		}
 		if deliveries > c.o.MaxDeliver {
@@ -186,14 +193,14 @@ func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
 		}
 		if verr := decodeFor(command, msg.Data()); verr != nil {
 			e := classify(context.Background(), command, verr)
-			c.settlePermanent(bg, log, msg, command, id, errorOutcome(e), deliveries)
+			c.settlePermanent(bg, log, msg, command, id, bind(errorOutcome(e), command, hash), deliveries)
 			c.record(command, "cmd", strconv.Itoa(e.Status), time.Since(start))
 			return
 		}
 		var v string
 		var ok bool
-		if err := c.retrying(log, "take the in-flight lock", func(ctx context.Context) (err error) {
-			v, ok, err = c.st.lock(ctx, id, c.o.AckWait)
+		if err := c.retrying(log, "take the in-flight lock", 0, func(ctx context.Context) (err error) {
+			v, ok, err = c.st.lock(ctx, ref, c.o.AckWait)
 			return err
 		}); err != nil {
 			_ = msg.Nak()
@@ -206,19 +213,19 @@ func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
 		}
 		// Another attempt holds the lock (a slow first delivery, or a
 		// crashed holder whose lock has not expired): wait, then look again.
-		if err := c.waitUnlocked(ctx, id); err != nil {
+		if err := c.waitUnlocked(ctx, ref); err != nil {
 			_ = msg.Nak()
 			return
 		}
 	}
 	// Between get and lock an attempt elsewhere may have finished.
-	if c.replayStored(bg, log, msg, command, id, deliveries) {
+	if c.replayStored(bg, log, msg, command, id, hash, deliveries) {
 		hb.setLock("")
-		_ = c.st.release(bg, id, lockVal)
+		_ = c.st.release(bg, ref, lockVal)
 		return
 	}
 
-	release := func() { hb.setLock(""); _ = c.st.release(bg, id, lockVal) }
+	release := func() { hb.setLock(""); _ = c.st.release(bg, ref, lockVal) }
 	if err := c.acquire(ctx); err != nil {
 		release()
 		_ = msg.Nak()
@@ -231,18 +238,24 @@ func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
 
 	switch {
 	case e == nil:
+		o := bind(fitOutcome(command, msg.Data(), successOutcome(body), c.o.NC.MaxPayload()), command, hash)
+		if !o.OK() { // a read too large to publish: a permanent 413
+			c.record(command, "cmd", strconv.Itoa(o.Status), time.Since(start))
+			c.settlePermanent(bg, log, msg, command, id, o, deliveries)
+			release()
+			return
+		}
 		c.record(command, "cmd", "ok", time.Since(start))
-		o := successOutcome(body)
-		if err := c.retrying(log, "store the outcome", func(ctx context.Context) error { return c.st.put(ctx, id, o) }); err != nil {
+		if err := c.retrying(log, "store the outcome", 0, func(ctx context.Context) error { return c.st.put(ctx, ref, o) }); err != nil {
 			// The redelivery executes again; a create then meets 409 and
 			// finds the user this attempt created.
 			release()
 			_ = msg.Nak()
 			return
 		}
-		if err := c.retrying(log, "publish the outcome", func(ctx context.Context) error { return c.publishResult(ctx, id, o) }); err != nil {
+		if err := c.retrying(log, "publish the outcome", publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, id, o) }); err != nil {
 			release()
-			_ = msg.Nak() // the redelivery re-publishes the stored outcome
+			c.nakLater(msg, deliveries) // the redelivery re-publishes the stored outcome
 			return
 		}
 		release()
@@ -251,7 +264,7 @@ func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
 		}
 	case !e.Transient:
 		c.record(command, "cmd", strconv.Itoa(e.Status), time.Since(start))
-		c.settlePermanent(bg, log, msg, command, id, errorOutcome(e), deliveries)
+		c.settlePermanent(bg, log, msg, command, id, bind(errorOutcome(e), command, hash), deliveries)
 		release()
 	default:
 		c.record(command, "cmd", strconv.Itoa(e.Status), time.Since(start))
@@ -272,12 +285,12 @@ func (c *Consumer) handleDurable(ctx context.Context, msg jetstream.Msg) {
 
 // replayStored re-publishes a stored outcome instead of executing again.
 // It reports whether the message is settled.
-func (c *Consumer) replayStored(ctx context.Context, log *slog.Logger, msg jetstream.Msg, command, id string, deliveries int) bool {
+func (c *Consumer) replayStored(ctx context.Context, log *slog.Logger, msg jetstream.Msg, command, id, hash string, deliveries int) bool {
 	var o Outcome
 	found := false
-	if err := c.retrying(log, "read the stored outcome", func(ctx context.Context) error {
+	if err := c.retrying(log, "read the stored outcome", 0, func(ctx context.Context) error {
 		var err error
-		o, err = c.st.get(ctx, id)
+		o, err = c.st.get(ctx, c.cmdRef(id))
 		if errors.Is(err, errNoOutcome) {
 			return nil
 		}
@@ -290,9 +303,20 @@ func (c *Consumer) replayStored(ctx context.Context, log *slog.Logger, msg jetst
 	if !found {
 		return false
 	}
+	if e := reuseError(o, command, hash); e != nil {
+		// Another command or body under a used id: answer 409, keep the
+		// stored outcome as it is.
+		log.Warn("command id reused with another command or body; not executed")
+		if err := c.retrying(log, "publish the outcome", publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, id, errorOutcome(e)) }); err != nil {
+			c.nakLater(msg, deliveries)
+			return true
+		}
+		c.deadLetter(ctx, log, msg, command, e.Message, deliveries)
+		return true
+	}
 	log.Info("outcome already stored; re-publishing it without executing")
-	if err := c.retrying(log, "re-publish the outcome", func(ctx context.Context) error { return c.publishResult(ctx, id, o) }); err != nil {
-		_ = msg.Nak()
+	if err := c.retrying(log, "re-publish the outcome", publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, id, o) }); err != nil {
+		c.nakLater(msg, deliveries)
 		return true
 	}
 	if o.OK() {
@@ -307,12 +331,12 @@ func (c *Consumer) replayStored(ctx context.Context, log *slog.Logger, msg jetst
 
 // settlePermanent stores and publishes a permanent error, then dead-letters.
 func (c *Consumer) settlePermanent(ctx context.Context, log *slog.Logger, msg jetstream.Msg, command, id string, o Outcome, deliveries int) {
-	if err := c.retrying(log, "store the outcome", func(ctx context.Context) error { return c.st.put(ctx, id, o) }); err != nil {
+	if err := c.retrying(log, "store the outcome", 0, func(ctx context.Context) error { return c.st.put(ctx, c.cmdRef(id), o) }); err != nil {
 		_ = msg.Nak()
 		return
 	}
-	if err := c.retrying(log, "publish the outcome", func(ctx context.Context) error { return c.publishResult(ctx, id, o) }); err != nil {
-		_ = msg.Nak()
+	if err := c.retrying(log, "publish the outcome", publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, id, o) }); err != nil {
+		c.nakLater(msg, deliveries)
 		return
 	}
 	c.deadLetter(ctx, nil, msg, command, o.Error, deliveries)
@@ -327,10 +351,21 @@ func (c *Consumer) publishResult(ctx context.Context, id string, o Outcome) erro
 	return nil
 }
 
+// publishAttempts bounds the tries of one publish (outcome, dead letter)
+// while the message is held: then it is nak'ed with delay, so no worker ever
+// waits forever on one message (DESIGN.md §5, reply size).
+const publishAttempts = 4
+
+// nakLater gives the message back after the usual backoff.
+func (c *Consumer) nakLater(msg jetstream.Msg, deliveries int) {
+	_ = msg.NakWithDelay(c.retryDelay(&Error{}, deliveries))
+}
+
 // retrying runs fn until it succeeds, holding the message (InProgress goes
 // on) so that Redis or JetStream trouble does not burn the command's
-// deliveries. It gives up only when the shutdown grace ends.
-func (c *Consumer) retrying(log *slog.Logger, what string, fn func(context.Context) error) error {
+// deliveries. It gives up after attempts tries (0 = no limit) or when the
+// shutdown grace ends.
+func (c *Consumer) retrying(log *slog.Logger, what string, attempts int, fn func(context.Context) error) error {
 	d := c.o.RetryBase
 	for i := 0; ; i++ {
 		actx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -341,6 +376,10 @@ func (c *Consumer) retrying(log *slog.Logger, what string, fn func(context.Conte
 				log.Info(what + ": succeeded after retries")
 			}
 			return nil
+		}
+		if attempts > 0 && i+1 >= attempts {
+			log.Error(what+" failed; giving the message back for later", "attempts", attempts, "err", err)
+			return fmt.Errorf("%s: %w", what, err)
 		}
 		if i == 0 {
 			log.Warn(what+" failed; retrying while holding the message", "err", err)
@@ -370,12 +409,13 @@ func (c *Consumer) deadLetter(ctx context.Context, log *slog.Logger, msg jetstre
 	m.Header.Set(HeaderDlqReason, oneLine(reason))
 	m.Header.Set(HeaderDlqSubject, msg.Subject())
 	m.Header.Set(HeaderDlqDeliveries, strconv.Itoa(deliveries))
-	m.Data = msg.Data()
-	if err := c.retrying(log, "publish the dead letter", func(ctx context.Context) error {
+	// The sender re-supplies passwords and secrets when it re-publishes.
+	m.Data = redactBody(msg.Data(), dlqSecrets)
+	if err := c.retrying(log, "publish the dead letter", publishAttempts, func(ctx context.Context) error {
 		_, err := c.o.JS.PublishMsg(ctx, m)
 		return err
 	}); err != nil {
-		_ = msg.Nak() // it comes back and is dead-lettered then
+		c.nakLater(msg, deliveries) // it comes back and is dead-lettered then
 		return
 	}
 	if c.m != nil {

@@ -228,7 +228,7 @@ func TestDurablePastMaxDeliverNotExecuted(t *testing.T) {
 func TestDurableStoredOutcomeRepublished(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	stored := Outcome{Status: 200, Body: json.RawMessage(`{"user_id":"auth0|stored"}`)}
-	if err := e.c.st.put(context.Background(), "already-done", stored); err != nil {
+	if err := e.c.st.put(context.Background(), e.c.cmdRef("already-done"), stored); err != nil {
 		t.Fatal(err)
 	}
 	e.em.Emulator.ResetRequests()
@@ -375,8 +375,9 @@ func TestDurableRedisOutage(t *testing.T) {
 func TestDurableRacingDeliveryWaitsForLock(t *testing.T) {
 	e := newEnv(t, envConfig{})
 	ctx := context.Background()
-	other := &store{rdb: e.rdb, keys: e.keys, token: "other-instance"}
-	lockVal, ok, err := other.lock(ctx, "race-1", time.Minute)
+	other := &store{rdb: e.rdb, token: "other-instance"}
+	ref := e.c.cmdRef("race-1")
+	lockVal, ok, err := other.lock(ctx, ref, time.Minute)
 	if err != nil || !ok {
 		t.Fatalf("lock: %v %v", ok, err)
 	}
@@ -389,10 +390,10 @@ func TestDurableRacingDeliveryWaitsForLock(t *testing.T) {
 	if len(e.em.Emulator.Requests()) != 0 || resultsCount(t, e) != 0 {
 		t.Fatal("executed while another attempt held the lock")
 	}
-	if err := other.put(ctx, "race-1", Outcome{Status: 200, Body: json.RawMessage(`{"deleted":true,"user_id":"auth0|x"}`)}); err != nil {
+	if err := other.put(ctx, ref, Outcome{Status: 200, Body: json.RawMessage(`{"deleted":true,"user_id":"auth0|x"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := other.release(ctx, "race-1", lockVal); err != nil {
+	if err := other.release(ctx, ref, lockVal); err != nil {
 		t.Fatal(err)
 	}
 	if r := e.waitResult("race-1"); string(r.Data) != `{"deleted":true,"user_id":"auth0|x"}` {

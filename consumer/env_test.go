@@ -33,6 +33,7 @@ type envConfig struct {
 	wrap         func(Client) Client
 	opts         func(*Options)
 	noStart      bool
+	natsOpts     []testnats.Option
 }
 
 type env struct {
@@ -63,7 +64,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	e := &env{t: t}
 	e.em = emulatortest.NewServer(t, cfg.emu)
-	e.nsrv = testnats.Start(t)
+	e.nsrv = testnats.Start(t, cfg.natsOpts...)
 	e.nc = e.nsrv.Connect(t)
 	js, err := jetstream.New(e.nc)
 	if err != nil {

@@ -74,17 +74,17 @@ func invalidf(format string, args ...any) *Error {
 }
 
 // auth0Body returns Auth0's error body as JSON (a JSON string when Auth0
-// did not answer JSON), or nil.
+// did not answer JSON), or nil; client_secret is redacted, failing closed,
+// for every command (DESIGN.md §5).
 func auth0Body(b []byte) json.RawMessage {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
 		return nil
 	}
-	if json.Valid(b) {
-		return json.RawMessage(b)
+	if !json.Valid(b) {
+		b, _ = json.Marshal(string(b))
 	}
-	s, _ := json.Marshal(string(b))
-	return s
+	return redactBody(b, replySecrets)
 }
 
 // classify maps any error of an execution to the §5 status. ctx is the
@@ -148,8 +148,13 @@ func classify(ctx context.Context, op string, err error) *Error {
 	}
 	var te *auth0.TokenError
 	if errors.As(err, &te) {
-		// The secret is never in TokenError's text; only the OAuth code is shown.
-		return &Error{Status: 502, Code: CodeAuth0Unauthorized, Message: op + ": auth0 refused the worker's credentials (" + oneLine(te.Code) + ")", Transient: true, cause: err}
+		// The secret is never in TokenError's text; only the OAuth code is
+		// shown. Only a 4xx is a refusal of the credentials: a 5xx (or a
+		// broken 200) is the token endpoint failing.
+		if te.Status >= 400 && te.Status < 500 {
+			return &Error{Status: 502, Code: CodeAuth0Unauthorized, Message: op + ": auth0 refused the worker's credentials (" + oneLine(te.Code) + ")", Transient: true, cause: err}
+		}
+		return &Error{Status: 502, Code: CodeAuth0Error, Message: op + ": auth0 token endpoint failed (" + strconv.Itoa(te.Status) + " " + oneLine(te.Code) + ")", Transient: true, cause: err}
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {

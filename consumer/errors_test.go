@@ -38,6 +38,8 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("x: %w", auth0.ErrInvalidPath), 400, CodeInvalidCommand, false},
 		{fmt.Errorf("x: %w", auth0.ErrForbiddenHeader), 400, CodeInvalidCommand, false},
 		{&auth0.TokenError{Status: 401, Code: "access_denied"}, 502, CodeAuth0Unauthorized, true},
+		// A 5xx of the token endpoint is not a refusal of the credentials.
+		{&auth0.TokenError{Status: 503, Code: "service_unavailable"}, 502, CodeAuth0Error, true},
 		{context.DeadlineExceeded, 504, CodeTimeout, true},
 	} {
 		e := classify(context.Background(), "op", tc.err)

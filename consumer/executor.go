@@ -281,5 +281,8 @@ func (x *executor) apiCall(ctx context.Context, data []byte) ([]byte, error) {
 	if len(out.Body) == 0 {
 		out.Body = json.RawMessage(`""`)
 	}
+	// The client redacts JSON bodies; this also catches what it cannot
+	// parse (fail closed).
+	out.Body = redactBody(out.Body, replySecrets)
 	return marshalNoEscape(out), nil
 }

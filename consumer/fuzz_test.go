@@ -6,8 +6,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net/url"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 )
@@ -52,8 +54,8 @@ func FuzzDecodeUserID(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		id, err := decodeUserID(data)
 		checkDecodeErr(t, err)
-		if err == nil && id == "" {
-			t.Fatalf("accepted an empty user_id: %q", data)
+		if err == nil && (id == "" || id == "." || id == ".." || hasControl(id) || strings.ContainsRune(id, utf8.RuneError)) {
+			t.Fatalf("accepted user_id %q: %q", id, data)
 		}
 	})
 }
@@ -90,9 +92,57 @@ func FuzzDecodeAPICall(f *testing.F) {
 				t.Fatalf("accepted header %q=%q", k, v)
 			}
 		}
-		if strings.Contains(r.Path, "..") || strings.HasPrefix(r.Path, "//") || strings.ContainsAny(r.Path, "\\\x00\r\n") {
+		// Dots inside a segment ("jane.doe", "x..") are fine; dot segments are not.
+		if strings.HasPrefix(r.Path, "//") || strings.ContainsAny(r.Path, "\\\x00\r\n") {
 			t.Fatalf("accepted path %q", r.Path)
 		}
+		// Sent as checked: every segment decodes once to a non-dot-like
+		// value without ';', and re-encodes to itself.
+		pathPart, _, _ := strings.Cut(r.Path, "?")
+		for _, seg := range strings.Split(pathPart[1:], "/") {
+			dec, err := url.PathUnescape(seg)
+			if err != nil || url.PathEscape(dec) != seg || strings.ContainsAny(dec, ";\\") || (dec != "" && badSegment(dec, false) != "") {
+				t.Fatalf("accepted segment %q of %q", seg, r.Path)
+			}
+		}
+	})
+}
+
+// FuzzRedactBody: redaction fails closed. The result is the input only
+// when the input names no secret; otherwise it is JSON in which every
+// secret member's value is "[redacted]", or "[redacted]" whole.
+func FuzzRedactBody(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out := redactBody(data, dlqSecrets)
+		if string(out) == string(data) && !mentions(data, dlqSecrets) {
+			return
+		}
+		if string(out) == redacted {
+			return
+		}
+		dec := json.NewDecoder(strings.NewReader(string(out)))
+		dec.UseNumber()
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			t.Fatalf("redacted %q to invalid JSON %q", data, out)
+		}
+		var walk func(any)
+		walk = func(v any) {
+			switch x := v.(type) {
+			case map[string]any:
+				for k, e := range x {
+					if isSecret(k, dlqSecrets) && e != "[redacted]" {
+						t.Fatalf("%q kept %s=%v", data, k, e)
+					}
+					walk(e)
+				}
+			case []any:
+				for _, e := range x {
+					walk(e)
+				}
+			}
+		}
+		walk(v)
 	})
 }
 

@@ -10,46 +10,65 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
 )
 
-// serviceInstance is one of the Concurrency micro services on the
-// connection. Each instance has its own subscription per endpoint, so N
-// instances give N handlers per endpoint running at once; the shared
-// semaphore keeps the total of running commands at N.
-type serviceInstance struct {
-	svc micro.Service
+// The request-reply transport (DESIGN.md §5): ONE micro service per process.
+// Its handler only stamps the arrival, copies the reply subject, headers and
+// data, and either puts the request on a bounded queue served by
+// Concurrency executors or answers 503 overloaded at once; then it returns.
+// Executors reply with PublishMsg on the copied reply subject. micro's own
+// counters therefore see only the hand-off; the true processing figures are
+// in Prometheus and in the service's StatsHandler data (endpointStats).
+
+// Endpoint pending limits: a backstop for memory only. The handler never
+// blocks, so a subscription's buffer fills only under a flood faster than
+// the handler can copy; what overflows is dropped by nats.go and counted in
+// auth0_worker_commands_dropped_total.
+const (
+	endpointPendingMsgs  = 10_000
+	endpointPendingBytes = 16 << 20
+)
+
+// request is one request-reply command handed to an executor.
+type request struct {
+	command string
+	reply   string
+	headers nats.Header
+	data    []byte
+	stamp   time.Time
 }
 
-// handlers tracks request-reply handlers running, so Run can wait for them.
-type handlerCount struct {
-	mu       sync.Mutex
-	cond     *sync.Cond
-	n        int
-	stopping bool
+// endpointStats are the true per-command figures, served as the "data" of
+// each endpoint in `nats micro stats` (StatsHandler).
+type endpointStats struct {
+	Executed       int64   `json:"executed"`
+	Errors         int64   `json:"errors"`
+	Overloaded     int64   `json:"overloaded"`
+	RefusedReply   int64   `json:"refused_reply"`
+	Timeouts       int64   `json:"timeouts"`
+	ProcessingTime int64   `json:"processing_time_ns"`
+	AverageTime    int64   `json:"average_processing_time_ns"`
+	QueueDepth     int     `json:"queue_depth"`
+	QueueCapacity  int     `json:"queue_capacity"`
+	Dropped        float64 `json:"dropped_total"`
 }
 
-func newHandlerCount() *handlerCount {
-	h := &handlerCount{}
-	h.cond = sync.NewCond(&h.mu)
-	return h
+type statsBook struct {
+	mu sync.Mutex
+	by map[string]*endpointStats
 }
 
-func (h *handlerCount) enter() bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.stopping {
-		return false
+func (b *statsBook) update(command string, f func(*endpointStats)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.by[command]
+	if s == nil {
+		s = &endpointStats{}
+		b.by[command] = s
 	}
-	h.n++
-	return true
-}
-
-func (h *handlerCount) leave() {
-	h.mu.Lock()
-	h.n--
-	h.cond.Broadcast()
-	h.mu.Unlock()
+	f(s)
 }
 
 // ServiceSubject is <prefix>.svc.<command>.
@@ -61,106 +80,185 @@ func endpointName(command string) string {
 	return strings.NewReplacer(".", "_").Replace(command)
 }
 
-func (c *Consumer) startService() error {
-	version := c.o.Version
-	meta := map[string]string{"base_url": c.o.BaseURL, "subject_prefix": c.names.Prefix}
+func (c *Consumer) serviceConfig() micro.Config {
+	// micro wants semantic versions; the binary's own version string
+	// ("v1.2.3", "dev", a commit) is always in the metadata as well.
+	version := strings.TrimPrefix(c.o.Version, "v")
 	if !semverRe.MatchString(version) {
-		if version != "" {
-			meta["version"] = version
-		}
 		version = "0.0.0"
 	}
-	for i := 0; i < c.o.Concurrency; i++ {
-		svc, err := micro.AddService(c.o.NC, micro.Config{
-			Name:        ServiceName,
-			Version:     version,
-			Description: "Auth0 Management API commands over NATS",
-			Metadata:    meta,
-		})
+	meta := map[string]string{"base_url": c.o.BaseURL, "subject_prefix": c.names.Prefix, "version": c.o.Version}
+	if c.o.Version == "" {
+		meta["version"] = version
+	}
+	byName := map[string]string{}
+	for _, cmd := range ServiceCommands {
+		byName[endpointName(cmd)] = cmd
+	}
+	return micro.Config{
+		Name:        ServiceName,
+		Version:     version,
+		Description: "Auth0 Management API commands over NATS",
+		Metadata:    meta,
+		StatsHandler: func(ep *micro.Endpoint) any {
+			st := c.statsFor(byName[ep.Name])
+			return st
+		},
+	}
+}
+
+func (c *Consumer) statsFor(command string) endpointStats {
+	c.stats.mu.Lock()
+	var st endpointStats
+	if s := c.stats.by[command]; s != nil {
+		st = *s
+	}
+	c.stats.mu.Unlock()
+	if st.Executed > 0 {
+		st.AverageTime = st.ProcessingTime / st.Executed
+	}
+	st.QueueDepth, st.QueueCapacity = len(c.queue), cap(c.queue)
+	st.Dropped = c.drops.total()
+	return st
+}
+
+// startService adds the one service instance and starts its executors.
+func (c *Consumer) startService(wg *sync.WaitGroup) error {
+	c.drops.watch(c.o.NC, c.names.Prefix+".svc.")
+	svc, err := micro.AddService(c.o.NC, c.serviceConfig())
+	if err != nil {
+		return fmt.Errorf("consumer: micro service: %w", err)
+	}
+	c.mu.Lock()
+	c.svc = svc
+	c.mu.Unlock()
+	for _, cmd := range ServiceCommands {
+		err := svc.AddEndpoint(endpointName(cmd), micro.HandlerFunc(c.serviceHandler(cmd)),
+			micro.WithEndpointSubject(c.ServiceSubject(cmd)),
+			micro.WithEndpointPendingLimits(endpointPendingMsgs, endpointPendingBytes))
 		if err != nil {
-			return fmt.Errorf("consumer: micro service: %w", err)
+			return fmt.Errorf("consumer: micro endpoint %s: %w", cmd, err)
 		}
-		c.mu.Lock()
-		c.services = append(c.services, serviceInstance{svc: svc})
-		c.mu.Unlock()
-		for _, cmd := range ServiceCommands {
-			err := svc.AddEndpoint(endpointName(cmd), micro.HandlerFunc(c.serviceHandler(cmd)),
-				micro.WithEndpointSubject(c.ServiceSubject(cmd)))
-			if err != nil {
-				return fmt.Errorf("consumer: micro endpoint %s: %w", cmd, err)
-			}
-		}
+	}
+	for i := 0; i < c.o.Concurrency; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c.executorLoop()
+		}()
 	}
 	return nil
 }
 
-// stopService stops every instance: subscriptions drain, the services
-// unregister. Handlers already running finish (see waitHandlers).
+// stopService stops the instance (subscriptions drain, the service
+// unregisters) and closes the queue once no handler can add to it; the
+// executors finish what is queued (answering 503 once execCtx ends).
 func (c *Consumer) stopService() {
 	c.mu.Lock()
-	svcs := c.services
-	c.services = nil
+	svc := c.svc
+	c.svc = nil
 	c.mu.Unlock()
-	for _, s := range svcs {
-		if err := s.svc.Stop(); err != nil {
+	if svc != nil {
+		if err := svc.Stop(); err != nil {
 			c.log.Warn("micro service stop", "err", err)
 		}
 	}
-}
-
-// waitHandlers waits until no request-reply handler runs and refuses new ones.
-func (c *Consumer) waitHandlers() {
-	h := c.hc
-	h.mu.Lock()
-	h.stopping = true
-	for h.n > 0 {
-		h.cond.Wait()
+	c.qmu.Lock()
+	if !c.qclosed {
+		c.qclosed = true
+		close(c.queue)
 	}
-	h.mu.Unlock()
+	c.qmu.Unlock()
 }
 
-// serviceHandler answers one request; it returns only after the reply is
-// sent, so micro's stats (requests, errors, processing time) are true.
+// serviceHandler is the hand-off: stamp, copy, enqueue or 503. It never
+// blocks and never executes anything.
 func (c *Consumer) serviceHandler(command string) func(micro.Request) {
 	return func(req micro.Request) {
-		start := time.Now()
-		h := c.hc
-		var o Outcome
-		if !h.enter() {
-			o = errorOutcome(&Error{Status: 503, Code: CodeShuttingDown, Message: command + ": worker shutting down"})
-		} else {
-			defer h.leave()
-			o = c.serveSafe(command, req.Headers().Get(HeaderIdempotencyKey), req.Data())
+		r := request{command: command, reply: req.Reply(), stamp: time.Now()}
+		if why := replyRefused(c.names.Prefix, r.reply); why != "" {
+			c.log.Warn("request refused: no reply is sent to that subject", "command", command, "reply", oneLine(r.reply), "reason", why)
+			c.stats.update(command, func(s *endpointStats) { s.RefusedReply++ })
+			c.record(command, "svc", OutcomeRefusedReply, 0)
+			return
 		}
-		var err error
-		if o.OK() {
-			err = req.Respond(o.Body)
-		} else {
-			err = req.Error(strconv.Itoa(o.Status), oneLine(o.Error), o.Body)
+		r.headers = cloneHeader(req.Headers())
+		r.data = append([]byte(nil), req.Data()...)
+		c.qmu.Lock()
+		queued, closed := false, c.qclosed
+		if !closed {
+			select {
+			case c.queue <- r:
+				queued = true
+			default:
+			}
 		}
-		if err != nil {
-			c.log.Warn("reply failed", "command", command, "err", err)
+		c.qmu.Unlock()
+		switch {
+		case closed:
+			c.reply(r, errorOutcome(&Error{Status: 503, Code: CodeShuttingDown, Message: command + ": worker shutting down", Transient: true}))
+			c.record(command, "svc", "503", 0)
+		case !queued:
+			c.stats.update(command, func(s *endpointStats) { s.Overloaded++ })
+			e := &Error{Status: 503, Code: CodeOverloaded, Message: command + ": worker overloaded (request queue full); retry later", Transient: true}
+			c.reply(r, errorOutcome(e))
+			c.record(command, "svc", "503", 0)
 		}
-		outcome := "ok"
-		if !o.OK() {
-			outcome = strconv.Itoa(o.Status)
-		}
-		c.record(command, "svc", outcome, time.Since(start))
 	}
 }
 
-// serveSafe is serve with its own budget and a 500 for any panic outside
-// the executor's own recovery.
-func (c *Consumer) serveSafe(command, key string, data []byte) (o Outcome) {
+// executorLoop serves queued requests until the queue is closed and empty.
+func (c *Consumer) executorLoop() {
+	for r := range c.queue {
+		c.execute(r)
+	}
+}
+
+// execute runs one request and replies. Its budget counts from the stamp.
+func (c *Consumer) execute(r request) {
+	o := c.serveSafe(r)
+	o = fitOutcome(r.command, r.data, o, c.o.NC.MaxPayload())
+	c.reply(r, o)
+	d := time.Since(r.stamp)
+	outcome := "ok"
+	if !o.OK() {
+		outcome = strconv.Itoa(o.Status)
+	}
+	c.stats.update(r.command, func(s *endpointStats) {
+		s.Executed++
+		s.ProcessingTime += int64(d)
+		if !o.OK() {
+			s.Errors++
+		}
+		if o.Status == 504 {
+			s.Timeouts++
+		}
+	})
+	c.record(r.command, "svc", outcome, d)
+}
+
+// reply publishes o on the request's own reply subject.
+func (c *Consumer) reply(r request, o Outcome) {
+	if err := c.o.NC.PublishMsg(o.Msg(r.reply)); err != nil {
+		c.log.Warn("reply failed", "command", r.command, "err", err)
+	}
+}
+
+// serveSafe is serve with the request's budget (from its stamp) and a 500
+// for any panic outside the executor's own recovery.
+func (c *Consumer) serveSafe(r request) (o Outcome) {
 	defer func() {
-		if r := recover(); r != nil {
-			c.log.Error("request handler panicked", "command", command, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			o = errorOutcome(internalError(command))
+		if p := recover(); p != nil {
+			c.log.Error("request handler panicked", "command", r.command, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			o = errorOutcome(internalError(r.command))
 		}
 	}()
-	ctx, cancel := context.WithTimeout(c.execCtx, c.o.Timeout)
+	ctx, cancel := context.WithDeadline(c.execCtx, r.stamp.Add(c.o.Timeout))
 	defer cancel()
-	return c.serve(ctx, command, key, data)
+	if e := checkHeaderValues(r.headers); e != nil {
+		return errorOutcome(e)
+	}
+	return c.serve(ctx, r.command, r.headers.Get(HeaderIdempotencyKey), r.data)
 }
 
 // serve runs a request-reply command, honouring an Idempotency-Key.
@@ -171,37 +269,45 @@ func (c *Consumer) serve(ctx context.Context, command, key string, data []byte) 
 	if !ValidID(key) {
 		return errorOutcome(invalidf("header %s must match [A-Za-z0-9_-]{1,128}", HeaderIdempotencyKey))
 	}
+	ref, hash := c.idemRef(key), bodyHash(data)
+	stored := func(o Outcome) Outcome {
+		if e := reuseError(o, command, hash); e != nil {
+			return errorOutcome(e)
+		}
+		return o
+	}
 	for {
-		o, err := c.st.get(ctx, key)
+		o, err := c.st.get(ctx, ref)
 		if err == nil {
-			return o
+			return stored(o)
 		}
 		if !errors.Is(err, errNoOutcome) {
 			return c.storeDown(ctx, command, err)
 		}
-		lockVal, ok, err := c.st.lock(ctx, key, c.o.Timeout+5*time.Second)
+		lockVal, ok, err := c.st.lock(ctx, ref, c.o.Timeout+5*time.Second)
 		if err != nil {
 			return c.storeDown(ctx, command, err)
 		}
 		if !ok {
 			// The same key runs elsewhere: wait for its outcome or its end.
-			if werr := c.waitUnlocked(ctx, key); werr != nil {
+			if werr := c.waitUnlocked(ctx, ref); werr != nil {
 				return errorOutcome(classify(ctx, command, werr))
 			}
 			continue
 		}
 		// A run that finished between our get and our lock left its outcome.
-		if o, err := c.st.get(ctx, key); err == nil {
-			_ = c.st.release(context.WithoutCancel(ctx), key, lockVal)
-			return o
+		if o, err := c.st.get(ctx, ref); err == nil {
+			_ = c.st.release(context.WithoutCancel(ctx), ref, lockVal)
+			return stored(o)
 		}
 		r := c.run(ctx, command, data, attempt{})
 		if r.permanent {
-			if err := c.st.put(context.WithoutCancel(ctx), key, r.Outcome); err != nil {
+			r.Outcome = bind(fitOutcome(command, data, r.Outcome, c.o.NC.MaxPayload()), command, hash)
+			if err := c.st.put(context.WithoutCancel(ctx), ref, r.Outcome); err != nil {
 				c.log.Error("idempotency: outcome not stored; a repeat will execute again", "idempotency_key", key, "err", err)
 			}
 		}
-		_ = c.st.release(context.WithoutCancel(ctx), key, lockVal)
+		_ = c.st.release(context.WithoutCancel(ctx), ref, lockVal)
 		return r.Outcome
 	}
 }
@@ -215,11 +321,11 @@ func (c *Consumer) storeDown(ctx context.Context, command string, err error) Out
 }
 
 // waitUnlocked polls until the key's in-flight lock is gone.
-func (c *Consumer) waitUnlocked(ctx context.Context, key string) error {
+func (c *Consumer) waitUnlocked(ctx context.Context, ref keyRef) error {
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for {
-		held, err := c.st.locked(ctx, key)
+		held, err := c.st.locked(ctx, ref)
 		if err == nil && !held {
 			return nil
 		}
@@ -238,16 +344,29 @@ type result struct {
 	err       *Error
 }
 
-// run executes under the shared semaphore.
+// run executes under the shared semaphore. A command whose budget ran out
+// while it waited is answered 504 without reaching Auth0.
 func (c *Consumer) run(ctx context.Context, command string, data []byte, at attempt) result {
 	if err := c.acquire(ctx); err != nil {
 		e := classify(ctx, command, err)
 		return result{Outcome: errorOutcome(e), err: e}
 	}
 	defer c.releaseSlot()
+	if err := ctx.Err(); err != nil { // the slot and the deadline came together
+		e := classify(ctx, command, err)
+		return result{Outcome: errorOutcome(e), err: e}
+	}
 	body, e := c.x.execute(ctx, command, data, at)
 	if e != nil {
 		return result{Outcome: errorOutcome(e), permanent: !e.Transient, err: e}
 	}
 	return result{Outcome: successOutcome(body), permanent: true}
+}
+
+func cloneHeader(h micro.Headers) nats.Header {
+	out := make(nats.Header, len(h))
+	for k, v := range h {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
 }

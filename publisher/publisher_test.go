@@ -435,3 +435,46 @@ func TestOptionsValidate(t *testing.T) {
 		t.Error("nil JetStream accepted")
 	}
 }
+
+// Reproduction: a first start warned that the DLQ stream it had just
+// created "differs from the defaults", and the DLQ had no max age.
+func TestDLQStreamMaxAge(t *testing.T) {
+	srv := testnats.Start(t)
+	js, _ := jetstream.New(srv.Connect(t))
+	var buf bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&buf, nil))
+	n := publisher.NamesFor("auth0")
+	for range 2 { // first start, then a second replica or restart
+		if err := publisher.EnsureAll(ctx(t), js, n, publisher.StreamOptions{}, log); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if strings.Contains(buf.String(), "level=WARN") {
+		t.Fatalf("warning on the worker's own streams: %s", buf.String())
+	}
+	s, _ := js.Stream(ctx(t), n.DLQ)
+	if c := s.CachedInfo().Config; c.MaxAge != 336*time.Hour {
+		t.Fatalf("DLQ max age %v, want 336h", c.MaxAge)
+	}
+
+	// An existing DLQ without a max age gets DLQ_MAX_AGE; one an operator
+	// gave a max age keeps it.
+	other := publisher.NamesFor("other")
+	if _, err := js.CreateStream(ctx(t), jetstream.StreamConfig{Name: other.DLQ, Subjects: []string{"other.dlq.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publisher.EnsureStream(ctx(t), js, other.DLQStream(publisher.StreamOptions{DLQMaxAge: 48 * time.Hour}), log); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = js.Stream(ctx(t), other.DLQ)
+	if c := s.CachedInfo().Config; c.MaxAge != 48*time.Hour {
+		t.Fatalf("existing DLQ max age %v, want 48h", c.MaxAge)
+	}
+	if _, err := publisher.EnsureStream(ctx(t), js, other.DLQStream(publisher.StreamOptions{DLQMaxAge: time.Hour}), log); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = js.Stream(ctx(t), other.DLQ)
+	if c := s.CachedInfo().Config; c.MaxAge != 48*time.Hour {
+		t.Fatalf("operator's DLQ max age changed to %v", c.MaxAge)
+	}
+}

@@ -39,8 +39,9 @@ func (n Names) UserCreatedSubject() string { return n.Prefix + ".users.created" 
 
 // StreamOptions are the operator-tunable stream settings.
 type StreamOptions struct {
-	Replicas int           // default 1
-	MaxAge   time.Duration // users stream retention; default 720h
+	Replicas  int           // default 1
+	MaxAge    time.Duration // users stream retention; default 720h
+	DLQMaxAge time.Duration // dead-letter stream retention (DLQ_MAX_AGE); default 336h
 }
 
 // UsersStream is the config of <PREFIX>_USERS.
@@ -74,8 +75,9 @@ func (n Names) ResultsStream(o StreamOptions) jetstream.StreamConfig {
 func (n Names) DLQStream(o StreamOptions) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name: n.DLQ, Subjects: []string{n.Prefix + ".dlq.>"}, Storage: jetstream.FileStorage,
+		MaxAge: orDefault(o.DLQMaxAge, 336*time.Hour), Duplicates: 2 * time.Minute,
 		Replicas:    max(o.Replicas, 1),
-		Description: "auth0-worker: dead-lettered commands",
+		Description: "auth0-worker: dead letters (may hold personal data; retention DLQ_MAX_AGE)",
 	}
 }
 
@@ -111,11 +113,27 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return nil, fmt.Errorf("stream %s has subjects %v, want %v: %w (use another NATS_SUBJECT_PREFIX or fix the stream)",
 			want.Name, have.Subjects, want.Subjects, ErrSubjectClash)
 	}
+	if isDLQ(want) && have.MaxAge == 0 && want.MaxAge > 0 {
+		// The one setting changed on an existing stream: dead letters may
+		// hold personal data and must not be kept forever.
+		cfg := have
+		cfg.MaxAge = want.MaxAge
+		if s, err = js.UpdateStream(ctx, cfg); err != nil {
+			return nil, fmt.Errorf("stream %s: set max age %v: %w", want.Name, want.MaxAge, err)
+		}
+		log.Warn("dead-letter stream had no max age; set it to DLQ_MAX_AGE (older dead letters now expire too)", "stream", want.Name, "max_age", want.MaxAge)
+		have = s.CachedInfo().Config
+	}
 	if have.Retention != want.Retention || have.MaxAge != want.MaxAge || have.Duplicates != want.Duplicates || have.Replicas != want.Replicas || have.Storage != want.Storage {
 		log.Warn("stream settings differ from the defaults; leaving them as the operator set them", "stream", want.Name,
 			"retention", have.Retention.String(), "max_age", have.MaxAge, "duplicates", have.Duplicates, "replicas", have.Replicas)
 	}
 	return s, nil
+}
+
+// isDLQ reports whether want is a dead-letter stream (<prefix>.dlq.>).
+func isDLQ(want jetstream.StreamConfig) bool {
+	return len(want.Subjects) == 1 && strings.HasSuffix(want.Subjects[0], ".dlq.>")
 }
 
 func sortedCopy(s []string) []string {

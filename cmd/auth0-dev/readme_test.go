@@ -214,6 +214,7 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 		"auth0_worker_dlq_total":                           {"command"},
 		"auth0_worker_leader":                              nil,
 		"auth0_worker_lease_changes_total":                 nil,
+		"auth0_worker_commands_dropped_total":              nil,
 	}
 	var body string
 	testwait.For(t, 20*time.Second, "every §7 metric on /metrics", func() bool {

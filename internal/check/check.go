@@ -215,7 +215,7 @@ func explainAuth0(err error, hint string) string {
 	var te *auth0.TokenError
 	var ae *auth0.APIError
 	switch {
-	case errors.As(err, &te) && hint != "":
+	case errors.As(err, &te) && te.Status >= 400 && te.Status < 500 && te.Status != 429 && hint != "":
 		return msg + " (" + hint + ")"
 	case errors.As(err, &ae) && (ae.Status == 401 || ae.Status == 403 || ae.Status == 404) && hint != "":
 		return msg + " (" + hint + ")"

@@ -29,6 +29,7 @@ type Metrics struct {
 	Commands                *prometheus.CounterVec   // command, transport, outcome
 	CommandDuration         *prometheus.HistogramVec // command
 	DLQ                     *prometheus.CounterVec   // command
+	CommandsDropped         prometheus.Counter
 	Leader                  prometheus.Gauge
 	LeaseChanges            prometheus.Counter
 }
@@ -51,9 +52,10 @@ func New() *Metrics {
 	m.Commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_commands_total", Help: "Commands executed, by command, transport (svc|cmd) and outcome (ok or the error status)."}, []string{"command", "transport", "outcome"})
 	m.CommandDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "auth0_worker_command_duration_seconds", Help: "Command execution time, Auth0 retries included.", Buckets: prometheus.DefBuckets}, []string{"command"})
 	m.DLQ = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_dlq_total", Help: "Durable commands sent to the dead-letter stream."}, []string{"command"})
+	m.CommandsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_commands_dropped_total", Help: "Request-reply commands NATS dropped before the worker saw them (slow-consumer pending limits)."})
 	m.Leader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_leader", Help: "1 while this process holds the poller lease."})
 	m.LeaseChanges = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_lease_changes_total", Help: "Times this process gained or lost the poller lease."})
-	for _, c := range []prometheus.Collector{m.UsersPublished, m.DedupeSkipped, m.ReconcileFound, m.PollCycles, m.LastPollSuccess, m.LastPublish, m.EventLag, m.SourceActive, m.Auth0Requests, m.Auth0RateLimitRemaining, m.Commands, m.CommandDuration, m.DLQ, m.Leader, m.LeaseChanges} {
+	for _, c := range []prometheus.Collector{m.UsersPublished, m.DedupeSkipped, m.ReconcileFound, m.PollCycles, m.LastPollSuccess, m.LastPublish, m.EventLag, m.SourceActive, m.Auth0Requests, m.Auth0RateLimitRemaining, m.Commands, m.CommandDuration, m.DLQ, m.CommandsDropped, m.Leader, m.LeaseChanges} {
 		f(c)
 	}
 	f(collectors.NewGoCollector())

@@ -31,3 +31,11 @@ func (k Keys) Cmd(id string) string { return k.Prefix + ":" + k.Tenant + ":cmd:"
 
 // CmdLock is P:T:cmd:<id>:lock (in-flight lock).
 func (k Keys) CmdLock(id string) string { return k.Cmd(id) + ":lock" }
+
+// Idem is P:T:idem:<key>, the stored outcome of a request-reply command with
+// an Idempotency-Key: a key space of its own, so a caller's key can never
+// pre-empt a durable command id (P:T:cmd:<id>) nor the other way round.
+func (k Keys) Idem(key string) string { return k.Prefix + ":" + k.Tenant + ":idem:" + key }
+
+// IdemLock is P:T:idem:<key>:lock, held while the keyed command runs.
+func (k Keys) IdemLock(key string) string { return k.Idem(key) + ":lock" }

@@ -11,6 +11,8 @@ func TestKeysFollowDesign(t *testing.T) {
 		k.CursorEvents():     "auth0w:{tenant.eu.auth0.com}:cursor:events",
 		k.Cmd("c1"):          "auth0w:tenant.eu.auth0.com:cmd:c1",
 		k.CmdLock("c1"):      "auth0w:tenant.eu.auth0.com:cmd:c1:lock",
+		k.Idem("c1"):         "auth0w:tenant.eu.auth0.com:idem:c1",
+		k.IdemLock("c1"):     "auth0w:tenant.eu.auth0.com:idem:c1:lock",
 		k.SeenPrefix() + "x": k.Seen("x"),
 	}
 	for got, want := range cases {

@@ -17,6 +17,9 @@ import (
 // "-X github.com/auth0-worker/auth0-worker/cmd/internal/workercmd.version=...".
 var version = "dev"
 
+// Version is the binary's version (the micro service's metadata carries it).
+func Version() string { return version }
+
 const usage = `usage: auth0-worker [run|poll|serve|check|version] [flags]
 
   run      poller + command API + HTTP (default)

@@ -84,7 +84,7 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	streamOpts := publisher.StreamOptions{Replicas: cfg.NATS.StreamReplicas, MaxAge: cfg.Events.MaxAge}
+	streamOpts := publisher.StreamOptions{Replicas: cfg.NATS.StreamReplicas, MaxAge: cfg.Events.MaxAge, DLQMaxAge: cfg.Command.DLQMaxAge}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	err = publisher.EnsureAll(sctx, w.js, w.names, streamOpts, log)
 	cancel()
@@ -124,7 +124,7 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 			Client: w.client, NC: w.nc, JS: w.js, Redis: w.rdb, Keys: w.keys, Names: w.names,
 			BaseURL: cfg.Auth0.BaseURL, Concurrency: cfg.Command.Concurrency, Timeout: cfg.Command.Timeout,
 			MaxDeliver: cfg.Command.MaxDeliver, StreamOptions: streamOpts, Metrics: w.metrics,
-			Logger: log, Version: semver(version),
+			Logger: log, Version: version,
 		})
 		if err != nil {
 			return &exitError{code: 2, err: err}
@@ -213,16 +213,4 @@ func (w *worker) newPoller(pubOpts publisher.Options) (*poller.Poller, error) {
 		ReconcileInterval: reconcile, LeaseTTL: w.cfg.Poll.LeaseTTL,
 		Metrics: w.metrics, Logger: w.log.With("component", "poller"),
 	})
-}
-
-// semver makes the build version acceptable to micro ("v1.2.3" → "1.2.3";
-// "dev" → "0.0.0").
-func semver(v string) string {
-	if len(v) > 1 && v[0] == 'v' {
-		v = v[1:]
-	}
-	if v == "" || v[0] < '0' || v[0] > '9' {
-		return "0.0.0"
-	}
-	return v
 }

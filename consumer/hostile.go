@@ -1,0 +1,155 @@
+package consumer
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strconv"
+	"strings"
+
+	"github.com/nats-io/nats.go"
+)
+
+// The "Hostile or careless callers" rules of DESIGN.md §5 that are not
+// about one command's body: reply subjects, reply size, header values and
+// the Idempotency-Key binding.
+
+// Codes of the hostile-caller rules.
+const (
+	CodeIdempotencyKeyReused = "idempotency_key_reused" // 409: the key was used with another command or body
+	CodeReplyTooLarge        = "reply_too_large"        // 413: a read's reply exceeds the max payload
+	CodeOverloaded           = "overloaded"             // 503: the request queue is full
+)
+
+// OutcomeRefusedReply is the outcome label of a request whose reply
+// subject is refused (no reply is sent).
+const OutcomeRefusedReply = "refused_reply"
+
+// replyRefused reports why a reply subject is refused, or "": a reply under
+// the subject prefix would write into the worker's own streams, one starting
+// with "$" into the server's APIs ($JS., $KV., $SRV., $SYS. ...). An empty
+// reply subject is refused too: nobody could learn the outcome.
+func replyRefused(prefix, reply string) string {
+	switch {
+	case reply == "":
+		return "no reply subject"
+	case strings.HasPrefix(reply, "$"):
+		return "reply subject starts with $"
+	case reply == prefix || strings.HasPrefix(reply, prefix+"."):
+		return "reply subject lies under the subject prefix " + prefix
+	}
+	return ""
+}
+
+// checkHeaderValues refuses any header value holding a control character:
+// such a value could only fail later (after retries, as a misleading 503).
+func checkHeaderValues(h nats.Header) *Error {
+	for k, vs := range h {
+		for _, v := range vs {
+			if hasControl(v) {
+				return invalidf("header %s contains a control character", oneLine(k))
+			}
+		}
+	}
+	return nil
+}
+
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// bodyHash is the hex SHA-256 of the body's canonical JSON (member order and
+// spacing do not matter; numbers keep their text). A body that is not JSON
+// is hashed as it is.
+func bodyHash(data []byte) string {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	canon := data
+	if err := dec.Decode(&v); err == nil && !dec.More() {
+		canon = marshalNoEscape(v) // encoding/json sorts map keys
+	}
+	sum := sha256.Sum256(canon)
+	return hex.EncodeToString(sum[:])
+}
+
+// bind stamps o with the request it answers.
+func bind(o Outcome, command, hash string) Outcome {
+	o.Command, o.BodySHA256 = command, hash
+	return o
+}
+
+// reuseError is the 409 for a stored outcome that answered another request.
+// Outcomes stored before the binding existed carry no command: they match.
+func reuseError(stored Outcome, command, hash string) *Error {
+	if stored.Command == "" || (stored.Command == command && stored.BodySHA256 == hash) {
+		return nil
+	}
+	return &Error{Status: 409, Code: CodeIdempotencyKeyReused,
+		Message: command + ": the key was already used with another command or body; nothing executed"}
+}
+
+// replyMargin is room left for the headers of a reply or result message.
+const replyMargin = 2048
+
+// readCommands are answered 413 when too large; changes are truncated.
+func isRead(command string, data []byte) bool {
+	switch command {
+	case CmdGet, CmdSearch, CmdSearchByEmail:
+		return true
+	case CmdAPICall:
+		var r struct {
+			Method string `json:"method"`
+		}
+		_ = json.Unmarshal(data, &r)
+		return r.Method == "GET"
+	}
+	return false
+}
+
+// fitOutcome applies the reply-size rule: a success larger than maxPayload
+// (minus room for headers) becomes a 413 for a read, or, for a change Auth0
+// already made, the same success with its body reduced to
+// {"user_id": ..., "truncated": true} ({"status": ..., "truncated": true}
+// for api.call) and Truncated set.
+func fitOutcome(command string, data []byte, o Outcome, maxPayload int64) Outcome {
+	if !o.OK() || maxPayload <= 0 || int64(len(o.Body)) <= maxPayload-replyMargin {
+		return o
+	}
+	if isRead(command, data) {
+		hint := "narrow it with \"fields\" or a smaller \"limit\""
+		if command == CmdAPICall {
+			hint = "narrow it with the endpoint's fields/per_page query parameters"
+		} else if command == CmdGet {
+			hint = "the user is larger than the NATS max payload; read fewer fields with users.search (\"fields\") or api.call GET /users/{id}?fields=..."
+		}
+		e := &Error{Status: 413, Code: CodeReplyTooLarge,
+			Message: command + ": the reply is " + strconv.Itoa(len(o.Body)) + " bytes, over the NATS max payload of " + strconv.FormatInt(maxPayload, 10) + "; " + hint}
+		return errorOutcome(e)
+	}
+	var small []byte
+	if command == CmdAPICall {
+		var r struct {
+			Status int `json:"status"`
+		}
+		_ = json.Unmarshal(o.Body, &r)
+		small = marshalNoEscape(map[string]any{"status": r.Status, "truncated": true})
+	} else {
+		var r struct {
+			UserID json.RawMessage `json:"user_id"`
+		}
+		_ = json.Unmarshal(o.Body, &r)
+		if len(r.UserID) == 0 || len(r.UserID) > 4096 {
+			r.UserID = json.RawMessage("null")
+		}
+		small = marshalNoEscape(map[string]any{"user_id": r.UserID, "truncated": true})
+	}
+	o.Body, o.Truncated = small, true
+	return o
+}
