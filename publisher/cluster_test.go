@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
@@ -21,11 +20,7 @@ import (
 // with the old leader waited out its 10s).
 func TestStreamLeaderLoss(t *testing.T) {
 	c := testnats.StartCluster(t)
-	nc, err := nats.Connect(c.URL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	nc := c.Connect(t)
 	o := publisher.Options{Names: publisher.NamesFor("auth0"), Source: "https://tenant.eu.auth0.com/"}
 	js, err := jetstream.New(nc, publisher.JetStreamOpts(o)...)
 	if err != nil {
@@ -67,6 +62,11 @@ func TestStreamLeaderLoss(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(20 * time.Second)
 		for count() < n {
+			select {
+			case err := <-pubDone:
+				t.Fatalf("publishing stopped after %d events: %v", count(), err)
+			default:
+			}
 			if time.Now().After(deadline) {
 				t.Fatalf("only %d events acknowledged, want %d", count(), n)
 			}

@@ -164,11 +164,14 @@ type pending struct {
 // stream without a leader, for a moment, during an election).
 const retryPause = 100 * time.Millisecond
 
-// retryable errors are those of a stream that has no leader for a moment.
+// retryable errors are those of a stream that has no leader for a moment,
+// or of a connection moving to another server (nats.go fails the pending
+// acks of a dropped connection with ErrDisconnected).
 func retryable(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
-		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || (errors.As(err, &apiErr) && apiErr.Code == 503)
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || (errors.As(err, &apiErr) && apiErr.Code == 503)
 }
 
 // attempt sends q.msg again, or schedules a re-send when sending fails.
@@ -328,14 +331,20 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 			results[i].Err = fmt.Errorf("publish %s: %w", id, ctx.Err())
 			continue
 		}
+		now := time.Now()
+		q := pending{idx: i, msg: msg, final: now.Add(p.o.AckTimeout)}
 		fut, err := p.js.PublishMsgAsync(msg)
-		if err != nil {
+		switch {
+		case err == nil:
+			q.fut, q.deadline = fut, now.Add(p.o.AckAttemptTimeout)
+		case retryable(err):
+			q.lastErr, q.deadline = err, minTime(now.Add(retryPause), q.final)
+		default:
 			release()
 			results[i].Err = fmt.Errorf("publish %s: %w", id, err)
 			continue
 		}
-		now := time.Now()
-		queue = append(queue, pending{idx: i, msg: msg, fut: fut, deadline: now.Add(p.o.AckAttemptTimeout), final: now.Add(p.o.AckTimeout)})
+		queue = append(queue, q)
 	}
 	for len(queue) > 0 {
 		waitHead(false)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 )
 
 // Cluster is three embedded JetStream servers joined by routes (cluster
@@ -97,6 +98,17 @@ func (c *Cluster) StreamLeader(stream string, account ...string) *Server {
 	return nil
 }
 
+// ConsumerLeader is the node leading the durable consumer of stream (account
+// $G), or nil when none does right now.
+func (c *Cluster) ConsumerLeader(stream, consumer string) *Server {
+	for _, n := range c.Nodes {
+		if srv := n.Server(); srv != nil && srv.Running() && srv.JetStreamIsConsumerLeader(server.DEFAULT_GLOBAL_ACCOUNT, stream, consumer) {
+			return n
+		}
+	}
+	return nil
+}
+
 // WaitStreamLeader waits until a running node other than not leads stream
 // and returns it with the time it was first seen leading.
 func (c *Cluster) WaitStreamLeader(t testing.TB, stream string, not *Server, d time.Duration, account ...string) (*Server, time.Time) {
@@ -129,4 +141,11 @@ func freePorts(t testing.TB, n int) []int {
 		_ = l.Close()
 	}
 	return ports
+}
+
+// Connect returns a client connection to every node, closed by t.Cleanup.
+// It reconnects forever, so it survives a node's Shutdown and Restart.
+func (c *Cluster) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	return connect(t, c.URL(), opts...)
 }

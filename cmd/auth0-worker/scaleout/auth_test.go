@@ -40,7 +40,7 @@ func TestTLSAndJWT(t *testing.T) {
 		ns := testnats.Start(t)
 		url := "rediss://" + redisUser + ":" + redisPW + "@" + rs.Addr() + "/0"
 		wrongPW := "rediss://" + redisUser + ":wrong-" + redisPW + "@" + rs.Addr() + "/0"
-		runAndCheck(t, ns.URL(), []string{"NATS_URL=" + ns.URL(), "REDIS_URL=" + url, "REDIS_TLS_CA=" + p.CAFile}, nil, []badCase{
+		runAndCheck(t, ns, []string{"NATS_URL=" + ns.URL(), "REDIS_URL=" + url, "REDIS_TLS_CA=" + p.CAFile}, nil, []badCase{
 			{"wrong CA", []string{"REDIS_TLS_CA=" + testpki.New(t).CAFile}, "redis", regexp.MustCompile(`rediss://127\.0\.0\.1:\d+/0: .*certificate signed by unknown authority`)},
 			{"wrong ACL password", []string{"REDIS_URL=" + wrongPW}, "redis", regexp.MustCompile(`rediss://127\.0\.0\.1:\d+/0: WRONGPASS`)},
 		}, redisPW)
@@ -50,7 +50,7 @@ func TestTLSAndJWT(t *testing.T) {
 		ns := testnats.Start(t, op.Option())
 		rs := testredis.Start(t)
 		authViolation := regexp.MustCompile(`nats: connect to nats://127\.0\.0\.1:\d+: nats: Authorization Violation \(the user of NATS_CREDS .*\.creds is unknown to the server, revoked or expired`)
-		runAndCheck(t, ns.URL(), []string{"NATS_URL=" + ns.URL(), "NATS_CREDS=" + op.CredsFile, "REDIS_URL=" + rs.URL()},
+		runAndCheck(t, ns, []string{"NATS_URL=" + ns.URL(), "NATS_CREDS=" + op.CredsFile, "REDIS_URL=" + rs.URL()},
 			[]nats.Option{nats.UserCredentials(op.CredsFile)}, []badCase{
 				{"revoked user", []string{"NATS_CREDS=" + op.RevokedCredsFile}, "nats", authViolation},
 				{"unknown user", []string{"NATS_CREDS=" + op.UnknownCredsFile}, "nats", authViolation},
@@ -61,7 +61,7 @@ func TestTLSAndJWT(t *testing.T) {
 		ns := testnats.Start(t, func(o *server.Options) { o.TLS, o.TLSVerify, o.TLSTimeout, o.TLSConfig = true, true, 2, p.MutualTLS() })
 		rs := testredis.Start(t)
 		tlsEnv := []string{"NATS_URL=" + ns.URL(), "NATS_TLS_CA=" + p.CAFile, "NATS_TLS_CERT=" + p.ClientCert, "NATS_TLS_KEY=" + p.ClientKey, "REDIS_URL=" + rs.URL()}
-		runAndCheck(t, ns.URL(), tlsEnv, []nats.Option{nats.Secure(p.ClientTLS(t))}, []badCase{
+		runAndCheck(t, ns, tlsEnv, []nats.Option{nats.Secure(p.ClientTLS(t))}, []badCase{
 			{"wrong CA", []string{"NATS_TLS_CA=" + testpki.New(t).CAFile}, "nats", regexp.MustCompile(`certificate signed by unknown authority`)},
 		})
 	})
@@ -70,14 +70,14 @@ func TestTLSAndJWT(t *testing.T) {
 // runAndCheck runs one worker on env for a short burst (exactly once), then
 // `check` on env (passes) and on env plus each bad case (fails with the
 // case's line, never showing secrets).
-func runAndCheck(t *testing.T, natsURL string, env []string, natsOpts []nats.Option, bad []badCase, secrets ...string) {
+func runAndCheck(t *testing.T, ns *testnats.Server, env []string, natsOpts []nats.Option, bad []badCase, secrets ...string) {
 	t.Helper()
 	emu := emulatortest.NewServer(t, emulator.Config{Knobs: emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond}})
 	env = baseEnv(emu, env...)
 	w := e2e.Start(t, t.TempDir(), env)
 	testwait.For(t, 15*time.Second, "the worker to lead", w.IsLeader)
 	ids := e2e.CreateUsers(t, emu.Emulator, "short", 50, 500*time.Millisecond).Wait()
-	e2e.UsersExactlyOnce(t, client(t, natsURL, natsOpts...), ids, 20*time.Second)
+	e2e.UsersExactlyOnce(t, client(t, ns.Connect(t, natsOpts...)), ids, 20*time.Second)
 	w.Kill(t)
 
 	if code, out := check(t, env); code != 0 {

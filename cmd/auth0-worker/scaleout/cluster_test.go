@@ -38,7 +38,7 @@ func TestRedisClusterBackfillCommandsRestart(t *testing.T) {
 	dir := t.TempDir()
 	workers := []*e2e.Worker{e2e.Start(t, dir, env), e2e.Start(t, dir, env)}
 	testwait.For(t, 15*time.Second, "a worker to lead", func() bool { return workers[0].IsLeader() || workers[1].IsLeader() })
-	js := client(t, ns.URL())
+	js := client(t, ns.Connect(t))
 	nc := js.Conn()
 
 	start := time.Now()

@@ -26,7 +26,7 @@ func TestJetStreamClusterLeaderLoss(t *testing.T) {
 	dir := t.TempDir()
 	workers := []*e2e.Worker{e2e.Start(t, dir, env), e2e.Start(t, dir, env)}
 	testwait.For(t, 15*time.Second, "a worker to lead", func() bool { return workers[0].IsLeader() || workers[1].IsLeader() })
-	js := client(t, c.URL())
+	js := client(t, c.Connect(t))
 
 	// The users stream: kill its leader a second into a 4s burst.
 	start := time.Now()

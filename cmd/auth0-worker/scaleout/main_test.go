@@ -42,15 +42,10 @@ func baseEnv(emu *emulatortest.Server, extra ...string) []string {
 	}, extra...)
 }
 
-// client is the test's own NATS connection (reconnecting forever) and
-// JetStream context.
-func client(t *testing.T, url string, opts ...nats.Option) jetstream.JetStream {
+// client is a JetStream context on the test's own connection (nc from
+// testnats: reconnecting forever).
+func client(t *testing.T, nc *nats.Conn) jetstream.JetStream {
 	t.Helper()
-	nc, err := nats.Connect(url, append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)

@@ -48,7 +48,7 @@ func TestRedisSentinelMasterLoss(t *testing.T) {
 	workers := []*e2e.Worker{e2e.Start(t, dir, env), e2e.Start(t, dir, env)}
 	testwait.For(t, 15*time.Second, "a worker to lead", func() bool { return workers[0].IsLeader() || workers[1].IsLeader() })
 	overlap := watchLeaders(t, workers)
-	js := client(t, ns.URL())
+	js := client(t, ns.Connect(t))
 
 	start := time.Now()
 	cr := e2e.CreateUsers(t, emu.Emulator, "sentinel", 400, 5*time.Second)
