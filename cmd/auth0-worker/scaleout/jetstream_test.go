@@ -52,6 +52,9 @@ func TestJetStreamClusterLeaderLoss(t *testing.T) {
 	nextResult := e2e.FirstStoredAfter(e2e.Msgs(t, js, "AUTH0_RESULTS"), cmdElected)
 	t.Logf("RELIABILITY stream-leader kill (AUTH0_COMMANDS): next outcome stored %v after the kill, %v after the new leader's election",
 		nextResult.Sub(cmdKilled).Round(time.Millisecond), nextResult.Sub(cmdElected).Round(time.Millisecond))
+	if nextResult.IsZero() || nextResult.Sub(cmdElected) > 3*time.Second {
+		t.Errorf("next outcome stored %v after the new AUTH0_COMMANDS leader's election, want ≤ 3s", nextResult.Sub(cmdElected))
+	}
 	testwait.For(t, 30*time.Second, "AUTH0_COMMANDS drained", func() bool { return e2e.Count(js, "AUTH0_COMMANDS") == 0 })
 	if got, want := emu.Emulator.UserCount(), len(ids)+len(outcomes); got != want {
 		t.Errorf("the emulator holds %d users, want %d (%d signed up, %d commands)", got, want, len(ids), len(outcomes))
