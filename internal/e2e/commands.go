@@ -37,7 +37,7 @@ func PublishCreates(t *testing.T, js jetstream.JetStream, prefix string, n int) 
 // id per command.
 func OutcomesExactlyOnce(t *testing.T, js jetstream.JetStream, ids []string, within time.Duration) map[string]string {
 	t.Helper()
-	users := map[string]string{}
+	var users map[string]string
 	deadline := time.Now().Add(within)
 	for {
 		users = map[string]string{}
