@@ -1,6 +1,7 @@
 package scaleout
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -27,6 +28,18 @@ func TestJetStreamClusterLeaderLoss(t *testing.T) {
 	workers := []*e2e.Worker{e2e.Start(t, dir, env), e2e.Start(t, dir, env)}
 	testwait.For(t, 15*time.Second, "a worker to lead", func() bool { return workers[0].IsLeader() || workers[1].IsLeader() })
 	js := client(t, c.Connect(t))
+	for _, name := range []string{"AUTH0_USERS", "AUTH0_COMMANDS", "AUTH0_RESULTS", "AUTH0_DLQ"} {
+		var replicas int
+		if err := e2e.Retry(10*time.Second, func(ctx context.Context) error {
+			s, err := js.Stream(ctx, name)
+			if err == nil {
+				replicas = s.CachedInfo().Config.Replicas
+			}
+			return err
+		}); err != nil || replicas != 3 {
+			t.Fatalf("stream %s: %d replicas (%v), want NATS_STREAM_REPLICAS=3", name, replicas, err)
+		}
+	}
 
 	// The users stream: kill its leader a second into a 4s burst.
 	start := time.Now()
