@@ -50,6 +50,11 @@ type Config struct {
 	// APICallAllow is the api.call allowlist: rules "METHOD /path-glob"
 	// (README "Commands"). Empty = Raw refuses every call with ErrNotAllowed.
 	APICallAllow []string
+	// MaxResponseBytes bounds one response body and one SSE message;
+	// default DefaultMaxResponseBytes (40 MiB: a user may hold 2 × 16 MB of
+	// metadata). A larger response is ErrResponseTooLarge (never cut); a
+	// search page over it is requested again with a smaller per_page.
+	MaxResponseBytes int
 }
 
 // Observer receives one call per HTTP response or transport failure. It must
@@ -76,6 +81,12 @@ type User struct {
 	CreatedAt  string          `json:"created_at,omitempty"` // verbatim, RFC 3339 with ms
 	Identities []Identity      `json:"identities,omitempty"`
 	Raw        json.RawMessage `json:"-"`
+	// Problem, when not nil, says why the worker cannot use this user
+	// (DESIGN.md §4b): no user_id, a user_id with control characters, a
+	// created_at that is not an RFC 3339 time, or one of those fields or
+	// email of the wrong JSON type. Decoding is per user: a bad user never
+	// fails the page or stream around it. Other fields pass through.
+	Problem *UserProblem `json:"-"`
 }
 
 // Identity is one entry of a user's identities. UserID decodes from a JSON
@@ -140,6 +151,9 @@ type Event struct {
 	User *User
 	// EventID is the CloudEvent id ("evt_...") for user.* events.
 	EventID string
+	// TooLarge is set for a message over Config.MaxResponseBytes: it was
+	// skipped to its end; only Type and Offset are known (DESIGN.md §4b).
+	TooLarge bool
 }
 
 // RawRequest is an api.call (README "Commands").
@@ -169,4 +183,7 @@ type SSEMessage struct {
 	Data    string // "data:" lines joined with "\n"
 	Retry   int    // "retry:" in ms; 0 = not set
 	Comment string // text of comment lines (": heartbeat"), joined with "\n"
+	// TooLarge: the message exceeded the reader's bound; its data was
+	// skipped (Data is empty), the other fields are as read.
+	TooLarge bool
 }

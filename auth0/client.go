@@ -18,7 +18,9 @@ const (
 	DefaultMaxRetries     = 5
 	DefaultUserAgent      = "auth0-worker"
 	DefaultAttemptTimeout = 30 * time.Second
-	maxResponseBody       = 16 << 20
+	// DefaultMaxResponseBytes bounds one response body and one SSE message:
+	// a user may hold 2 × 16 MB of metadata (DESIGN.md §4b).
+	DefaultMaxResponseBytes = 40 << 20
 )
 
 // Client is a Management API client. Safe for concurrent use: every
@@ -71,6 +73,12 @@ func newClient(cfg Config) (*Client, error) {
 	}
 	if cfg.UserAgent == "" {
 		cfg.UserAgent = DefaultUserAgent
+	}
+	if cfg.MaxResponseBytes < 0 {
+		return nil, fmt.Errorf("auth0: Config.MaxResponseBytes %d must be >= 0 (0 = %d)", cfg.MaxResponseBytes, DefaultMaxResponseBytes)
+	}
+	if cfg.MaxResponseBytes == 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
 	}
 	c := &Client{cfg: cfg, base: base, now: time.Now}
 	c.audience = cfg.Audience

@@ -46,7 +46,23 @@ var (
 	ErrForbiddenHeader = errors.New("auth0: forbidden api.call header")
 	// ErrInvalidRequest: an argument is unusable (empty user id, bad method...).
 	ErrInvalidRequest = errors.New("auth0: invalid request")
+	// ErrResponseTooLarge: a response body exceeded Config.MaxResponseBytes.
+	// It is never cut silently; a *ResponseTooLargeError matches it.
+	ErrResponseTooLarge = errors.New("auth0: response too large")
 )
+
+// ResponseTooLargeError says which call answered more than the client reads.
+type ResponseTooLargeError struct {
+	Op    string // "users.search", ...
+	Limit int    // Config.MaxResponseBytes
+}
+
+func (e *ResponseTooLargeError) Error() string {
+	return fmt.Sprintf("auth0: %s: response larger than %d bytes (Config.MaxResponseBytes)", e.Op, e.Limit)
+}
+
+// Unwrap makes errors.Is(e, ErrResponseTooLarge) true.
+func (e *ResponseTooLargeError) Unwrap() error { return ErrResponseTooLarge }
 
 // APIError is a Management API error response. Match on Status and
 // ErrorCode (Auth0's messages change), or with errors.Is on the sentinels

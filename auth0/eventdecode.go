@@ -94,6 +94,7 @@ func decodeUserEventFast(data []byte) (u *User, eventID string, ok bool) {
 		return nil, "", false
 	}
 	u.Raw = data[objS:objE:objE]
+	u.Problem = checkUser(u)
 	return u, eventID, true
 }
 

@@ -244,7 +244,7 @@ func (s *EventStream) dialOnce(callCtx context.Context, refreshed *bool) (err er
 	conn := &eventConn{cancel: connCancel, items: make(chan sseItem)}
 	go func() {
 		defer resp.Body.Close()
-		rd := NewSSEReader(resp.Body)
+		rd := NewSSEReaderSize(resp.Body, c.cfg.MaxResponseBytes)
 		for {
 			m, err := rd.Next()
 			select {
@@ -366,6 +366,16 @@ func (s *EventStream) Next(ctx context.Context) (Event, error) {
 		if m.HasID && m.ID != "" {
 			s.setLast(m.ID)
 			s.conn.gotID = true
+		}
+		if m.TooLarge {
+			// Skipped to its end (DESIGN.md §4b): the caller records the
+			// offset as handled and dead-letters the message.
+			ev := Event{Type: m.Event, Offset: m.ID, TooLarge: true}
+			if ev.Type == "" {
+				ev.Type = "message"
+			}
+			s.c.log.Warn("auth0: events: message over the size limit skipped", "type", ev.Type, "offset", ev.Offset, "limit", s.c.cfg.MaxResponseBytes)
+			return ev, nil
 		}
 		return decodeEvent(m)
 	}

@@ -166,8 +166,16 @@ func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, refreshed *b
 		}
 		return nil, true, fmt.Errorf("%w: %w", ErrUnavailable, terr)
 	}
-	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, maxResponseBody))
+	limit := c.cfg.MaxResponseBytes
+	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	resp.Body.Close()
+	if rerr == nil && len(raw) > limit {
+		// Never cut silently: a cut page would look like a transient
+		// failure forever. Not retryable: the same request answers the same.
+		c.gate.release(parseRateInfo(resp.Header, c.now()), resp.StatusCode)
+		c.observe(cl.op, resp.StatusCode)
+		return nil, false, &ResponseTooLargeError{Op: cl.op, Limit: limit}
+	}
 	ri := parseRateInfo(resp.Header, c.now())
 	c.gate.release(ri, resp.StatusCode)
 	c.observe(cl.op, resp.StatusCode)

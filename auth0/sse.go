@@ -9,13 +9,14 @@ import (
 	"strings"
 )
 
-// MaxSSEMessageSize bounds one SSE message (all its lines together). Auth0's
-// events are a few kilobytes; the bound keeps a broken or hostile stream from
-// growing memory without limit.
-const MaxSSEMessageSize = 4 << 20
+// MaxSSEMessageSize is NewSSEReader's bound on one SSE message (all its
+// lines together): a user may hold 2 × 16 MB of metadata. The bound keeps a
+// broken or hostile stream from growing memory without limit.
+const MaxSSEMessageSize = DefaultMaxResponseBytes
 
-// ErrSSETooLarge is returned by SSEReader.Next when one message exceeds
-// MaxSSEMessageSize.
+// ErrSSETooLarge is the internal signal of a line over the bound; Next
+// never returns it: an oversized message is skipped to its end and returned
+// with TooLarge set.
 var ErrSSETooLarge = errors.New("auth0: sse: message too large")
 
 // SSEReader parses a Server-Sent Events byte stream into messages, following
@@ -31,6 +32,8 @@ var ErrSSETooLarge = errors.New("auth0: sse: message too large")
 // safe for concurrent use.
 type SSEReader struct {
 	br      *bufio.Reader
+	max     int  // bound on one message
+	midLine bool // readLine stopped inside an oversized line
 	started bool // BOM check done
 	skipLF  bool // the previous line ended in CR: a following LF belongs to it
 	line    []byte
@@ -38,9 +41,17 @@ type SSEReader struct {
 	data    strings.Builder
 }
 
-// NewSSEReader reads messages from r.
-func NewSSEReader(r io.Reader) *SSEReader {
-	return &SSEReader{br: bufio.NewReaderSize(r, 16<<10)}
+// NewSSEReader reads messages from r, each up to MaxSSEMessageSize.
+func NewSSEReader(r io.Reader) *SSEReader { return NewSSEReaderSize(r, MaxSSEMessageSize) }
+
+// NewSSEReaderSize reads messages from r, each up to max bytes (≤ 0 =
+// MaxSSEMessageSize). A larger message is skipped to its end and returned
+// with TooLarge set and no Data.
+func NewSSEReaderSize(r io.Reader, max int) *SSEReader {
+	if max <= 0 {
+		max = MaxSSEMessageSize
+	}
+	return &SSEReader{br: bufio.NewReaderSize(r, 16<<10), max: max}
 }
 
 // LastEventID is the SSE "last event ID buffer": the most recent id field
@@ -87,24 +98,51 @@ func (r *SSEReader) readLine(budget int) ([]byte, error) {
 			r.line = append(r.line, buf...)
 			_, _ = r.br.Discard(len(buf))
 			if len(r.line) > budget {
+				r.midLine = true
 				return nil, ErrSSETooLarge
 			}
 			continue
 		}
 		r.line = append(r.line, buf[:end]...)
 		_, _ = r.br.Discard(end + 1)
-		if len(r.line) > budget {
-			return nil, ErrSSETooLarge
-		}
 		if buf[end] == '\r' {
 			r.skipLF = true
+		}
+		if len(r.line) > budget {
+			r.midLine = false
+			return nil, ErrSSETooLarge
 		}
 		return r.line, nil
 	}
 }
 
+// skipLine drops the rest of the line readLine stopped in.
+func (r *SSEReader) skipLine() error {
+	r.line = r.line[:0]
+	if !r.midLine {
+		return nil
+	}
+	r.midLine = false
+	for {
+		buf, err := r.br.Peek(max(r.br.Buffered(), 1))
+		if len(buf) == 0 {
+			return err
+		}
+		end := bytes.IndexAny(buf, "\r\n")
+		if end < 0 {
+			_, _ = r.br.Discard(len(buf))
+			continue
+		}
+		_, _ = r.br.Discard(end + 1)
+		r.skipLF = buf[end] == '\r'
+		return nil
+	}
+}
+
 // Next returns the next message; io.EOF (or the underlying read error) at
-// the end of the stream.
+// the end of the stream. A message over the reader's bound is read to its
+// end without keeping its data and returned with TooLarge set (its other
+// fields, id included, as read).
 func (r *SSEReader) Next() (SSEMessage, error) {
 	var (
 		msg      SSEMessage
@@ -115,21 +153,35 @@ func (r *SSEReader) Next() (SSEMessage, error) {
 	)
 	r.data.Reset()
 	for {
-		line, err := r.readLine(MaxSSEMessageSize - size)
-		if err != nil {
-			if err == io.ErrUnexpectedEOF {
-				err = io.EOF
+		line, err := r.readLine(r.max - size)
+		if err == ErrSSETooLarge {
+			// Skipped to its end: the rest of the message is read for its
+			// id and event, without its data.
+			msg.TooLarge, any, hasData = true, true, false
+			r.data.Reset()
+			comments = nil
+			size = 0
+			if err := r.skipLine(); err != nil {
+				return SSEMessage{}, eofErr(err)
 			}
-			return SSEMessage{}, err
+			continue
 		}
-		size += len(line) + 1
+		if err != nil {
+			return SSEMessage{}, eofErr(err)
+		}
+		if !msg.TooLarge {
+			size += len(line) + 1
+		}
 		if len(line) == 0 {
 			if !any {
 				size = 0
 				continue // blank lines, or a block of only ignored fields
 			}
-			if hasData {
+			if hasData && !msg.TooLarge {
 				msg.Data = r.data.String()
+			}
+			if cap(r.line) > 1<<20 {
+				r.line = nil // a large message's line buffer is not kept per connection
 			}
 			if len(comments) > 0 {
 				msg.Comment = strings.Join(comments, "\n")
@@ -152,6 +204,9 @@ func (r *SSEReader) Next() (SSEMessage, error) {
 			field = line
 		}
 		if string(field) == "data" {
+			if msg.TooLarge {
+				continue
+			}
 			// Written straight into the buffer: no string per line.
 			if hasData {
 				r.data.WriteByte('\n')
@@ -178,6 +233,13 @@ func (r *SSEReader) Next() (SSEMessage, error) {
 			}
 		}
 	}
+}
+
+func eofErr(err error) error {
+	if err == io.ErrUnexpectedEOF {
+		return io.EOF
+	}
+	return err
 }
 
 func indexByte(b []byte, c byte) int {

@@ -74,11 +74,34 @@ func TestSSEReaderLastEventIDPersists(t *testing.T) {
 	}
 }
 
+// A message over the bound is skipped to its end, not a stream error: its
+// id and event are kept (the offset is handled), the next message reads
+// normally (DESIGN.md §4b). Before, the stream failed and reconnected forever.
 func TestSSEReaderTooLarge(t *testing.T) {
-	big := "data: " + strings.Repeat("x", MaxSSEMessageSize) + "\n\n"
-	_, err := NewSSEReader(strings.NewReader(big)).Next()
-	if !errors.Is(err, ErrSSETooLarge) {
-		t.Fatalf("err = %v", err)
+	const max = 1 << 10
+	big := strings.Repeat("x", 3*max)
+	for _, tc := range []struct{ name, in string }{
+		{"id first", "event: user.created\nid: 7\ndata: " + big + "\ndata: more\n\nid: 8\ndata: ok\n\n"},
+		{"id after data", "event: user.created\ndata: " + big + "\nid: 7\n\nid: 8\ndata: ok\n\n"},
+		{"many lines", "event: user.created\nid: 7\n" + strings.Repeat("data: "+strings.Repeat("y", max/4)+"\r\n", 8) + "\r\nid: 8\r\ndata: ok\r\n\r\n"},
+		{"CR ends the long line", "event: user.created\nid: 7\ndata: " + big + "\r\r\nid: 8\ndata: ok\n\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := NewSSEReaderSize(&oneByteReader{b: []byte(tc.in)}, max)
+			m, err := r.Next()
+			if err != nil || !m.TooLarge || m.Data != "" || m.ID != "7" || m.Event != "user.created" {
+				t.Fatalf("first = %+v, %v", m, err)
+			}
+			m, err = r.Next()
+			if err != nil || m.TooLarge || m.ID != "8" || m.Data != "ok" {
+				t.Fatalf("second = %+v, %v", m, err)
+			}
+		})
+	}
+	// The bound is per message: a message just under it is read whole.
+	ok := "data: " + strings.Repeat("z", max-8) + "\n\n"
+	if m, err := NewSSEReaderSize(strings.NewReader(ok), max).Next(); err != nil || m.TooLarge || len(m.Data) != max-8 {
+		t.Fatalf("under the bound: %v, too large %v, %d bytes", err, m.TooLarge, len(m.Data))
 	}
 }
 

@@ -12,14 +12,11 @@ import (
 )
 
 // UnmarshalJSON decodes the typed fields and keeps the whole object in Raw.
+// It never fails on a user that is valid JSON: an unusable one gets Problem
+// set (see DecodeUser), so a page with one bad user still decodes.
 func (u *User) UnmarshalJSON(b []byte) error {
-	type plain User
-	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
-		return err
-	}
-	*u = User(p)
-	u.Raw = append(json.RawMessage(nil), b...)
+	*u = decodeUserShared(bytes.TrimSpace(b)) // encoding/json validated b
+	u.Raw = append(json.RawMessage(nil), u.Raw...)
 	return nil
 }
 
@@ -195,11 +192,57 @@ func (c *Client) SearchUsers(ctx context.Context, p SearchParams) (*UsersPage, e
 	if (p.Page+1)*perPage > SearchCap {
 		return nil, fmt.Errorf("auth0: users.search: %w: page %d of %d reaches past the %d-result cap", ErrInvalidRequest, p.Page, perPage, SearchCap)
 	}
+	return c.searchPage(ctx, p, perPage)
+}
+
+// searchPage reads one page; a page over Config.MaxResponseBytes is read
+// again as smaller pages covering the same positions (per_page a divisor of
+// the one asked, down to 1), and returned as the page asked for. One user
+// over the limit on its own is a *ResponseTooLargeError.
+func (c *Client) searchPage(ctx context.Context, p SearchParams, perPage int) (*UsersPage, error) {
 	res, err := c.do(ctx, &call{op: "users.search", method: http.MethodGet, path: "/users", query: searchQuery(p, perPage)})
+	if errors.Is(err, ErrResponseTooLarge) && perPage > 1 {
+		return c.searchSplit(ctx, p, perPage)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return decodeUsersPage(res.body)
+}
+
+func (c *Client) searchSplit(ctx context.Context, p SearchParams, perPage int) (*UsersPage, error) {
+	sub := smallerDivisor(perPage)
+	c.log.Warn("auth0: users.search: page too large; reading it in smaller pages", "per_page", perPage, "smaller", sub, "limit", c.cfg.MaxResponseBytes)
+	out := &UsersPage{Start: p.Page * perPage, Limit: perPage}
+	for i := 0; i < perPage/sub; i++ {
+		sp := p
+		sp.Page = p.Page*perPage/sub + i
+		page, err := c.searchPage(ctx, sp, sub)
+		if err != nil {
+			return nil, err
+		}
+		out.Users = append(out.Users, page.Users...)
+		out.Total = page.Total
+		if len(page.Users) < sub {
+			break
+		}
+	}
+	if out.Users == nil {
+		out.Users = []User{}
+	}
+	return out, nil
+}
+
+// smallerDivisor is the largest divisor of n below n (1 for a prime), so
+// the smaller pages tile the positions of the larger one exactly:
+// 100 → 50 → 25 → 5 → 1.
+func smallerDivisor(n int) int {
+	for d := 2; d*d <= n; d++ {
+		if n%d == 0 {
+			return n / d
+		}
+	}
+	return 1
 }
 
 // decodeUsersPage accepts the include_totals object and, for robustness, a

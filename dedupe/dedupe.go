@@ -8,8 +8,11 @@ import "context"
 // Store is a seen-set of event ids. Implementations must be safe for
 // concurrent use. Marking is idempotent; a mark expires after the store's TTL.
 type Store interface {
-	// Seen reports, for each id, whether it was marked. One round trip for
-	// the whole batch (pipelined in Redis).
+	// Seen reports, for each id, whether it was marked, and restarts the
+	// TTL of every id it finds (DESIGN.md §4b: a user found again, say one
+	// that stays in the search window, is never republished when its first
+	// mark would have run out). One round trip for the whole batch
+	// (pipelined in Redis).
 	Seen(ctx context.Context, ids []string) ([]bool, error)
 	// Mark records ids as published. Callers mark only after JetStream
 	// acknowledged the publish. One round trip for the whole batch.

@@ -18,7 +18,7 @@ type memoryStore struct {
 // NewMemory returns an in-process Store for tests and `dev`. Marks expire
 // after ttl (≤ 0 means DefaultTTL) as measured by now (nil = time.Now), so a
 // test can drive expiry with a fake clock. Like Redis SET NX, a Mark never
-// extends an existing, unexpired mark. Nothing survives the process.
+// extends an existing, unexpired mark; Seen does. Nothing survives the process.
 func NewMemory(ttl time.Duration, now func() time.Time) Store {
 	if ttl <= 0 {
 		ttl = DefaultTTL
@@ -40,6 +40,9 @@ func (m *memoryStore) Seen(ctx context.Context, ids []string) ([]bool, error) {
 	for i, id := range ids {
 		exp, ok := m.expires[id]
 		out[i] = ok && now.Before(exp)
+		if out[i] {
+			m.expires[id] = now.Add(m.ttl) // found again: TTL afresh
+		}
 	}
 	return out, nil
 }

@@ -30,7 +30,7 @@ type redisStore struct {
 // routes each command to its node.
 //
 // A Mark never extends an existing mark (NX): the TTL counts from the first
-// publish of the event.
+// publish of the event, or from the last Seen that found it.
 func NewRedis(rdb redis.UniversalClient, keys rediskeys.Keys, ttl time.Duration) Store {
 	if ttl <= 0 {
 		ttl = DefaultTTL
@@ -43,10 +43,16 @@ func (s *redisStore) Seen(ctx context.Context, ids []string) ([]bool, error) {
 	if len(ids) == 0 {
 		return out, nil
 	}
-	cmds := make([]*redis.IntCmd, len(ids))
+	// EXPIRE answers whether the key exists and refreshes it in one command.
+	cmds := make([]*redis.BoolCmd, len(ids))
+	precise := s.ttl%time.Second != 0
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, id := range ids {
-			cmds[i] = p.Exists(ctx, s.prefix+id)
+			if precise {
+				cmds[i] = p.PExpire(ctx, s.prefix+id, s.ttl)
+			} else {
+				cmds[i] = p.Expire(ctx, s.prefix+id, s.ttl)
+			}
 		}
 		return nil
 	})
@@ -54,7 +60,7 @@ func (s *redisStore) Seen(ctx context.Context, ids []string) ([]bool, error) {
 		return nil, fmt.Errorf("dedupe: seen (%d ids): %w", len(ids), err)
 	}
 	for i, c := range cmds {
-		out[i] = c.Val() > 0
+		out[i] = c.Val()
 	}
 	return out, nil
 }

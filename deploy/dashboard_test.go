@@ -40,6 +40,9 @@ func populatedMetrics() *metrics.Metrics {
 	m.DLQ.WithLabelValues("users.create").Inc()
 	m.Leader.Set(1)
 	m.LeaseChanges.Inc()
+	m.CommandsDropped.Inc()
+	m.EventsTruncated.Inc()
+	m.UsersInvalid.WithLabelValues("bad_created_at").Inc()
 	return m
 }
 

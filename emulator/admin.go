@@ -19,32 +19,7 @@ import (
 func (e *Emulator) CreateUsers(users []SeedUser) ([]string, error) {
 	ids := make([]string, 0, len(users))
 	for i, su := range users {
-		conn := su.Connection
-		if conn == "" {
-			conn = DefaultConnection
-			// A social id (google-oauth2|...) lives in the provider's
-			// connection, as on a real tenant.
-			if p, _, ok := strings.Cut(su.UserID, "|"); ok && p != "auth0" {
-				conn = p
-			}
-		}
-		fields := make(map[string]any, len(su.Fields)+1)
-		for k, v := range su.Fields {
-			switch k {
-			case "user_id", "created_at", "identities", "password", "connection", "verify_email":
-				continue
-			}
-			fields[k] = v
-		}
-		if su.Email != "" {
-			fields["email"] = su.Email
-		}
-		id := su.UserID
-		if id != "" && !strings.Contains(id, "|") {
-			id = "auth0|" + id
-		}
-		provider, _, _ := strings.Cut(id, "|")
-		e.conns.ensure(conn, provider)
+		conn, id, fields := e.seedArgs(su)
 		created, _, herr := e.createUser(conn, id, su.CreatedAt, fields, su.Indexed, su.NoEvent)
 		if herr != nil {
 			return ids, fmt.Errorf("emulator: create user %d (%s): %d %s: %w", i, su.Email, herr.status, herr.message, ErrUserExists)
@@ -52,6 +27,37 @@ func (e *Emulator) CreateUsers(users []SeedUser) ([]string, error) {
 		ids = append(ids, created)
 	}
 	return ids, nil
+}
+
+// seedArgs is what createUser needs for a seeded user: its connection
+// (a social id lives in its provider's connection, as on a real tenant),
+// full id, and fields without the ones the store sets itself.
+func (e *Emulator) seedArgs(su SeedUser) (conn, id string, fields map[string]any) {
+	conn = su.Connection
+	if conn == "" {
+		conn = DefaultConnection
+		if p, _, ok := strings.Cut(su.UserID, "|"); ok && p != "auth0" {
+			conn = p
+		}
+	}
+	fields = make(map[string]any, len(su.Fields)+1)
+	for k, v := range su.Fields {
+		switch k {
+		case "user_id", "created_at", "identities", "password", "connection", "verify_email":
+			continue
+		}
+		fields[k] = v
+	}
+	if su.Email != "" {
+		fields["email"] = su.Email
+	}
+	id = su.UserID
+	if id != "" && !strings.Contains(id, "|") {
+		id = "auth0|" + id
+	}
+	provider, _, _ := strings.Cut(id, "|")
+	e.conns.ensure(conn, provider)
+	return conn, id, fields
 }
 
 // ErrUserExists is returned by CreateUsers for a duplicate id, or email or
@@ -99,6 +105,8 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request, path strin
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"user_ids": ids})
+	case path == "/emulator/fault-users" && r.Method == http.MethodPost:
+		e.serveFaultUsers(w, r)
 	case path == "/emulator/users" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, map[string]any{"count": e.UserCount()})
 	case strings.HasPrefix(path, "/emulator/users/") && r.Method == http.MethodDelete:

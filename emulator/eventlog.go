@@ -118,7 +118,11 @@ func (l *eventLog) now() time.Time {
 // absent, as the spec requires it). Called by the store after the change is
 // applied, in the order changes happen. It panics on a user that is not a
 // JSON object: that is a bug in the caller, not bad client input.
-func (l *eventLog) append(eventType string, user []byte) {
+func (l *eventLog) append(eventType string, user []byte) { l.appendPadded(eventType, user, 0) }
+
+// appendPadded is append with a CloudEvent extension member a0padding of
+// pad bytes (faults_data.go: a huge stream message for a small user).
+func (l *eventLog) appendPadded(eventType string, user []byte, pad int) {
 	if !slices.Contains(evEventTypes, eventType) {
 		panic(fmt.Sprintf("emulator: eventLog.append: unknown event type %q", eventType))
 	}
@@ -149,7 +153,7 @@ func (l *eventLog) append(eventType string, user []byte) {
 		timeLayout = "2006-01-02T15:04:05.000Z07:00"
 		timeLen    = len("2006-01-02T15:04:05.000Z")
 	)
-	frame := make([]byte, 0, 200+2*len(eventType)+2*len(offset)+timeLen+len(objBytes))
+	frame := make([]byte, 0, 200+2*len(eventType)+2*len(offset)+timeLen+len(objBytes)+pad)
 	frame = append(frame, "event: "...)
 	frame = append(frame, eventType...)
 	frame = append(frame, "\nid: "...)
@@ -164,7 +168,13 @@ func (l *eventLog) append(eventType string, user []byte) {
 	frame = now.AppendFormat(frame, timeLayout)
 	frame = append(frame, `","data":{"object":`...)
 	frame = append(frame, objBytes...)
-	frame = append(frame, `},"a0tenant":"`+evTenant+`","a0stream":"`+evStreamID+`"}}`+"\n\n"...)
+	frame = append(frame, `},"a0tenant":"`+evTenant+`","a0stream":"`+evStreamID+`"`...)
+	if pad > 0 {
+		frame = append(frame, `,"a0padding":"`...)
+		frame = append(frame, bytes.Repeat([]byte{'x'}, pad)...)
+		frame = append(frame, '"')
+	}
+	frame = append(frame, "}}\n\n"...)
 	l.entries = append(l.entries, evEntry{seq: seq, at: now, typ: eventType, offset: offset, frame: frame})
 	l.lastSeq, l.lastAt = seq, now
 	l.pruneLocked(now, ret)

@@ -42,8 +42,8 @@ func (p *Poller) backfill(ctx context.Context, until time.Time) error {
 		reqs, err := scan(ctx, p.opts.Searcher, from, until, "", func(users []auth0.User) error {
 			res, err := p.publishBatch(ctx, SourceSearch, users, 0)
 			total += res.published
-			if res.done > 0 {
-				if err := s.advance(ctx, users[res.done-1]); err != nil {
+			if u, _, ok := lastTimed(users[:res.done]); ok {
+				if err := s.advance(ctx, u); err != nil {
 					return err
 				}
 			}

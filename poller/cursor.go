@@ -5,9 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/auth0-worker/auth0-worker/auth0"
 )
 
 // cursorScript writes a cursor only while the lease (KEYS[1]) holds our
@@ -71,18 +74,43 @@ func (c *cursors) read(ctx context.Context, key string) (string, bool, error) {
 }
 
 func (c *cursors) loadSearch(ctx context.Context) (searchCursor, bool, error) {
+	var cur searchCursor
 	v, ok, err := c.read(ctx, c.searchKey)
 	if err != nil || !ok {
+		return cur, false, err
+	}
+	if err := decodeCursor(c.searchKey, v, &cur, "created_at", false); err != nil {
 		return searchCursor{}, false, err
 	}
-	var cur searchCursor
-	if err := json.Unmarshal([]byte(v), &cur); err != nil {
-		return searchCursor{}, false, fmt.Errorf("read %s: bad JSON %q: %w", c.searchKey, v, err)
-	}
-	if _, err := parseCreatedAt(cur.CreatedAt); err != nil {
-		return searchCursor{}, false, fmt.Errorf("read %s: created_at %q: %w", c.searchKey, cur.CreatedAt, err)
-	}
 	return cur, true, nil
+}
+
+// decodeCursor unmarshals the JSON v of cursor key into dst (a
+// *searchCursor or *eventsCursor) and checks that its time member (named
+// field) parses; optional allows it empty.
+func decodeCursor(key, v string, dst any, field string, optional bool) error {
+	if err := json.Unmarshal([]byte(v), dst); err != nil {
+		return fmt.Errorf("read %s: bad JSON %q: %w", key, v, err)
+	}
+	t := timeMember(dst)
+	if t == "" && optional {
+		return nil
+	}
+	if _, err := parseCreatedAt(t); err != nil {
+		return fmt.Errorf("read %s: %s %q: %w", key, field, t, err)
+	}
+	return nil
+}
+
+// timeMember is the time a cursor is positioned at.
+func timeMember(cur any) string {
+	switch c := cur.(type) {
+	case *searchCursor:
+		return c.CreatedAt
+	case *eventsCursor:
+		return c.Time
+	}
+	return ""
 }
 
 func (c *cursors) saveSearch(ctx context.Context, cur searchCursor) error {
@@ -90,13 +118,41 @@ func (c *cursors) saveSearch(ctx context.Context, cur searchCursor) error {
 	return c.write(ctx, c.searchKey, string(b))
 }
 
-func (c *cursors) loadEvents(ctx context.Context) (string, error) {
-	v, _, err := c.read(ctx, c.eventsKey)
-	return v, err
+// eventsCursor is P:{T}:cursor:events (DESIGN.md §4a, §6): the events
+// source's own resume point, offset and the newest event time it published
+// (never past the worker's clock), written together in one value by the
+// lease-checked script. The stream's tail is only a fallback when the key
+// is missing.
+type eventsCursor struct {
+	Offset string `json:"offset"`
+	Time   string `json:"time,omitempty"`
 }
 
-func (c *cursors) saveEvents(ctx context.Context, offset string) error {
-	return c.write(ctx, c.eventsKey, offset)
+func (c eventsCursor) time() time.Time {
+	t, _ := parseCreatedAt(c.Time)
+	return t
+}
+
+// loadEvents reads the events cursor; ok is false when the key is missing.
+// A bare offset (the format before the time was kept) is read as one.
+func (c *cursors) loadEvents(ctx context.Context) (eventsCursor, bool, error) {
+	v, ok, err := c.read(ctx, c.eventsKey)
+	if err != nil || !ok {
+		return eventsCursor{}, false, err
+	}
+	if !strings.HasPrefix(v, "{") {
+		return eventsCursor{Offset: v}, true, nil
+	}
+	var cur eventsCursor
+	if err := decodeCursor(c.eventsKey, v, &cur, "time", true); err != nil {
+		return eventsCursor{}, false, err
+	}
+	return cur, true, nil
+}
+
+func (c *cursors) saveEvents(ctx context.Context, cur eventsCursor) error {
+	b, _ := json.Marshal(cur)
+	return c.write(ctx, c.eventsKey, string(b))
 }
 
 // createdAtLayout is how the poller writes created_at bounds: Auth0's own
@@ -104,6 +160,29 @@ func (c *cursors) saveEvents(ctx context.Context, offset string) error {
 const createdAtLayout = "2006-01-02T15:04:05.000Z"
 
 func formatCreatedAt(t time.Time) string { return t.UTC().Format(createdAtLayout) }
+
+// notAfter is t, or now when t lies in the future: no cursor and no
+// from_timestamp ever moves past the worker's clock (DESIGN.md §4b), so the
+// next window still covers everyone created meanwhile.
+func notAfter(t, now time.Time) time.Time {
+	if t.After(now) {
+		return now
+	}
+	return t
+}
+
+// lastTimed is the last user of users whose created_at is usable.
+func lastTimed(users []auth0.User) (auth0.User, time.Time, bool) {
+	for i := len(users) - 1; i >= 0; i-- {
+		if users[i].Problem != nil {
+			continue
+		}
+		if t, err := parseCreatedAt(users[i].CreatedAt); err == nil {
+			return users[i], t, true
+		}
+	}
+	return auth0.User{}, time.Time{}, false
+}
 
 func parseCreatedAt(s string) (time.Time, error) {
 	return time.Parse(time.RFC3339Nano, s)

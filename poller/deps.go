@@ -27,6 +27,10 @@ type Publisher interface {
 	// PublishUsers publishes one event per user and waits for the acks; the
 	// results are in the order of users.
 	PublishUsers(ctx context.Context, users []auth0.User) []PublishResult
+	// PublishDeadLetters publishes unusable users (and oversized stream
+	// messages) to <prefix>.dlq.users.invalid and waits for the acks; the
+	// results are in the order of dls.
+	PublishDeadLetters(ctx context.Context, dls []publisher.DeadLetter) []PublishResult
 	// LastCreatedAt is the created_at (verbatim) of the newest event in the
 	// stream; ok is false when the stream has none.
 	LastCreatedAt(ctx context.Context) (createdAt string, ok bool, err error)

@@ -35,6 +35,9 @@ type eventsSource struct {
 	p *Poller
 	// offset is the newest offset whose events are all published.
 	offset string
+	// newest is the newest event time published (never past the worker's
+	// clock); saved with the offset in cursor:events.
+	newest time.Time
 	// from is used when there is no valid offset.
 	from time.Time
 }
@@ -56,7 +59,7 @@ func (s *eventsSource) run(ctx context.Context) error {
 		if s.offset != "" {
 			params.LastEventID = s.offset
 		} else {
-			params.FromTimestamp = s.from.UTC().Truncate(time.Second)
+			params.FromTimestamp = notAfter(s.from, p.now()).UTC().Truncate(time.Second)
 		}
 		st, err := p.subscribe(ctx, params)
 		if err == nil {
@@ -105,7 +108,7 @@ func (s *eventsSource) run(ctx context.Context) error {
 				}
 				p.log.Warn("poller: gap search refused; resuming from a timestamp only (reconcile covers what the stream no longer holds)", "err", berr)
 			}
-			from, ferr := p.resumeTime(ctx)
+			from, ferr := s.resumeTime(ctx)
 			if ferr != nil {
 				p.log.Warn("poller: events cursor expired and the resume time is unknown; retrying", "err", ferr)
 				break
@@ -175,7 +178,7 @@ func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
 				continue
 			}
 			if err == nil {
-				err = s.commit(ctx, f.offset)
+				err = s.commit(ctx, f.offset, f.newest)
 			}
 			if err != nil {
 				first = err
@@ -234,7 +237,8 @@ const eventsInFlight = 4
 // flight is one batch on its way into the stream.
 type flight struct {
 	done   chan error
-	offset string // the batch's newest offset ("" = none)
+	offset string    // the batch's newest offset ("" = none)
+	newest time.Time // the batch's newest user created_at (zero = none)
 }
 
 // launch starts publishing the users of a batch, retrying until they are
@@ -243,22 +247,39 @@ func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight 
 	p := s.p
 	f := &flight{done: make(chan error, 1)}
 	var users []auth0.User
+	var oversized []string // offsets of messages too large to read
 	for _, ev := range batch {
 		if ev.Offset != "" {
 			f.offset = ev.Offset
 		}
-		if ev.User != nil && ev.Type == "user.created" {
+		switch {
+		case ev.TooLarge:
+			oversized = append(oversized, ev.Offset)
+		case ev.User != nil && ev.Type == "user.created":
 			users = append(users, *ev.User)
+			if ev.User.Problem == nil {
+				if t, err := parseCreatedAt(ev.User.CreatedAt); err == nil && t.After(f.newest) {
+					f.newest = t
+				}
+			}
 		}
 	}
-	if len(users) == 0 {
+	if len(users) == 0 && len(oversized) == 0 {
 		f.done <- nil
 		return f
 	}
 	go func() {
 		for attempt := 0; ; attempt++ {
+			if len(oversized) > 0 {
+				fctx, done := p.flushCtx(ctx)
+				err := p.pipe.oversized(fctx, SourceEvents, oversized)
+				done()
+				if err == nil {
+					oversized = nil
+				}
+			}
 			res, err := p.publishBatch(ctx, SourceEvents, users, 0)
-			if err == nil && res.done == len(users) {
+			if err == nil && res.done == len(users) && len(oversized) == 0 {
 				f.done <- nil
 				return
 			}
@@ -277,17 +298,28 @@ func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight 
 	return f
 }
 
-// commit persists a published batch's offset (lease-checked).
-func (s *eventsSource) commit(ctx context.Context, offset string) error {
+// commit persists a published batch's offset and newest event time
+// together (lease-checked).
+func (s *eventsSource) commit(ctx context.Context, offset string, newest time.Time) error {
 	p := s.p
 	if p.m != nil {
 		p.m.LastPollSuccess.SetToCurrentTime()
 	}
-	if offset == "" || offset == s.offset {
+	newest = notAfter(newest, p.now())
+	if (offset == "" || offset == s.offset) && !newest.After(s.newest) {
 		return nil
 	}
-	s.offset = offset
-	if err := p.withFlush(ctx, func(c context.Context) error { return p.cursors.saveEvents(c, offset) }); err != nil {
+	if offset != "" {
+		s.offset = offset
+	}
+	if newest.After(s.newest) {
+		s.newest = newest
+	}
+	cur := eventsCursor{Offset: s.offset}
+	if !s.newest.IsZero() {
+		cur.Time = formatCreatedAt(s.newest)
+	}
+	if err := p.withFlush(ctx, func(c context.Context) error { return p.cursors.saveEvents(c, cur) }); err != nil {
 		if errors.Is(err, ErrLeaseLost) {
 			p.leaseLost()
 			return err
@@ -298,15 +330,20 @@ func (s *eventsSource) commit(ctx context.Context, offset string) error {
 }
 
 // resumeTime is from_timestamp without a valid offset after a first start:
-// the newest published created_at minus the overlap (or the start point
-// when nothing was published yet).
-func (p *Poller) resumeTime(ctx context.Context) (time.Time, error) {
-	last, err := lastPublished(ctx, p.opts.Publisher)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("newest published created_at: %w", err)
+// the newest event time published (kept in cursor:events; the stream's tail
+// only when unknown) minus the overlap, or the start point when nothing was
+// published yet. Never past the worker's clock.
+func (s *eventsSource) resumeTime(ctx context.Context) (time.Time, error) {
+	p := s.p
+	last := s.newest
+	if last.IsZero() {
+		var err error
+		if last, err = lastPublished(ctx, p.opts.Publisher); err != nil {
+			return time.Time{}, fmt.Errorf("newest published created_at: %w", err)
+		}
 	}
 	if last.IsZero() {
 		return p.startTime(), nil
 	}
-	return last.Add(-p.opts.Overlap), nil
+	return notAfter(last, p.now()).Add(-p.opts.Overlap), nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
+	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
 // fakeSearcher is a tiny in-memory tenant for unit tests of the windowing:
@@ -105,6 +106,8 @@ type fakePublisher struct {
 	// window, when set, emulates JetStream's Nats-Msg-Id window; without
 	// it every publish is stored, so stored[id] > 1 shows a re-publish.
 	window map[string]bool
+	// dead are the dead letters published.
+	dead []publisher.DeadLetter
 }
 
 func newFakePublisher() *fakePublisher {
@@ -116,7 +119,7 @@ func (f *fakePublisher) PublishUsers(ctx context.Context, users []auth0.User) []
 	defer f.mu.Unlock()
 	out := make([]PublishResult, len(users))
 	for i, u := range users {
-		id := EventID(u)
+		id := publisher.EventID(u)
 		out[i].EventID = id
 		if f.fail != nil || f.failIDs[id] {
 			out[i].Err = errBoom
@@ -139,6 +142,21 @@ func (f *fakePublisher) PublishUsers(ctx context.Context, users []auth0.User) []
 		if t, err := parseCreatedAt(u.CreatedAt); err == nil && t.After(f.last) {
 			f.last = t
 		}
+	}
+	return out
+}
+
+func (f *fakePublisher) PublishDeadLetters(ctx context.Context, dls []publisher.DeadLetter) []PublishResult {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]PublishResult, len(dls))
+	for i, d := range dls {
+		out[i] = PublishResult{EventID: d.ID, Acked: f.fail == nil}
+		if f.fail != nil {
+			out[i].Err = f.fail
+			continue
+		}
+		f.dead = append(f.dead, d)
 	}
 	return out
 }

@@ -111,13 +111,13 @@ func TestCursorWriteChecksLease(t *testing.T) {
 	rs := testredis.Start(t)
 	p := unitPoller(t, rs, Options{Source: SourceSearch, Searcher: &fakeSearcher{}, Publisher: newFakePublisher(), Dedupe: newMemDedupe()})
 	ctx := context.Background()
-	if err := p.cursors.saveEvents(ctx, "off-1"); !errors.Is(err, ErrLeaseLost) {
+	if err := p.cursors.saveEvents(ctx, eventsCursor{Offset: "off-1", Time: "2026-01-02T03:04:05.678Z"}); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("write without lease: %v, want ErrLeaseLost", err)
 	}
 	if ok, err := p.lease.tryAcquire(ctx); !ok || err != nil {
 		t.Fatalf("acquire: %v %v", ok, err)
 	}
-	if err := p.cursors.saveEvents(ctx, "off-1"); err != nil {
+	if err := p.cursors.saveEvents(ctx, eventsCursor{Offset: "off-1", Time: "2026-01-02T03:04:05.678Z"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.cursors.saveSearch(ctx, searchCursor{CreatedAt: "2026-01-02T03:04:05.678Z", UserID: "auth0|1"}); err != nil {
@@ -129,11 +129,14 @@ func TestCursorWriteChecksLease(t *testing.T) {
 	}
 	// Another instance steals the lease: our writes are refused.
 	p.opts.Redis.Set(ctx, p.opts.Keys.Lease(), "someone-else", time.Minute)
-	if err := p.cursors.saveEvents(ctx, "off-2"); !errors.Is(err, ErrLeaseLost) {
+	if err := p.cursors.saveEvents(ctx, eventsCursor{Offset: "off-2"}); !errors.Is(err, ErrLeaseLost) {
 		t.Fatalf("write after the lease moved: %v, want ErrLeaseLost", err)
 	}
-	if off, _ := p.cursors.loadEvents(ctx); off != "off-1" {
-		t.Fatalf("offset %q, want off-1", off)
+	if cur, ok, _ := p.cursors.loadEvents(ctx); !ok || cur.Offset != "off-1" || cur.Time != "2026-01-02T03:04:05.678Z" {
+		t.Fatalf("events cursor %+v, want off-1 with its time", cur)
+	}
+	if raw, _ := p.opts.Redis.Get(ctx, p.opts.Keys.CursorEvents()).Result(); raw != `{"offset":"off-1","time":"2026-01-02T03:04:05.678Z"}` {
+		t.Fatalf("events cursor JSON %s", raw)
 	}
 	p.lease.release()
 	if v, _ := p.opts.Redis.Get(ctx, p.opts.Keys.Lease()).Result(); v != "someone-else" {

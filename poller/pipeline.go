@@ -13,26 +13,25 @@ import (
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
-// EventID is a user's event id, <user_id>@<created_at> (created_at verbatim):
-// a user deleted and created again with the same id is a new event.
-func EventID(u auth0.User) string { return u.UserID + "@" + u.CreatedAt }
-
 // pipeline turns a batch of users into published events:
-// dedupe.Seen (one round trip) → publish the unseen (the publisher bounds
-// its in-flight messages) → dedupe.Mark the acknowledged (one round trip).
-// The caller advances its cursor past the returned done prefix only.
+// dedupe.Seen (one round trip; it refreshes what it finds) → publish the
+// unseen (the publisher bounds its in-flight messages) and dead-letter the
+// unseen unusable ones (DESIGN.md §4b) → dedupe.Mark the acknowledged (one
+// round trip). The caller advances its cursor past the returned done
+// prefix only.
 type pipeline struct {
 	pub Publisher
 	dd  dedupe.Store
 	m   *metrics.Metrics
 	log *slog.Logger
+	now func() time.Time
 }
 
 // batchResult says how far a batch got.
 type batchResult struct {
 	// done is the length of the leading run of users that are certainly in
-	// the stream and marked seen (or were skipped as unusable): a cursor may
-	// move past them.
+	// the stream (or dead-lettered) and marked seen: a cursor may move past
+	// them.
 	done int
 	// published counts users newly stored by JetStream (not duplicates).
 	published int
@@ -40,45 +39,58 @@ type batchResult struct {
 	publishedIDs []string
 }
 
+// futureWarn is how far ahead of the worker's clock a created_at may be
+// before publishing it logs a warning.
+const futureWarn = time.Minute
+
 // process runs one batch. maxPublish (≤ 0 = no limit) caps how many unseen
 // users are published; the batch's done prefix then ends before the first
 // user left for later. err reports the first failure; done is still valid.
+// An unusable user never fails the batch: it is dead-lettered in it.
 func (p *pipeline) process(ctx context.Context, source string, users []auth0.User, maxPublish int) (batchResult, error) {
 	var res batchResult
 	if len(users) == 0 {
 		return res, nil
 	}
 	ids := make([]string, len(users))
-	usable := make([]bool, len(users))
 	first := make(map[string]int, len(users)) // id → index of its first occurrence
 	var lookup []string
-	for i, u := range users {
-		if u.UserID == "" || u.CreatedAt == "" {
-			p.log.Warn("poller: user without user_id or created_at skipped", "user_id", u.UserID, "source", source)
-			continue
+	for i := range users {
+		u := &users[i]
+		if u.Problem == nil && (u.UserID == "" || u.CreatedAt == "") { // built by hand, not decoded
+			u.Problem = auth0.CheckUser(*u)
 		}
-		usable[i] = true
-		ids[i] = EventID(u)
+		if u.Problem != nil {
+			ids[i] = publisher.InvalidID(*u)
+		} else {
+			ids[i] = publisher.EventID(*u)
+		}
 		if _, dup := first[ids[i]]; !dup {
 			first[ids[i]] = i
 			lookup = append(lookup, ids[i])
 		}
 	}
-	seenList, err := p.dd.Seen(ctx, lookup)
+	seen, err := p.seen(ctx, lookup)
 	if err != nil {
-		return res, fmt.Errorf("dedupe seen: %w", err)
+		return res, err
 	}
-	seen := make(map[string]bool, len(lookup))
-	for i, id := range lookup {
-		seen[id] = seenList[i]
+	handled := make(map[string]bool, len(lookup)) // seen before, or acked now
+	for id, s := range seen {
+		handled[id] = s
 	}
 
-	// Choose what to publish: unseen first occurrences, up to maxPublish.
+	// Choose what to publish and what to dead-letter: unseen first
+	// occurrences, up to maxPublish publishes.
 	var toPub []auth0.User
 	var toPubIdx []int
+	var dls []deadLetter
 	limitAt := len(users) // index of the first unseen user left for later
 	for i := range users {
-		if !usable[i] || first[ids[i]] != i || seen[ids[i]] {
+		if first[ids[i]] != i || seen[ids[i]] {
+			continue
+		}
+		if users[i].Problem != nil {
+			dls = append(dls, deadLetter{idx: i, id: ids[i]})
 			continue
 		}
 		if maxPublish > 0 && len(toPub) >= maxPublish {
@@ -89,90 +101,127 @@ func (p *pipeline) process(ctx context.Context, source string, users []auth0.Use
 		toPubIdx = append(toPubIdx, i)
 	}
 
-	ok := make(map[string]bool, len(toPub)) // published and acked this batch
 	var firstErr error
+	fail := func(err error) {
+		if firstErr == nil {
+			firstErr = err
+		}
+	}
+	var acked []string
+	var published []int // indexes newly stored
 	if len(toPub) > 0 {
 		results := p.pub.PublishUsers(ctx, toPub)
-		var acked []string
+		if len(results) < len(toPub) {
+			fail(fmt.Errorf("publish: %d results for %d users", len(results), len(toPub)))
+		}
+		var late []int // users the publisher refused: dead letters after all
 		for j, r := range results {
 			if j >= len(toPub) {
 				break
 			}
-			u := toPub[j]
-			if !r.Acked && errors.Is(r.Err, publisher.ErrInvalidUser) {
-				// Can never become an event: skip rather than retry forever.
-				p.log.Warn("poller: user cannot become an event; skipped", "user_id", u.UserID, "source", source, "err", r.Err)
-				usable[toPubIdx[j]] = false
-				continue
-			}
-			if !r.Acked {
-				if firstErr == nil {
-					firstErr = fmt.Errorf("publish %s: %w", ids[toPubIdx[j]], errOr(r.Err))
-				}
+			i := toPubIdx[j]
+			u := users[i]
+			switch {
+			case !r.Acked && errors.Is(r.Err, publisher.ErrInvalidUser):
+				late = append(late, i)
+			case !r.Acked:
+				fail(fmt.Errorf("publish %s: %w", ids[i], errOr(r.Err)))
 				p.log.Warn("poller: publish failed; will retry", "user_id", u.UserID, "source", source, "err", r.Err)
-				continue
-			}
-			acked = append(acked, ids[toPubIdx[j]])
-		}
-		if len(acked) > 0 {
-			if err := p.dd.Mark(ctx, acked); err != nil {
-				// Published but not marked: not done, so the batch is read
-				// again; the republish is absorbed by Nats-Msg-Id.
-				return res, fmt.Errorf("dedupe mark: %w", err)
-			}
-		}
-		// Checked once: a disabled Debug call still boxes its arguments.
-		debug := p.log.Enabled(ctx, slog.LevelDebug)
-		for j, r := range results {
-			if j >= len(toPub) || !r.Acked {
-				continue
-			}
-			u := toPub[j]
-			ok[ids[toPubIdx[j]]] = true
-			if r.Duplicate {
-				p.skipped(1)
-				continue
-			}
-			res.published++
-			res.publishedIDs = append(res.publishedIDs, ids[toPubIdx[j]])
-			created, _ := parseCreatedAt(u.CreatedAt)
-			p.m.Published(source, created)
-			if debug {
-				p.log.Debug("poller: user published", "user_id", u.UserID, "created_at", u.CreatedAt, "source", source)
+			default:
+				acked = append(acked, ids[i])
+				if r.Duplicate {
+					p.skipped(1)
+					continue
+				}
+				if r.Truncated {
+					p.m.Truncated()
+					p.log.Warn("poller: user too large for one message; published truncated (auth0truncated)", "user_id", u.UserID, "source", source, "bytes", len(u.Raw))
+				}
+				published = append(published, i)
 			}
 		}
-		if len(results) < len(toPub) && firstErr == nil {
-			firstErr = fmt.Errorf("publish: %d results for %d users", len(results), len(toPub))
+		more, err := p.lateDeadLetters(ctx, users, ids, late, results, toPubIdx)
+		if err != nil {
+			fail(err)
+		}
+		for _, d := range more {
+			first[d.id] = d.idx // ids[d.idx] is now its dead-letter id
+			if d.seen {
+				handled[d.id] = true
+				continue
+			}
+			dls = append(dls, d)
 		}
 	}
+	acked = append(acked, p.deadLetter(ctx, source, users, dls, fail)...)
+	if len(acked) > 0 {
+		if err := p.dd.Mark(ctx, acked); err != nil {
+			// Published but not marked: not done, so the batch is read
+			// again; the republish is absorbed by Nats-Msg-Id.
+			return batchResult{}, fmt.Errorf("dedupe mark: %w", err)
+		}
+		for _, id := range acked {
+			handled[id] = true
+		}
+	}
+	p.countPublished(ctx, source, users, ids, published, &res)
 
-	// The done prefix: every user before it is seen, acked, unusable or a
-	// repeat of one of those.
+	// The done prefix: every user before it is seen, acked (published or
+	// dead-lettered) or a repeat of one of those.
 	skipped := 0
-	for i := range users {
-		if i >= limitAt {
+	for i := 0; i < limitAt; i++ {
+		if !handled[ids[i]] {
 			break
 		}
-		if !usable[i] {
-			res.done = i + 1
-			continue
-		}
-		id := ids[i]
-		switch {
-		case seen[id]:
+		if seen[ids[i]] || first[ids[i]] != i {
 			skipped++
-		case ok[id]:
-			if first[id] != i {
-				skipped++
-			}
-		default:
-			p.skipped(skipped)
-			return res, firstErr
 		}
 		res.done = i + 1
 	}
 	p.skipped(skipped)
 	return res, firstErr
+}
+
+func (p *pipeline) seen(ctx context.Context, ids []string) (map[string]bool, error) {
+	list, err := p.dd.Seen(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("dedupe seen: %w", err)
+	}
+	seen := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		seen[id] = list[i]
+	}
+	return seen, nil
+}
+
+// countPublished records metrics and logs for the users newly stored.
+func (p *pipeline) countPublished(ctx context.Context, source string, users []auth0.User, ids []string, published []int, res *batchResult) {
+	// Checked once: a disabled Debug call still boxes its arguments.
+	debug := p.log.Enabled(ctx, slog.LevelDebug)
+	var now time.Time
+	for _, i := range published {
+		u := users[i]
+		res.published++
+		res.publishedIDs = append(res.publishedIDs, ids[i])
+		created, _ := parseCreatedAt(u.CreatedAt)
+		p.m.Published(source, created)
+		if now.IsZero() {
+			now = p.clock()
+		}
+		if created.Sub(now) > futureWarn {
+			p.log.Warn("poller: user created_at lies in the future; published, cursors stay at the worker's clock", "user_id", u.UserID, "created_at", u.CreatedAt, "source", source)
+		}
+		if debug {
+			p.log.Debug("poller: user published", "user_id", u.UserID, "created_at", u.CreatedAt, "source", source)
+		}
+	}
+}
+
+func (p *pipeline) clock() time.Time {
+	if p.now != nil {
+		return p.now()
+	}
+	return time.Now()
 }
 
 func (p *pipeline) skipped(n int) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
+	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
 func TestPipelineDonePrefix(t *testing.T) {
@@ -27,10 +28,10 @@ func TestPipelineDonePrefix(t *testing.T) {
 		wantErr   bool
 	}{
 		{"all new, a repeat in the batch", []auth0.User{a, b, c, a}, nil, nil, false, 0, 4, 3, false},
-		{"seen ones skipped", []auth0.User{a, b, c}, []string{EventID(b)}, nil, false, 0, 3, 2, false},
-		{"a failed publish stops the prefix", []auth0.User{a, b, c, d}, []string{EventID(b)}, []string{EventID(c)}, false, 0, 2, 2, true},
+		{"seen ones skipped", []auth0.User{a, b, c}, []string{publisher.EventID(b)}, nil, false, 0, 3, 2, false},
+		{"a failed publish stops the prefix", []auth0.User{a, b, c, d}, []string{publisher.EventID(b)}, []string{publisher.EventID(c)}, false, 0, 2, 2, true},
 		{"mark failure: nothing done", []auth0.User{a, b}, nil, nil, true, 0, 0, 0, true},
-		{"limit leaves the rest", []auth0.User{a, b, c, d}, []string{EventID(b)}, nil, false, 1, 2, 1, false},
+		{"limit leaves the rest", []auth0.User{a, b, c, d}, []string{publisher.EventID(b)}, nil, false, 1, 2, 1, false},
 		{"unusable user skipped", []auth0.User{noCreated, a}, nil, nil, false, 0, 2, 1, false},
 	}
 	for _, tc := range cases {
@@ -56,8 +57,8 @@ func TestPipelineDonePrefix(t *testing.T) {
 				t.Fatalf("done %d published %d err %v; want done %d published %d err %v", res.done, res.published, err, tc.done, tc.pub, tc.wantErr)
 			}
 			// Only what was acknowledged is marked.
-			seen, _ := dd.Seen(context.Background(), []string{EventID(c)})
-			if want := !contains(tc.failPub, EventID(c)) && (tc.max == 0) && containsUser(tc.users, c); seen[0] != want {
+			seen, _ := dd.Seen(context.Background(), []string{publisher.EventID(c)})
+			if want := !contains(tc.failPub, publisher.EventID(c)) && (tc.max == 0) && containsUser(tc.users, c); seen[0] != want {
 				t.Fatalf("c marked %v, want %v", seen[0], want)
 			}
 		})

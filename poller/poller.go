@@ -55,7 +55,7 @@ func New(opts Options) (*Poller, error) {
 	p := &Poller{opts: opts, start: sp, log: opts.Logger, m: opts.Metrics, now: time.Now, reconcileDelay: reconcileDelay, created: time.Now()}
 	p.lease = newLease(opts.Redis, opts.Keys.Lease(), opts.LeaseTTL, p.log, p.m)
 	p.cursors = &cursors{l: p.lease, searchKey: opts.Keys.CursorSearch(), eventsKey: opts.Keys.CursorEvents()}
-	p.pipe = &pipeline{pub: opts.Publisher, dd: opts.Dedupe, m: p.m, log: p.log}
+	p.pipe = &pipeline{pub: opts.Publisher, dd: opts.Dedupe, m: p.m, log: p.log, now: func() time.Time { return p.now() }}
 	if opts.Events != nil {
 		p.subscribe = subscriberFunc(opts.Events)
 	}
@@ -227,17 +227,23 @@ func (s *eventsSource) prepare(ctx context.Context, afterFallback bool) error {
 	if s.offset != "" && !afterFallback {
 		return nil
 	}
-	off, err := p.cursors.loadEvents(ctx)
+	cur, found, err := p.cursors.loadEvents(ctx)
 	if err != nil {
 		return err
 	}
-	if off != "" {
-		s.offset = off
+	s.newest = notAfter(cur.time(), p.now())
+	if cur.Offset != "" {
+		s.offset = cur.Offset
 		return nil
 	}
-	last, err := lastPublished(ctx, p.opts.Publisher)
-	if err != nil {
-		return err
+	last := s.newest
+	if !found {
+		// No resume point of its own (first start, or a worker from before
+		// it kept one): the stream's tail, foreign messages skipped.
+		if last, err = lastPublished(ctx, p.opts.Publisher); err != nil {
+			return err
+		}
+		last = notAfter(last, p.now())
 	}
 	if !last.IsZero() && p.start.kind == "now" {
 		s.from = last.Add(-p.opts.Overlap)

@@ -83,7 +83,13 @@ func newRig(t testing.TB, knobs emulator.Knobs, clients ...emulator.ClientCreden
 // for the CPU); ro configures the redis-server.
 func newRigWatch(t testing.TB, watch bool, ro testredis.Options, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
 	t.Helper()
-	r := &rig{t: t, rs: testredis.StartWith(t, ro), ns: testnats.Start(t), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}, stored: map[string]int{}, users: map[string]int{}, seenAt: map[string]time.Time{}}
+	return newRigNATS(t, watch, ro, nil, knobs, clients...)
+}
+
+// newRigNATS is newRigWatch with options for the NATS server.
+func newRigNATS(t testing.TB, watch bool, ro testredis.Options, nopts []testnats.Option, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
+	t.Helper()
+	r := &rig{t: t, rs: testredis.StartWith(t, ro), ns: testnats.Start(t, nopts...), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}, stored: map[string]int{}, users: map[string]int{}, seenAt: map[string]time.Time{}}
 	r.srv = emulatortest.NewServer(t, emulator.Config{Knobs: knobs, Clients: clients})
 	r.dd = dedupe.NewRedis(r.rs.Client(t), r.keys, time.Hour)
 	names := publisher.NamesFor("auth0")
@@ -95,6 +101,9 @@ func newRigWatch(t testing.TB, watch bool, ro testredis.Options, knobs emulator.
 	ctx := ctxT(t)
 	stream, err := publisher.EnsureStream(ctx, js, names.UsersStream(publisher.StreamOptions{}), nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := publisher.EnsureStream(ctx, js, names.DLQStream(publisher.StreamOptions{}), nil); err != nil {
 		t.Fatal(err)
 	}
 	pub, err := publisher.New(js, po)
@@ -114,6 +123,9 @@ func newRigWatch(t testing.TB, watch bool, ro testredis.Options, knobs emulator.
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		id := m.Headers().Get(jetstream.MsgIDHeader)
+		if id == "" {
+			return // not the worker's (a test's foreign message)
+		}
 		r.mu.Lock()
 		r.stored[id]++
 		if at := strings.LastIndexByte(id, '@'); at > 0 {

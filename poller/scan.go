@@ -49,7 +49,7 @@ func scan(ctx context.Context, s UserSearcher, from, to time.Time, extra string,
 				return requests, fmt.Errorf("search %q page %d: %w", q, page, err)
 			}
 			if len(res.Users) > 0 {
-				if t, err := parseCreatedAt(res.Users[len(res.Users)-1].CreatedAt); err == nil {
+				if _, t, ok := lastTimed(res.Users); ok {
 					last = t
 				}
 				if err := fn(res.Users); err != nil {

@@ -131,11 +131,9 @@ func (s *searchSource) cycle(ctx context.Context) error {
 		users = s.afterFloor(users)
 		res, err := p.publishBatch(ctx, SourceSearch, users, p.opts.Limit-published)
 		published += res.published
-		if res.done > 0 {
-			if t, perr := parseCreatedAt(users[res.done-1].CreatedAt); perr == nil {
-				through = t
-			}
-			if err := s.advance(ctx, users[res.done-1]); err != nil {
+		if u, t, ok := lastTimed(users[:res.done]); ok {
+			through = t
+			if err := s.advance(ctx, u); err != nil {
 				return err
 			}
 		}
@@ -170,15 +168,18 @@ func (s *searchSource) afterFloor(users []auth0.User) []auth0.User {
 		return users
 	}
 	floor := s.cur.time()
-	i := 0
-	for i < len(users) {
-		t, err := parseCreatedAt(users[i].CreatedAt)
-		if err != nil || !t.Before(floor) {
+	cut := 0 // after the last user known to be before the floor
+	for i, u := range users {
+		t, err := parseCreatedAt(u.CreatedAt)
+		if err != nil {
+			continue // unusable: its neighbours say where it lies
+		}
+		if !t.Before(floor) {
 			break
 		}
-		i++
+		cut = i + 1
 	}
-	return users[i:]
+	return users[cut:]
 }
 
 // advance moves the cursor to u when that moves its window forward. From a
@@ -186,10 +187,14 @@ func (s *searchSource) afterFloor(users []auth0.User) []auth0.User {
 // the start point.
 func (s *searchSource) advance(ctx context.Context, u auth0.User) error {
 	p := s.p
-	if _, err := parseCreatedAt(u.CreatedAt); err != nil {
+	t, err := parseCreatedAt(u.CreatedAt)
+	if err != nil {
 		return nil
 	}
 	next := searchCursor{CreatedAt: u.CreatedAt, UserID: u.UserID}
+	if now := p.now(); t.After(now) {
+		next.CreatedAt = formatCreatedAt(now) // never past the worker's clock
+	}
 	if !next.windowStart(p.opts.Overlap).After(s.cur.windowStart(p.opts.Overlap)) {
 		return nil
 	}

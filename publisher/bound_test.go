@@ -31,6 +31,9 @@ func (f silentFuture) Ok() <-chan *jetstream.PubAck { return make(chan *jetstrea
 func (f silentFuture) Err() <-chan error            { return make(chan error) }
 func (f silentFuture) Msg() *nats.Msg               { return f.msg }
 
+// Conn is nil: no server, so the publisher assumes the 1 MB default max payload.
+func (s *silentJS) Conn() *nats.Conn { return nil }
+
 func (s *silentJS) PublishMsgAsync(m *nats.Msg, _ ...jetstream.PublishOpt) (jetstream.PubAckFuture, error) {
 	s.mu.Lock()
 	s.sent = append(s.sent, time.Now())

@@ -20,17 +20,14 @@ const ContentType = "application/cloudevents+json"
 // created_at, or no raw JSON object. The user is not published.
 var ErrInvalidUser = errors.New("invalid user")
 
-// EventID is the event id and Nats-Msg-Id of a user: <user_id>@<created_at>,
-// created_at verbatim. A user deleted and created again with the same id has
-// another created_at, hence a new event.
-func EventID(u auth0.User) string { return u.UserID + "@" + u.CreatedAt }
-
 // envelope writes CloudEvents 1.0 structured JSON around the user's raw JSON.
 // The constant parts are built once per Publisher; per event only the
 // strings are escaped and the data copied.
 type envelope struct {
 	afterID string // ,"source":"...","type":"...","subject":
 	fields  []string
+	// truncFields are the members a truncated event keeps (DESIGN.md §4b).
+	truncFields []string
 }
 
 func newEnvelope(source string, fields []string) envelope {
@@ -47,7 +44,11 @@ func newEnvelope(source string, fields []string) envelope {
 			}
 		}
 	}
-	return envelope{afterID: string(b), fields: fs}
+	trunc := []string{"user_id", "created_at", "updated_at", "deleted_at"}
+	if len(fields) == 0 || containsStr(fields, "email") {
+		trunc = append(trunc, "email")
+	}
+	return envelope{afterID: string(b), fields: fs, truncFields: trunc}
 }
 
 func containsStr(s []string, x string) bool {
@@ -61,7 +62,21 @@ func containsStr(s []string, x string) bool {
 
 // build returns the event id and the message body for u.
 func (e envelope) build(u auth0.User) (string, []byte, error) {
+	return e.buildWith(u, e.fields, false)
+}
+
+// truncated is build with data reduced to user_id, created_at, updated_at,
+// deleted_at and (when EVENT_FIELDS allows) email, and the CloudEvents
+// extension auth0truncated: true: the event of a user too large to publish
+// whole (consumers fetch the full user with users.get).
+func (e envelope) truncated(u auth0.User) (string, []byte, error) {
+	return e.buildWith(u, e.truncFields, true)
+}
+
+func (e envelope) buildWith(u auth0.User, fields []string, truncated bool) (string, []byte, error) {
 	switch {
+	case u.Problem != nil:
+		return "", nil, fmt.Errorf("%w: %w", ErrInvalidUser, u.Problem)
 	case u.UserID == "":
 		return "", nil, fmt.Errorf("%w: no user_id", ErrInvalidUser)
 	case u.CreatedAt == "":
@@ -71,7 +86,7 @@ func (e envelope) build(u auth0.User) (string, []byte, error) {
 		return "", nil, fmt.Errorf("%w: user_id or created_at of %q contains a line break", ErrInvalidUser, u.UserID)
 	}
 	id := EventID(u)
-	data, err := e.data(u)
+	data, err := e.data(u, fields)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: user %s: %v", ErrInvalidUser, u.UserID, err)
 	}
@@ -82,6 +97,9 @@ func (e envelope) build(u auth0.User) (string, []byte, error) {
 	b = appendJSONString(b, u.UserID)
 	b = append(b, `,"time":`...)
 	b = appendJSONString(b, u.CreatedAt)
+	if truncated {
+		b = append(b, `,"auth0truncated":true`...)
+	}
 	b = append(b, `,"datacontenttype":"application/json","data":`...)
 	b = append(b, data...)
 	b = append(b, '}')
@@ -92,12 +110,12 @@ func (e envelope) build(u auth0.User) (string, []byte, error) {
 // the listed top-level fields whose values are the raw bytes Auth0 sent.
 // Raw is trusted to be valid JSON (auth0 decoding produced it); only its
 // outer shape is checked here, so the hot path does not re-scan every byte.
-func (e envelope) data(u auth0.User) ([]byte, error) {
+func (e envelope) data(u auth0.User, fields []string) ([]byte, error) {
 	raw := trimSpace(u.Raw)
 	if len(raw) < 2 || raw[0] != '{' || raw[len(raw)-1] != '}' {
 		return nil, errors.New("no raw JSON object (auth0.User.Raw)")
 	}
-	if e.fields == nil {
+	if fields == nil {
 		return raw, nil
 	}
 	// One pass over the top-level members, remembering where each wanted
@@ -105,15 +123,15 @@ func (e envelope) data(u auth0.User) ([]byte, error) {
 	// values, no map.
 	var spansArr [16][2]int
 	spans := spansArr[:0]
-	if len(e.fields) > len(spansArr) {
-		spans = make([][2]int, 0, len(e.fields))
+	if len(fields) > len(spansArr) {
+		spans = make([][2]int, 0, len(fields))
 	}
-	spans = spans[:len(e.fields)]
+	spans = spans[:len(fields)]
 	for i := range spans {
 		spans[i] = [2]int{-1, -1}
 	}
 	err := topLevelMembers(raw, func(key []byte, vStart, vEnd int) {
-		for i, f := range e.fields {
+		for i, f := range fields {
 			if spans[i][0] < 0 && string(key) == f {
 				spans[i] = [2]int{vStart, vEnd}
 				return
@@ -126,7 +144,7 @@ func (e envelope) data(u auth0.User) ([]byte, error) {
 	b := make([]byte, 0, len(raw))
 	b = append(b, '{')
 	n := 0
-	for i, f := range e.fields {
+	for i, f := range fields {
 		if n > 0 {
 			b = append(b, ',')
 		}

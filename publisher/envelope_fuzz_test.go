@@ -27,7 +27,7 @@ func FuzzEventFields(f *testing.F) {
 		}
 		e := newEnvelope("https://t/", []string{field})
 		u := auth0.User{UserID: "auth0|fallback", CreatedAt: "2026-01-01T00:00:00.000Z", Raw: json.RawMessage(raw)}
-		got, err := e.data(u)
+		got, err := e.data(u, e.fields)
 		if err != nil {
 			t.Fatalf("valid object %q refused: %v", raw, err)
 		}

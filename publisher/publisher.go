@@ -124,6 +124,9 @@ type Result struct {
 	// Err says why the message is not acknowledged: ErrInvalidUser,
 	// ErrAckTimeout, the context's error, or JetStream's.
 	Err error
+	// Truncated: the user was too large for the server's max payload and
+	// its event carries the reduced data and auth0truncated: true.
+	Truncated bool
 }
 
 // New validates o and returns a Publisher. It does no I/O; create the
@@ -205,7 +208,55 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 	if len(users) == 0 {
 		return results
 	}
-	queue := make([]pending, 0, min(len(users), p.o.MaxInFlight))
+	// Build every message first, then publish in a tight loop: the NATS
+	// client's flusher then writes large batches instead of one small write
+	// per event interleaved with JSON work.
+	limit := p.maxPayload()
+	msgs := make([]*nats.Msg, len(users))
+	for i, u := range users {
+		id, body, err := p.env.build(u)
+		if err == nil && len(body)+headerBytes(id) > limit {
+			// Too large to publish whole (DESIGN.md §4b).
+			id, body, err = p.env.truncated(u)
+			results[i].Truncated = true
+			if err == nil && len(body)+headerBytes(id) > limit {
+				err = fmt.Errorf("%w: user %s: %d bytes even truncated, over the max payload %d", ErrInvalidUser, u.UserID, len(body), limit)
+			}
+		}
+		results[i].EventID = id
+		if err != nil {
+			results[i].Err = err
+			continue
+		}
+		msgs[i] = &nats.Msg{Subject: p.subject, Data: body, Header: nats.Header{
+			jetstream.MsgIDHeader: []string{id},
+			"Content-Type":        []string{ContentType},
+		}}
+	}
+	p.publishAll(ctx, msgs, results)
+	return results
+}
+
+// maxPayload is the server's max payload (headers and data together), 1 MB
+// when unknown.
+func (p *Publisher) maxPayload() int {
+	if nc := p.js.Conn(); nc != nil {
+		if n := nc.MaxPayload(); n > 0 {
+			return int(n)
+		}
+	}
+	return 1 << 20
+}
+
+// headerBytes is an upper bound of the wire size of an event's headers.
+func headerBytes(id string) int {
+	return len("NATS/1.0\r\n") + len(jetstream.MsgIDHeader) + len(id) + len("Content-Type") + len(ContentType) + 64
+}
+
+// publishAll publishes msgs (nil entries are skipped: their results already
+// hold an error) with at most MaxInFlight unacknowledged, and fills results.
+func (p *Publisher) publishAll(ctx context.Context, msgs []*nats.Msg, results []Result) {
+	queue := make([]pending, 0, min(len(msgs), p.o.MaxInFlight))
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -290,22 +341,6 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 		return false
 	}
 
-	// Build every message first, then publish in a tight loop: the NATS
-	// client's flusher then writes large batches instead of one small write
-	// per event interleaved with JSON work.
-	msgs := make([]*nats.Msg, len(users))
-	for i, u := range users {
-		id, body, err := p.env.build(u)
-		results[i].EventID = id
-		if err != nil {
-			results[i].Err = err
-			continue
-		}
-		msgs[i] = &nats.Msg{Subject: p.subject, Data: body, Header: nats.Header{
-			jetstream.MsgIDHeader: []string{id},
-			"Content-Type":        []string{ContentType},
-		}}
-	}
 	for i, msg := range msgs {
 		if msg == nil {
 			continue
@@ -349,5 +384,4 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 	for len(queue) > 0 {
 		waitHead(false)
 	}
-	return results
 }

@@ -56,7 +56,12 @@ type env struct {
 
 func setup(t *testing.T, prefix string) *env {
 	t.Helper()
-	srv := testnats.Start(t)
+	return setupOpts(t, prefix)
+}
+
+func setupOpts(t *testing.T, prefix string, opts ...testnats.Option) *env {
+	t.Helper()
+	srv := testnats.Start(t, opts...)
 	nc := srv.Connect(t)
 	js, err := jetstream.New(nc)
 	if err != nil {

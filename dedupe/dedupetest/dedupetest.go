@@ -45,6 +45,7 @@ func Run(t *testing.T, h Harness) {
 	if h.Advance != nil {
 		h.run(t, "Expiry", expiry)
 		h.run(t, "MarkDoesNotExtend", markDoesNotExtend)
+		h.run(t, "SeenRefreshes", seenRefreshes)
 	}
 }
 
@@ -218,9 +219,9 @@ func concurrent(t *testing.T, h Harness) {
 
 func expiry(t *testing.T, h Harness) {
 	s := h.New(t, 10*time.Second)
-	mark(t, s, "e")
+	mark(t, s, "e", "f")
 	h.Advance(t, 9*time.Second)
-	want(t, "before the TTL", seen(t, s, "e"), []bool{true})
+	want(t, "before the TTL", seen(t, s, "f"), []bool{true})
 	h.Advance(t, 2*time.Second)
 	want(t, "after the TTL", seen(t, s, "e"), []bool{false})
 	mark(t, s, "e")
@@ -234,4 +235,18 @@ func markDoesNotExtend(t *testing.T, h Harness) {
 	mark(t, s, "n") // NX: keeps the first expiry
 	h.Advance(t, 5*time.Second)
 	want(t, "TTL counted from the first mark", seen(t, s, "n"), []bool{false})
+}
+
+// seenRefreshes: an id found seen again has its TTL counted afresh
+// (DESIGN.md §4b), so a user who stays in the search window is never
+// republished when the TTL runs out; an id not found is not created.
+func seenRefreshes(t *testing.T, h Harness) {
+	s := h.New(t, 10*time.Second)
+	mark(t, s, "r")
+	h.Advance(t, 8*time.Second)
+	want(t, "found again", seen(t, s, "r", "absent"), []bool{true, false})
+	h.Advance(t, 8*time.Second) // 16s after the mark, 8s after the refresh
+	want(t, "kept by the refresh", seen(t, s, "r", "absent"), []bool{true, false})
+	h.Advance(t, 11*time.Second)
+	want(t, "expired 10s after the last refresh", seen(t, s, "r"), []bool{false})
 }

@@ -32,6 +32,8 @@ type Metrics struct {
 	CommandsDropped         prometheus.Counter
 	Leader                  prometheus.Gauge
 	LeaseChanges            prometheus.Counter
+	EventsTruncated         prometheus.Counter
+	UsersInvalid            *prometheus.CounterVec // reason
 }
 
 // New creates the collectors on a new registry (with Go and process collectors).
@@ -55,7 +57,9 @@ func New() *Metrics {
 	m.CommandsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_commands_dropped_total", Help: "Request-reply commands NATS dropped before the worker saw them (slow-consumer pending limits)."})
 	m.Leader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_leader", Help: "1 while this process holds the poller lease."})
 	m.LeaseChanges = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_lease_changes_total", Help: "Times this process gained or lost the poller lease."})
-	for _, c := range []prometheus.Collector{m.UsersPublished, m.DedupeSkipped, m.ReconcileFound, m.PollCycles, m.LastPollSuccess, m.LastPublish, m.EventLag, m.SourceActive, m.Auth0Requests, m.Auth0RateLimitRemaining, m.Commands, m.CommandDuration, m.DLQ, m.CommandsDropped, m.Leader, m.LeaseChanges} {
+	m.EventsTruncated = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_events_truncated_total", Help: "Events published with data reduced (auth0truncated) because the whole user exceeded the NATS max payload."})
+	m.UsersInvalid = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_users_invalid_total", Help: "Unusable users (and oversized Events API messages) dead-lettered on <prefix>.dlq.users.invalid, by reason."}, []string{"reason"})
+	for _, c := range []prometheus.Collector{m.UsersPublished, m.DedupeSkipped, m.ReconcileFound, m.PollCycles, m.LastPollSuccess, m.LastPublish, m.EventLag, m.SourceActive, m.Auth0Requests, m.Auth0RateLimitRemaining, m.Commands, m.CommandDuration, m.DLQ, m.CommandsDropped, m.Leader, m.LeaseChanges, m.EventsTruncated, m.UsersInvalid} {
 		f(c)
 	}
 	f(collectors.NewGoCollector())
@@ -73,6 +77,20 @@ func (m *Metrics) Published(source string, createdAt time.Time) {
 	m.LastPublish.Set(float64(now.UnixNano()) / 1e9)
 	if !createdAt.IsZero() {
 		m.EventLag.Observe(now.Sub(createdAt).Seconds())
+	}
+}
+
+// Truncated records one event published truncated.
+func (m *Metrics) Truncated() {
+	if m != nil {
+		m.EventsTruncated.Inc()
+	}
+}
+
+// Invalid records one dead-lettered unusable user.
+func (m *Metrics) Invalid(reason string) {
+	if m != nil {
+		m.UsersInvalid.WithLabelValues(reason).Inc()
 	}
 }
 
