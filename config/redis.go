@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"net"
 	"net/url"
@@ -145,7 +146,7 @@ func (l *loader) redisAuth(r *Redis, u redisURL) error {
 	if !pass.empty() && u.password != "" {
 		return &Error{Var: pass.name, Flag: pass.flag, Problem: "is set but REDIS_URL already carries a password; use one", Example: varByName["REDIS_PASSWORD"].Example}
 	}
-	r.Username, r.Password = u.user+user.s, Secret(u.password+pass.s)
+	r.Username, r.Password = cmp.Or(u.user, user.s), Secret(cmp.Or(u.password, pass.s)) // at most one of each is set
 	return nil
 }
 
