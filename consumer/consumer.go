@@ -9,6 +9,11 @@
 //     .update, .delete, .api.call; Nats-Msg-Id = command id), outcomes on
 //     <prefix>.results.<id>, dead letters on <prefix>.dlq.<subject without prefix>.
 //
+// The commands are one table (Commands in commands.go; Options.Commands):
+// endpoints, durable subjects and metric labels follow it. The durable
+// path is a chain of small steps (chain.go). docs/architecture.md shows
+// how a command flows and what to touch to add one.
+//
 // Both transports share one semaphore: never more than Options.Concurrency
 // commands run at once in a process. Request-reply requests wait on a
 // bounded queue (Options.QueueSize); a full queue is answered 503 at once.
@@ -134,6 +139,9 @@ type Options struct {
 	// "version"; it is also the micro service version when semantic
 	// ("1.2.3" or "v1.2.3"), else that is "0.0.0".
 	Version string
+	// Commands is the command table served; default Commands(). Each
+	// entry's name, transports and Auth0 call are checked by New.
+	Commands []Command
 	// DisableService / DisableDurable turn one transport off.
 	DisableService, DisableDurable bool
 }
@@ -141,6 +149,7 @@ type Options struct {
 // Consumer runs the command transports. Create it with New, start it with Run.
 type Consumer struct {
 	o     Options
+	cmds  *commandSet
 	x     *executor
 	st    *store
 	sem   chan struct{}
@@ -157,6 +166,9 @@ type Consumer struct {
 
 	// queue holds request-reply requests for the executors; qmu orders
 	// sends against the close at shutdown.
+	// durable handles one durable message (durableChain).
+	durable durableHandler
+
 	queue   chan request
 	qmu     sync.Mutex
 	qclosed bool
@@ -168,6 +180,57 @@ type Consumer struct {
 	running bool
 }
 
+// check refuses missing dependencies and negative values.
+func (o *Options) check() error {
+	switch {
+	case o.Client == nil:
+		return fmt.Errorf("%w: Client is required", ErrConfig)
+	case o.NC == nil:
+		return fmt.Errorf("%w: NC is required", ErrConfig)
+	case o.Redis == nil:
+		return fmt.Errorf("%w: Redis is required", ErrConfig)
+	case o.Keys.Tenant == "":
+		return fmt.Errorf("%w: Keys.Tenant is required (host[:port] of the base URL)", ErrConfig)
+	case o.Concurrency < 0 || o.QueueSize < 0 || o.MaxDeliver < 0 || o.Timeout < 0 || o.AckWait < 0:
+		return fmt.Errorf("%w: Concurrency, MaxDeliver, Timeout and AckWait must not be negative", ErrConfig)
+	}
+	return nil
+}
+
+// setDefaults fills the zero values with the defaults stated on Options.
+func (o *Options) setDefaults() {
+	if o.Keys.Prefix == "" {
+		o.Keys.Prefix = "auth0w"
+	}
+	if o.Names.Prefix == "" {
+		o.Names = publisher.NamesFor("auth0")
+	}
+	orDefault(&o.Concurrency, 8)
+	orDefault(&o.QueueSize, 4*o.Concurrency)
+	orDefault(&o.Timeout, 30*time.Second)
+	orDefault(&o.MaxDeliver, 5)
+	orDefault(&o.AckWait, 15*time.Second)
+	orDefault(&o.RetryBase, time.Second)
+	orDefault(&o.RetryMax, 30*time.Second)
+	orDefault(&o.ShutdownGrace, 5*time.Second)
+	if o.Durable == "" {
+		o.Durable = DefaultDurable
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Commands == nil {
+		o.Commands = Commands()
+	}
+}
+
+// orDefault sets *p to v when it is zero or negative.
+func orDefault[T int | time.Duration](p *T, v T) {
+	if *p <= 0 {
+		*p = v
+	}
+}
+
 var semverRe = regexp.MustCompile(`^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?(\+[0-9A-Za-z.-]+)?$`)
 
 // ErrConfig wraps every invalid-option error of New.
@@ -175,59 +238,12 @@ var ErrConfig = errors.New("consumer: invalid options")
 
 // New validates o and returns a Consumer. It does no I/O.
 func New(o Options) (*Consumer, error) {
-	if o.Client == nil {
-		return nil, fmt.Errorf("%w: Client is required", ErrConfig)
+	if err := o.check(); err != nil {
+		return nil, err
 	}
-	if o.NC == nil {
-		return nil, fmt.Errorf("%w: NC is required", ErrConfig)
-	}
-	if o.Redis == nil {
-		return nil, fmt.Errorf("%w: Redis is required", ErrConfig)
-	}
-	if o.Keys.Tenant == "" {
-		return nil, fmt.Errorf("%w: Keys.Tenant is required (host[:port] of the base URL)", ErrConfig)
-	}
-	if o.Keys.Prefix == "" {
-		o.Keys.Prefix = "auth0w"
-	}
-	if o.Names.Prefix == "" {
-		o.Names = publisher.NamesFor("auth0")
-	}
-	if o.Concurrency < 0 || o.QueueSize < 0 || o.MaxDeliver < 0 || o.Timeout < 0 || o.AckWait < 0 {
-		return nil, fmt.Errorf("%w: Concurrency, MaxDeliver, Timeout and AckWait must not be negative", ErrConfig)
-	}
-	if o.Concurrency == 0 {
-		o.Concurrency = 8
-	}
-	if o.QueueSize == 0 {
-		o.QueueSize = 4 * o.Concurrency
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 30 * time.Second
-	}
-	if o.MaxDeliver == 0 {
-		o.MaxDeliver = 5
-	}
-	if o.AckWait == 0 {
-		o.AckWait = 15 * time.Second
-	}
+	o.setDefaults()
 	if o.AckWait < 300*time.Millisecond {
 		return nil, fmt.Errorf("%w: AckWait %v is too short (at least 300ms)", ErrConfig, o.AckWait)
-	}
-	if o.RetryBase <= 0 {
-		o.RetryBase = time.Second
-	}
-	if o.RetryMax <= 0 {
-		o.RetryMax = 30 * time.Second
-	}
-	if o.ShutdownGrace <= 0 {
-		o.ShutdownGrace = 5 * time.Second
-	}
-	if o.Durable == "" {
-		o.Durable = DefaultDurable
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
 	}
 	if o.JS == nil {
 		js, err := jetstream.New(o.NC)
@@ -236,10 +252,15 @@ func New(o Options) (*Consumer, error) {
 		}
 		o.JS = js
 	}
+	cmds, err := newCommandSet(o.Commands)
+	if err != nil {
+		return nil, err
+	}
 	log := o.Logger.With("component", "consumer")
 	c := &Consumer{
 		o:     o,
-		x:     &executor{client: o.Client, log: log},
+		cmds:  cmds,
+		x:     &executor{client: o.Client, log: log, cmds: cmds},
 		st:    &store{rdb: o.Redis, token: newToken()},
 		sem:   make(chan struct{}, o.Concurrency),
 		log:   log,
@@ -254,6 +275,7 @@ func New(o Options) (*Consumer, error) {
 		dropped = o.Metrics.CommandsDropped
 	}
 	c.drops = newDropCounter(dropped)
+	c.durable = c.durableChain()
 	return c, nil
 }
 
@@ -305,6 +327,14 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 	<-ctx.Done()
 	c.stopService()
+	c.finish(&wg)
+	c.log.Info("command transports stopped")
+	return nil
+}
+
+// finish waits for the in-flight commands for up to ShutdownGrace, then
+// cancels the rest (they are nak'ed or answered 503) and waits for them.
+func (c *Consumer) finish(wg *sync.WaitGroup) {
 	done := make(chan struct{})
 	go func() { wg.Wait(); close(done) }()
 	grace := time.NewTimer(c.o.ShutdownGrace)
@@ -316,8 +346,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.execCancel()
 		<-done
 	}
-	c.log.Info("command transports stopped")
-	return nil
 }
 
 // Ready is closed once Run has set up the streams and both transports take

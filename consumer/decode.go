@@ -132,6 +132,12 @@ func decodeObject(data []byte, s schema) (map[string]json.RawMessage, error) {
 	if err := json.Unmarshal(trimmed, &m); err != nil {
 		return nil, invalidf("invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 	}
+	return m, s.check(m)
+}
+
+// check applies the schema to a decoded object: no unknown field, every
+// field of its type, the required ones present (and non-empty strings).
+func (s schema) check(m map[string]json.RawMessage) error {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
@@ -140,26 +146,26 @@ func decodeObject(data []byte, s schema) (map[string]json.RawMessage, error) {
 	for _, k := range keys {
 		want, ok := s.fields[k]
 		if !ok {
-			return nil, invalidf("unknown field %q", k)
+			return invalidf("unknown field %q", k)
 		}
 		raw := m[k]
 		if s.allowNull && jsonType(raw) == "null" && !slices.Contains(s.required, k) {
 			continue
 		}
 		if !matches(want, raw) {
-			return nil, invalidf("field %q must be %s, got %s", k, want, jsonType(raw))
+			return invalidf("field %q must be %s, got %s", k, want, jsonType(raw))
 		}
 	}
 	for _, k := range s.required {
 		raw, ok := m[k]
 		if !ok {
-			return nil, invalidf("field %q is required", k)
+			return invalidf("field %q is required", k)
 		}
 		if s.fields[k] == kString && str(raw) == "" {
-			return nil, invalidf("field %q must not be empty", k)
+			return invalidf("field %q must not be empty", k)
 		}
 	}
-	return m, nil
+	return nil
 }
 
 // str decodes a raw JSON string already checked to be one ("" otherwise).
@@ -198,23 +204,6 @@ func checkFormats(m map[string]json.RawMessage) error {
 	}
 	return nil
 }
-
-// Command names, as in the subjects (<prefix>.svc.<name>, <prefix>.cmd.<name>).
-const (
-	CmdCreate        = "users.create"
-	CmdUpdate        = "users.update"
-	CmdGet           = "users.get"
-	CmdDelete        = "users.delete"
-	CmdSearch        = "users.search"
-	CmdSearchByEmail = "users.search_by_email"
-	CmdAPICall       = "api.call"
-)
-
-// ServiceCommands are the commands of the request-reply service.
-var ServiceCommands = []string{CmdCreate, CmdUpdate, CmdGet, CmdDelete, CmdSearch, CmdSearchByEmail, CmdAPICall}
-
-// DurableCommands are the commands accepted on <prefix>.cmd.>.
-var DurableCommands = []string{CmdCreate, CmdUpdate, CmdDelete, CmdAPICall}
 
 var createSchema = schema{fields: map[string]kind{
 	"connection": kString, "email": kString, "phone_number": kString,
@@ -399,55 +388,73 @@ func decodeAPICall(data []byte) (auth0.RawRequest, error) {
 	}
 	r.Path = p
 	if raw, ok := m["query"]; ok {
-		var q map[string]json.RawMessage
-		_ = json.Unmarshal(raw, &q)
-		r.Query = url.Values{}
-		for _, k := range sortedKeys(q) {
-			v := q[k]
-			switch jsonType(v) {
-			case "string":
-				r.Query.Add(k, str(v))
-			case "array":
-				var vals []json.RawMessage
-				_ = json.Unmarshal(v, &vals)
-				for _, e := range vals {
-					if jsonType(e) != "string" {
-						return auth0.RawRequest{}, invalidf("field \"query.%s\" must be a string or an array of strings, got an array with a %s", k, jsonType(e))
-					}
-					r.Query.Add(k, str(e))
-				}
-			default:
-				return auth0.RawRequest{}, invalidf("field \"query.%s\" must be a string or an array of strings, got %s", k, jsonType(v))
-			}
+		if r.Query, err = decodeAPIQuery(raw); err != nil {
+			return auth0.RawRequest{}, err
 		}
 	}
 	if raw, ok := m["headers"]; ok {
-		var h map[string]json.RawMessage
-		_ = json.Unmarshal(raw, &h)
-		r.Headers = map[string]string{}
-		for _, k := range sortedKeys(h) {
-			v := h[k]
-			if jsonType(v) != "string" {
-				return auth0.RawRequest{}, invalidf("field \"headers.%s\" must be a string, got %s", k, jsonType(v))
-			}
-			canon := canonicalHeader(k)
-			switch {
-			case canon == "Authorization" || canon == "Host":
-				return auth0.RawRequest{}, invalidf("field \"headers.%s\": the caller may not set %s", k, canon)
-			case !slices.Contains(allowedHeaders, canon):
-				return auth0.RawRequest{}, invalidf("field \"headers.%s\": header not allowed (allowed: Accept, Content-Type, X-Correlation-ID)", k)
-			}
-			val := str(v)
-			if hasControl(val) {
-				return auth0.RawRequest{}, invalidf("field \"headers.%s\" contains a control character", k)
-			}
-			r.Headers[canon] = val
+		if r.Headers, err = decodeAPIHeaders(raw); err != nil {
+			return auth0.RawRequest{}, err
 		}
 	}
 	if raw, ok := m["body"]; ok {
 		r.Body = raw
 	}
 	return r, nil
+}
+
+// decodeAPIQuery reads api.call "query": each member a string or an array
+// of strings.
+func decodeAPIQuery(raw json.RawMessage) (url.Values, error) {
+	var q map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &q)
+	out := url.Values{}
+	for _, k := range sortedKeys(q) {
+		v := q[k]
+		switch jsonType(v) {
+		case "string":
+			out.Add(k, str(v))
+		case "array":
+			var vals []json.RawMessage
+			_ = json.Unmarshal(v, &vals)
+			for _, e := range vals {
+				if jsonType(e) != "string" {
+					return nil, invalidf("field \"query.%s\" must be a string or an array of strings, got an array with a %s", k, jsonType(e))
+				}
+				out.Add(k, str(e))
+			}
+		default:
+			return nil, invalidf("field \"query.%s\" must be a string or an array of strings, got %s", k, jsonType(v))
+		}
+	}
+	return out, nil
+}
+
+// decodeAPIHeaders reads api.call "headers": string values of the allowed
+// headers only, in canonical form.
+func decodeAPIHeaders(raw json.RawMessage) (map[string]string, error) {
+	var h map[string]json.RawMessage
+	_ = json.Unmarshal(raw, &h)
+	out := map[string]string{}
+	for _, k := range sortedKeys(h) {
+		v := h[k]
+		if jsonType(v) != "string" {
+			return nil, invalidf("field \"headers.%s\" must be a string, got %s", k, jsonType(v))
+		}
+		canon := canonicalHeader(k)
+		switch {
+		case canon == "Authorization" || canon == "Host":
+			return nil, invalidf("field \"headers.%s\": the caller may not set %s", k, canon)
+		case !slices.Contains(allowedHeaders, canon):
+			return nil, invalidf("field \"headers.%s\": header not allowed (allowed: Accept, Content-Type, X-Correlation-ID)", k)
+		}
+		val := str(v)
+		if hasControl(val) {
+			return nil, invalidf("field \"headers.%s\" contains a control character", k)
+		}
+		out[canon] = val
+	}
+	return out, nil
 }
 
 func canonicalHeader(k string) string {
@@ -481,29 +488,6 @@ func oneLine(s string) string {
 		s = s[:300] + "..."
 	}
 	return s
-}
-
-// decodeFor validates a body for a command without executing it; used by
-// the durable transport to dead-letter invalid commands before any Auth0 call.
-func decodeFor(command string, data []byte) error {
-	var err error
-	switch command {
-	case CmdCreate:
-		_, err = decodeCreate(data)
-	case CmdUpdate:
-		_, err = decodeUpdate(data)
-	case CmdGet, CmdDelete:
-		_, err = decodeUserID(data)
-	case CmdSearch:
-		_, err = decodeSearch(data)
-	case CmdSearchByEmail:
-		_, err = decodeByEmail(data)
-	case CmdAPICall:
-		_, err = decodeAPICall(data)
-	default:
-		err = invalidf("unknown command %q", command)
-	}
-	return err
 }
 
 // dotLike are characters that read as a full stop, or normalise to dots

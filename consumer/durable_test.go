@@ -19,6 +19,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
 func (e *env) publishCmd(command, id, body string) *jetstream.PubAck {
@@ -52,6 +53,19 @@ func (e *env) lastMsg(stream, subject string) *jetstream.RawStreamMsg {
 }
 
 func (e *env) waitResult(id string) *jetstream.RawStreamMsg {
+	e.t.Helper()
+	m := e.waitResultUnchecked(id)
+	status := 200
+	if code := m.Header.Get(HeaderErrorCode); code != "" {
+		status, _ = strconv.Atoi(code)
+	}
+	schemacheck.CheckOutcome(e.t, status, m.Data)
+	return m
+}
+
+// waitResultUnchecked is waitResult for a command a test added to the
+// table, which has no schema in schemas/.
+func (e *env) waitResultUnchecked(id string) *jetstream.RawStreamMsg {
 	e.t.Helper()
 	var m *jetstream.RawStreamMsg
 	testwait.For(e.t, 20*time.Second, "result of "+id, func() bool {
@@ -227,14 +241,14 @@ func TestDurablePastMaxDeliverNotExecuted(t *testing.T) {
 
 func TestDurableStoredOutcomeRepublished(t *testing.T) {
 	e := newEnv(t, envConfig{})
-	stored := Outcome{Status: 200, Body: json.RawMessage(`{"user_id":"auth0|stored"}`)}
+	stored := Outcome{Status: 200, Body: json.RawMessage(`{"user_id":"auth0|stored","created_at":"2026-01-01T00:00:00.000Z"}`)}
 	if err := e.c.st.put(context.Background(), e.c.cmdRef("already-done"), stored); err != nil {
 		t.Fatal(err)
 	}
 	e.em.Emulator.ResetRequests()
 	e.publishCmd(CmdCreate, "already-done", `{"connection":"`+conn+`","email":"x@example.com","password":"Secret-123!"}`)
 	r := e.waitResult("already-done")
-	if string(r.Data) != `{"user_id":"auth0|stored"}` {
+	if string(r.Data) != `{"user_id":"auth0|stored","created_at":"2026-01-01T00:00:00.000Z"}` {
 		t.Fatalf("re-published %s", r.Data)
 	}
 	e.waitSettled(10 * time.Second)

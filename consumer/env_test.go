@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -22,6 +23,8 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/publisher"
+	"github.com/auth0-worker/auth0-worker/schemas"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
 // envConfig shapes one test environment: a real embedded NATS, a real
@@ -190,7 +193,11 @@ func (e *env) tryRequest(command string, body string, hdr map[string]string, tim
 	if err != nil {
 		return reply{}, err
 	}
-	return toReply(e.t, resp), nil
+	r := toReply(e.t, resp)
+	if slices.Contains(schemas.Names(), schemas.Reply(command)) { // not a command added by a test
+		schemacheck.CheckReply(e.t, command, r.status, r.body)
+	}
+	return r, nil
 }
 
 func toReply(t testing.TB, resp *nats.Msg) reply {

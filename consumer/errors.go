@@ -106,32 +106,51 @@ func classify(ctx context.Context, op string, err error) *Error {
 	}
 	var ae *auth0.APIError
 	if errors.As(err, &ae) {
-		e := &Error{Status: ae.Status, Auth0: auth0Body(ae.Body), Message: op + ": auth0: " + oneLine(apiMessage(ae)), RetryAt: ae.RetryAt, cause: err}
-		switch {
-		case ae.Status == 400:
-			e.Code = CodeAuth0BadRequest
-		case ae.Status == 401:
-			e.Status, e.Code, e.Transient = 502, CodeAuth0Unauthorized, true
-		case ae.Status == 403:
-			e.Code = CodeAuth0Forbidden
-		case ae.Status == 404:
-			e.Code = CodeNotFound
-		case ae.Status == 409:
-			e.Code = CodeConflict
-		case ae.Status == 429:
-			e.Code, e.Transient = CodeRateLimited, true
-		case ae.Status >= 500:
-			e.Status, e.Code, e.Transient = 502, CodeAuth0Error, true
-		case ae.Status >= 400:
-			e.Code = CodeAuth0Rejected
-		default:
-			e.Status, e.Code, e.Transient = 502, CodeAuth0Error, true
-		}
-		if errors.Is(err, auth0.ErrAmbiguous) {
-			e.Ambiguous = true
-		}
+		return classifyAPI(op, ae, err)
+	}
+	if e := classifyKnown(op, err); e != nil {
 		return e
 	}
+	var te *auth0.TokenError
+	if errors.As(err, &te) {
+		return classifyToken(op, te, err)
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return &Error{Status: 503, Code: CodeAuth0Unavailable, Message: op + ": auth0 unreachable", Transient: true, cause: err}
+	}
+	return &Error{Status: 502, Code: CodeAuth0Error, Message: op + ": " + oneLine(err.Error()), Transient: true, cause: err}
+}
+
+// classifyAPI maps an answer of Auth0 by its status.
+func classifyAPI(op string, ae *auth0.APIError, err error) *Error {
+	e := &Error{Status: ae.Status, Auth0: auth0Body(ae.Body), Message: op + ": auth0: " + oneLine(apiMessage(ae)), RetryAt: ae.RetryAt,
+		Ambiguous: errors.Is(err, auth0.ErrAmbiguous), cause: err}
+	switch {
+	case ae.Status == 400:
+		e.Code = CodeAuth0BadRequest
+	case ae.Status == 401:
+		e.Status, e.Code, e.Transient = 502, CodeAuth0Unauthorized, true
+	case ae.Status == 403:
+		e.Code = CodeAuth0Forbidden
+	case ae.Status == 404:
+		e.Code = CodeNotFound
+	case ae.Status == 409:
+		e.Code = CodeConflict
+	case ae.Status == 429:
+		e.Code, e.Transient = CodeRateLimited, true
+	case ae.Status >= 500:
+		e.Status, e.Code, e.Transient = 502, CodeAuth0Error, true
+	case ae.Status >= 400:
+		e.Code = CodeAuth0Rejected
+	default:
+		e.Status, e.Code, e.Transient = 502, CodeAuth0Error, true
+	}
+	return e
+}
+
+// classifyKnown maps the auth0 package's sentinel errors, or returns nil.
+func classifyKnown(op string, err error) *Error {
 	switch {
 	case errors.Is(err, auth0.ErrNotAllowed):
 		return &Error{Status: 403, Code: CodeNotAllowed, Message: op + ": not allowed by AUTH0_API_CALL_ALLOW", cause: err}
@@ -146,21 +165,18 @@ func classify(ctx context.Context, op string, err error) *Error {
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Error{Status: 504, Code: CodeTimeout, Message: op + ": command timed out", Transient: true, cause: err}
 	}
-	var te *auth0.TokenError
-	if errors.As(err, &te) {
-		// The secret is never in TokenError's text; only the OAuth code is
-		// shown. Only a 4xx is a refusal of the credentials: a 5xx (or a
-		// broken 200) is the token endpoint failing.
-		if te.Status >= 400 && te.Status < 500 {
-			return &Error{Status: 502, Code: CodeAuth0Unauthorized, Message: op + ": auth0 refused the worker's credentials (" + oneLine(te.Code) + ")", Transient: true, cause: err}
-		}
-		return &Error{Status: 502, Code: CodeAuth0Error, Message: op + ": auth0 token endpoint failed (" + strconv.Itoa(te.Status) + " " + oneLine(te.Code) + ")", Transient: true, cause: err}
+	return nil
+}
+
+// classifyToken maps a token failure. The secret is never in
+// TokenError's text; only the OAuth code is shown. Only a 4xx is a
+// refusal of the credentials: a 5xx (or a broken 200) is the token
+// endpoint failing.
+func classifyToken(op string, te *auth0.TokenError, err error) *Error {
+	if te.Status >= 400 && te.Status < 500 {
+		return &Error{Status: 502, Code: CodeAuth0Unauthorized, Message: op + ": auth0 refused the worker's credentials (" + oneLine(te.Code) + ")", Transient: true, cause: err}
 	}
-	var ne net.Error
-	if errors.As(err, &ne) {
-		return &Error{Status: 503, Code: CodeAuth0Unavailable, Message: op + ": auth0 unreachable", Transient: true, cause: err}
-	}
-	return &Error{Status: 502, Code: CodeAuth0Error, Message: op + ": " + oneLine(err.Error()), Transient: true, cause: err}
+	return &Error{Status: 502, Code: CodeAuth0Error, Message: op + ": auth0 token endpoint failed (" + strconv.Itoa(te.Status) + " " + oneLine(te.Code) + ")", Transient: true, cause: err}
 }
 
 func apiMessage(ae *auth0.APIError) string {

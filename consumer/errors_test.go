@@ -75,7 +75,7 @@ func (panicClient) GetUser(context.Context, string) (*auth0.User, error) { panic
 
 func TestPanicBecomes500WithLogLine(t *testing.T) {
 	var logs bytes.Buffer
-	x := &executor{client: panicClient{}, log: slog.New(slog.NewTextHandler(&logs, nil))}
+	x := &executor{client: panicClient{}, log: slog.New(slog.NewTextHandler(&logs, nil)), cmds: builtinSet(t)}
 	_, e := x.execute(context.Background(), CmdGet, []byte(`{"user_id":"a"}`), attempt{})
 	if e == nil || e.Status != 500 || e.Code != CodeInternal || e.Transient {
 		t.Fatalf("panic → %+v", e)

@@ -33,6 +33,7 @@ var _ Client = (*auth0.Client)(nil)
 type executor struct {
 	client Client
 	log    *slog.Logger
+	cmds   *commandSet
 }
 
 // attempt carries what the durable transport knows about earlier attempts
@@ -45,8 +46,8 @@ type attempt struct {
 	since time.Time
 }
 
-// execute runs one command. It never panics: a panic becomes a 500 and a
-// log line. The reply body is JSON.
+// execute runs one command of the table. It never panics: a panic becomes
+// a 500 and a log line. The reply body is JSON.
 func (x *executor) execute(ctx context.Context, command string, data []byte, at attempt) (reply []byte, cerr *Error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -54,25 +55,12 @@ func (x *executor) execute(ctx context.Context, command string, data []byte, at 
 			reply, cerr = nil, internalError(command)
 		}
 	}()
-	var err error
-	switch command {
-	case CmdCreate:
-		reply, err = x.create(ctx, data, at)
-	case CmdUpdate:
-		reply, err = x.update(ctx, data)
-	case CmdGet:
-		reply, err = x.get(ctx, data)
-	case CmdDelete:
-		reply, err = x.delete(ctx, data)
-	case CmdSearch:
-		reply, err = x.search(ctx, data)
-	case CmdSearchByEmail:
-		reply, err = x.byEmail(ctx, data)
-	case CmdAPICall:
-		reply, err = x.apiCall(ctx, data)
-	default:
-		err = invalidf("unknown command %q", command)
+	cmd := x.cmds.byName[command]
+	if cmd == nil {
+		return nil, invalidf("unknown command %q", command)
 	}
+	call := Call{Client: x.client, Log: x.log, Redelivery: at.redelivery, Since: at.since}
+	reply, err := cmd.Handler.run(ctx, call, data)
 	if err != nil {
 		return nil, classify(ctx, command, err)
 	}
@@ -98,21 +86,19 @@ func usersJSON(us []auth0.User) []json.RawMessage {
 	return out
 }
 
-func (x *executor) create(ctx context.Context, data []byte, at attempt) ([]byte, error) {
-	c, err := decodeCreate(data)
-	if err != nil {
-		return nil, err
-	}
-	u, err := x.client.CreateUser(ctx, c.body)
+// runCreate creates the user; on a redelivery, a 409 for a user an earlier
+// attempt created is that attempt's success.
+func runCreate(ctx context.Context, call Call, c createCmd) ([]byte, error) {
+	u, err := call.Client.CreateUser(ctx, c.body)
 	if err == nil {
 		return userJSON(u), nil
 	}
 	var ae *auth0.APIError
-	if at.redelivery && errors.As(err, &ae) && ae.Status == 409 {
+	if call.Redelivery && errors.As(err, &ae) && ae.Status == 409 {
 		// An earlier attempt may have created the user and lost the reply:
 		// if so this is the same command succeeding, not a conflict.
-		if found, ferr := x.findCreated(ctx, c, at.since); ferr == nil && found != nil {
-			x.log.Info("create: an earlier attempt had created the user; reporting success", "user_id", found.UserID)
+		if found, ferr := findCreated(ctx, call.Client, c, call.Since); ferr == nil && found != nil {
+			call.Log.Info("create: an earlier attempt had created the user; reporting success", "user_id", found.UserID)
 			return userJSON(found), nil
 		} else if ferr != nil {
 			return nil, ferr
@@ -124,7 +110,7 @@ func (x *executor) create(ctx context.Context, data []byte, at attempt) ([]byte,
 // findCreated looks for a user an earlier attempt of c created: by email in
 // the same connection (Auth0 stores database emails lower-cased), else by
 // the chosen user_id; created_at must not be before since.
-func (x *executor) findCreated(ctx context.Context, c createCmd, since time.Time) (*auth0.User, error) {
+func findCreated(ctx context.Context, client Client, c createCmd, since time.Time) (*auth0.User, error) {
 	match := func(u *auth0.User) bool {
 		if !createdSince(u.CreatedAt, since) {
 			return false
@@ -138,7 +124,7 @@ func (x *executor) findCreated(ctx context.Context, c createCmd, since time.Time
 		return inConn
 	}
 	if c.email != "" {
-		users, err := x.client.UsersByEmail(ctx, strings.ToLower(c.email))
+		users, err := client.UsersByEmail(ctx, strings.ToLower(c.email))
 		if err != nil {
 			return nil, err
 		}
@@ -150,7 +136,7 @@ func (x *executor) findCreated(ctx context.Context, c createCmd, since time.Time
 		return nil, nil
 	}
 	if c.userID != "" {
-		u, err := x.client.GetUser(ctx, "auth0|"+c.userID)
+		u, err := client.GetUser(ctx, "auth0|"+c.userID)
 		var ae *auth0.APIError
 		if errors.As(err, &ae) && ae.Status == 404 {
 			return nil, nil
@@ -177,36 +163,24 @@ func createdSince(createdAt string, since time.Time) bool {
 	return !t.Before(since.Truncate(time.Millisecond))
 }
 
-func (x *executor) update(ctx context.Context, data []byte) ([]byte, error) {
-	c, err := decodeUpdate(data)
-	if err != nil {
-		return nil, err
-	}
-	u, err := x.client.UpdateUser(ctx, c.userID, c.patch)
+func runUpdate(ctx context.Context, call Call, c updateCmd) ([]byte, error) {
+	u, err := call.Client.UpdateUser(ctx, c.userID, c.patch)
 	if err != nil {
 		return nil, err
 	}
 	return userJSON(u), nil
 }
 
-func (x *executor) get(ctx context.Context, data []byte) ([]byte, error) {
-	id, err := decodeUserID(data)
-	if err != nil {
-		return nil, err
-	}
-	u, err := x.client.GetUser(ctx, id)
+func runGet(ctx context.Context, call Call, id string) ([]byte, error) {
+	u, err := call.Client.GetUser(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	return userJSON(u), nil
 }
 
-func (x *executor) delete(ctx context.Context, data []byte) ([]byte, error) {
-	id, err := decodeUserID(data)
-	if err != nil {
-		return nil, err
-	}
-	if err := x.client.DeleteUser(ctx, id); err != nil {
+func runDelete(ctx context.Context, call Call, id string) ([]byte, error) {
+	if err := call.Client.DeleteUser(ctx, id); err != nil {
 		return nil, err
 	}
 	return marshalNoEscape(map[string]any{"user_id": id, "deleted": true}), nil
@@ -217,15 +191,13 @@ type searchReply struct {
 	Total int               `json:"total"`
 }
 
-func (x *executor) search(ctx context.Context, data []byte) ([]byte, error) {
-	c, err := decodeSearch(data)
-	if err != nil {
-		return nil, err
-	}
+// runSearch reads one page when the limit fits one, else pages with the
+// client's iterator up to the limit.
+func runSearch(ctx context.Context, call Call, c searchCmd) ([]byte, error) {
 	p := auth0.SearchParams{Query: c.query, Sort: c.sort, Fields: c.fields}
 	if c.limit <= 100 {
 		p.PerPage = c.limit
-		page, err := x.client.SearchUsers(ctx, p)
+		page, err := call.Client.SearchUsers(ctx, p)
 		if err != nil {
 			return nil, err
 		}
@@ -235,7 +207,7 @@ func (x *executor) search(ctx context.Context, data []byte) ([]byte, error) {
 		}
 		return marshalNoEscape(searchReply{Users: usersJSON(users), Total: page.Total}), nil
 	}
-	it := x.client.SearchAll(p)
+	it := call.Client.SearchAll(p)
 	if it == nil {
 		return nil, errors.New("search: the client returned no iterator")
 	}
@@ -253,24 +225,16 @@ func (x *executor) search(ctx context.Context, data []byte) ([]byte, error) {
 	return marshalNoEscape(searchReply{Users: usersJSON(users), Total: total}), nil
 }
 
-func (x *executor) byEmail(ctx context.Context, data []byte) ([]byte, error) {
-	email, err := decodeByEmail(data)
-	if err != nil {
-		return nil, err
-	}
-	users, err := x.client.UsersByEmail(ctx, email)
+func runByEmail(ctx context.Context, call Call, email string) ([]byte, error) {
+	users, err := call.Client.UsersByEmail(ctx, email)
 	if err != nil {
 		return nil, err
 	}
 	return marshalNoEscape(map[string]any{"users": usersJSON(users)}), nil
 }
 
-func (x *executor) apiCall(ctx context.Context, data []byte) ([]byte, error) {
-	r, err := decodeAPICall(data)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := x.client.Raw(ctx, r)
+func runAPICall(ctx context.Context, call Call, r auth0.RawRequest) ([]byte, error) {
+	resp, err := call.Client.Raw(ctx, r)
 	if err != nil {
 		return nil, err
 	}

@@ -149,9 +149,10 @@ func FuzzRedactBody(f *testing.F) {
 // FuzzExecute drives every command through the executor with a client that
 // answers every call: no input may panic (a panic would surface as 500).
 func FuzzExecute(f *testing.F) {
-	x := &executor{client: okClient{}, log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	x := &executor{client: okClient{}, log: slog.New(slog.NewTextHandler(io.Discard, nil)), cmds: builtinSet(f)}
+	names := x.cmds.names(TransportService)
 	f.Fuzz(func(t *testing.T, cmd uint8, data []byte) {
-		command := ServiceCommands[int(cmd)%len(ServiceCommands)]
+		command := names[int(cmd)%len(names)]
 		reply, e := x.execute(context.Background(), command, data, attempt{redelivery: cmd&0x80 != 0})
 		if e != nil {
 			if e.Status == 500 {

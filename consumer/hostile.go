@@ -98,58 +98,48 @@ func reuseError(stored Outcome, command, hash string) *Error {
 // replyMargin is room left for the headers of a reply or result message.
 const replyMargin = 2048
 
-// readCommands are answered 413 when too large; changes are truncated.
-func isRead(command string, data []byte) bool {
-	switch command {
-	case CmdGet, CmdSearch, CmdSearchByEmail:
-		return true
-	case CmdAPICall:
-		var r struct {
-			Method string `json:"method"`
-		}
-		_ = json.Unmarshal(data, &r)
-		return r.Method == "GET"
-	}
-	return false
-}
-
 // fitOutcome applies the reply-size rule: a success larger than maxPayload
-// (minus room for headers) becomes a 413 for a read, or, for a change Auth0
-// already made, the same success with its body reduced to
-// {"user_id": ..., "truncated": true} ({"status": ..., "truncated": true}
-// for api.call) and Truncated set.
-func fitOutcome(command string, data []byte, o Outcome, maxPayload int64) Outcome {
+// (minus room for headers) becomes a 413 for a read (cmd.Read), or, for a
+// change Auth0 already made, the same success with its body reduced to
+// cmd.Summary (default {"user_id": ..., "truncated": true}) and Truncated set.
+func fitOutcome(cmd *Command, data []byte, o Outcome, maxPayload int64) Outcome {
 	if !o.OK() || maxPayload <= 0 || int64(len(o.Body)) <= maxPayload-replyMargin {
 		return o
 	}
-	if isRead(command, data) {
-		hint := "narrow it with \"fields\" or a smaller \"limit\""
-		if command == CmdAPICall {
-			hint = "narrow it with the endpoint's fields/per_page query parameters"
-		} else if command == CmdGet {
-			hint = "the user is larger than the NATS max payload; read fewer fields with users.search (\"fields\") or api.call GET /users/{id}?fields=..."
+	if cmd.Read != nil && cmd.Read(data) {
+		hint := cmd.TooLargeHint
+		if hint == "" {
+			hint = "narrow it with \"fields\" or a smaller \"limit\""
 		}
 		e := &Error{Status: 413, Code: CodeReplyTooLarge,
-			Message: command + ": the reply is " + strconv.Itoa(len(o.Body)) + " bytes, over the NATS max payload of " + strconv.FormatInt(maxPayload, 10) + "; " + hint}
+			Message: cmd.Name + ": the reply is " + strconv.Itoa(len(o.Body)) + " bytes, over the NATS max payload of " + strconv.FormatInt(maxPayload, 10) + "; " + hint}
 		return errorOutcome(e)
 	}
-	var small []byte
-	if command == CmdAPICall {
-		var r struct {
-			Status int `json:"status"`
-		}
-		_ = json.Unmarshal(o.Body, &r)
-		small = marshalNoEscape(map[string]any{"status": r.Status, "truncated": true})
-	} else {
-		var r struct {
-			UserID json.RawMessage `json:"user_id"`
-		}
-		_ = json.Unmarshal(o.Body, &r)
-		if len(r.UserID) == 0 || len(r.UserID) > 4096 {
-			r.UserID = json.RawMessage("null")
-		}
-		small = marshalNoEscape(map[string]any{"user_id": r.UserID, "truncated": true})
+	summary := cmd.Summary
+	if summary == nil {
+		summary = userSummary
 	}
-	o.Body, o.Truncated = small, true
+	o.Body, o.Truncated = summary(o.Body), true
 	return o
+}
+
+// userSummary is a user-returning change's reduced success.
+func userSummary(body []byte) []byte {
+	var r struct {
+		UserID json.RawMessage `json:"user_id"`
+	}
+	_ = json.Unmarshal(body, &r)
+	if len(r.UserID) == 0 || len(r.UserID) > 4096 {
+		r.UserID = json.RawMessage("null")
+	}
+	return marshalNoEscape(map[string]any{"user_id": r.UserID, "truncated": true})
+}
+
+// apiCallSummary is an api.call change's reduced success: Auth0's status.
+func apiCallSummary(body []byte) []byte {
+	var r struct {
+		Status int `json:"status"`
+	}
+	_ = json.Unmarshal(body, &r)
+	return marshalNoEscape(map[string]any{"status": r.Status, "truncated": true})
 }

@@ -10,8 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+
+	"github.com/auth0-worker/auth0-worker/schemas"
 )
 
 // The request-reply transport (DESIGN.md §5): ONE micro service per process.
@@ -33,6 +36,7 @@ const (
 
 // request is one request-reply command handed to an executor.
 type request struct {
+	cmd     *Command
 	command string
 	reply   string
 	headers nats.Header
@@ -92,7 +96,7 @@ func (c *Consumer) serviceConfig() micro.Config {
 		meta["version"] = version
 	}
 	byName := map[string]string{}
-	for _, cmd := range ServiceCommands {
+	for _, cmd := range c.cmds.names(TransportService) {
 		byName[endpointName(cmd)] = cmd
 	}
 	return micro.Config{
@@ -132,13 +136,8 @@ func (c *Consumer) startService(wg *sync.WaitGroup) error {
 	c.mu.Lock()
 	c.svc = svc
 	c.mu.Unlock()
-	for _, cmd := range ServiceCommands {
-		err := svc.AddEndpoint(endpointName(cmd), micro.HandlerFunc(c.serviceHandler(cmd)),
-			micro.WithEndpointSubject(c.ServiceSubject(cmd)),
-			micro.WithEndpointPendingLimits(endpointPendingMsgs, endpointPendingBytes))
-		if err != nil {
-			return fmt.Errorf("consumer: micro endpoint %s: %w", cmd, err)
-		}
+	if err := c.addEndpoints(svc); err != nil {
+		return err
 	}
 	for i := 0; i < c.o.Concurrency; i++ {
 		wg.Add(1)
@@ -146,6 +145,34 @@ func (c *Consumer) startService(wg *sync.WaitGroup) error {
 			defer wg.Done()
 			c.executorLoop()
 		}()
+	}
+	return nil
+}
+
+// addEndpoints registers one endpoint per command of the table served on
+// request-reply: the only place endpoints are made (endpoint metadata
+// belongs here).
+func (c *Consumer) addEndpoints(svc micro.Service) error {
+	for i := range c.cmds.list {
+		cmd := &c.cmds.list[i]
+		if cmd.Transports&TransportService == 0 {
+			continue
+		}
+		opts := []micro.EndpointOpt{
+			micro.WithEndpointSubject(c.ServiceSubject(cmd.Name)),
+			micro.WithEndpointPendingLimits(endpointPendingMsgs, endpointPendingBytes),
+		}
+		// The request, reply and error schemas (schemas/), so `nats micro
+		// info auth0-worker` shows what each endpoint takes. A command with no
+		// schema files (one a caller added to Options.Commands) has none;
+		// TestServiceInfoShowsSchemas keeps every built-in command covered.
+		if meta, err := schemas.EndpointMetadata(cmd.Name); err == nil {
+			opts = append(opts, micro.WithEndpointMetadata(meta))
+		}
+		err := svc.AddEndpoint(endpointName(cmd.Name), micro.HandlerFunc(c.serviceHandler(cmd)), opts...)
+		if err != nil {
+			return fmt.Errorf("consumer: micro endpoint %s: %w", cmd.Name, err)
+		}
 	}
 	return nil
 }
@@ -173,9 +200,10 @@ func (c *Consumer) stopService() {
 
 // serviceHandler is the hand-off: stamp, copy, enqueue or 503. It never
 // blocks and never executes anything.
-func (c *Consumer) serviceHandler(command string) func(micro.Request) {
+func (c *Consumer) serviceHandler(cmd *Command) func(micro.Request) {
+	command := cmd.Name
 	return func(req micro.Request) {
-		r := request{command: command, reply: req.Reply(), stamp: time.Now()}
+		r := request{cmd: cmd, command: command, reply: req.Reply(), stamp: time.Now()}
 		if why := replyRefused(c.names.Prefix, r.reply); why != "" {
 			c.log.Warn("request refused: no reply is sent to that subject", "command", command, "reply", oneLine(r.reply), "reason", why)
 			c.stats.update(command, func(s *endpointStats) { s.RefusedReply++ })
@@ -217,7 +245,7 @@ func (c *Consumer) executorLoop() {
 // execute runs one request and replies. Its budget counts from the stamp.
 func (c *Consumer) execute(r request) {
 	o := c.serveSafe(r)
-	o = fitOutcome(r.command, r.data, o, c.o.NC.MaxPayload())
+	o = fitOutcome(r.cmd, r.data, o, c.o.NC.MaxPayload())
 	c.reply(r, o)
 	d := time.Since(r.stamp)
 	outcome := "ok"
@@ -258,11 +286,12 @@ func (c *Consumer) serveSafe(r request) (o Outcome) {
 	if e := checkHeaderValues(r.headers); e != nil {
 		return errorOutcome(e)
 	}
-	return c.serve(ctx, r.command, r.headers.Get(HeaderIdempotencyKey), r.data)
+	return c.serve(ctx, r.cmd, r.headers.Get(HeaderIdempotencyKey), r.data)
 }
 
 // serve runs a request-reply command, honouring an Idempotency-Key.
-func (c *Consumer) serve(ctx context.Context, command, key string, data []byte) Outcome {
+func (c *Consumer) serve(ctx context.Context, cmd *Command, key string, data []byte) Outcome {
+	command := cmd.Name
 	if key == "" {
 		return c.run(ctx, command, data, attempt{}).Outcome
 	}
@@ -302,7 +331,7 @@ func (c *Consumer) serve(ctx context.Context, command, key string, data []byte) 
 		}
 		r := c.run(ctx, command, data, attempt{})
 		if r.permanent {
-			r.Outcome = bind(fitOutcome(command, data, r.Outcome, c.o.NC.MaxPayload()), command, hash)
+			r.Outcome = bind(fitOutcome(cmd, data, r.Outcome, c.o.NC.MaxPayload()), command, hash)
 			if err := c.st.put(context.WithoutCancel(ctx), ref, r.Outcome); err != nil {
 				c.log.Error("idempotency: outcome not stored; a repeat will execute again", "idempotency_key", key, "err", err)
 			}
@@ -320,22 +349,19 @@ func (c *Consumer) storeDown(ctx context.Context, command string, err error) Out
 	return errorOutcome(&Error{Status: 503, Code: CodeStoreUnavailable, Message: command + ": Idempotency-Key store (Redis) unavailable", Transient: true})
 }
 
-// waitUnlocked polls until the key's in-flight lock is gone.
+// waitUnlocked polls (every 50ms, backoff.ConstantBackOff) until the key's
+// in-flight lock is gone; a Redis error counts as still held. It returns
+// ctx's error if ctx ends first.
 func (c *Consumer) waitUnlocked(ctx context.Context, ref keyRef) error {
-	t := time.NewTicker(50 * time.Millisecond)
-	defer t.Stop()
-	for {
-		held, err := c.st.locked(ctx, ref)
-		if err == nil && !held {
-			return nil
+	return backoff.Retry(func() error {
+		if held, err := c.st.locked(ctx, ref); err != nil || held {
+			return errLockHeld
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+		return nil
+	}, backoff.WithContext(backoff.NewConstantBackOff(50*time.Millisecond), ctx))
 }
+
+var errLockHeld = errors.New("in-flight lock held")
 
 // result is an outcome plus whether it is permanent (worth storing).
 type result struct {

@@ -348,7 +348,7 @@ func TestServiceDiscoveryAndStats(t *testing.T) {
 	for _, ep := range info.Endpoints {
 		subjects[ep.Subject] = true
 	}
-	for _, c := range ServiceCommands {
+	for _, c := range e.c.cmds.names(TransportService) {
 		if !subjects["auth0.svc."+c] {
 			t.Fatalf("INFO lacks auth0.svc.%s: %+v", c, info.Endpoints)
 		}

@@ -116,6 +116,10 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request, path strin
 			return
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"deleted": e.DeleteUser(id)})
+	case strings.HasPrefix(path, "/emulator/users/") && r.Method == http.MethodPatch:
+		e.adminUpdateUser(w, r, strings.TrimPrefix(path, "/emulator/users/"))
+	case path == "/emulator/event-streams" || strings.HasPrefix(path, "/emulator/event-streams/"):
+		e.serveAdminEventStreams(w, r, path)
 	case path == "/emulator/requests" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, e.Requests())
 	case path == "/emulator/requests" && r.Method == http.MethodDelete:
@@ -146,7 +150,7 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request, path strin
 		e.CloseEventStreams()
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeAPIError(w, http.StatusNotFound, "", "Not Found: admin endpoints are POST/GET /emulator/users, DELETE /emulator/users/{id}, GET/DELETE /emulator/requests, GET/PATCH /emulator/knobs, GET/POST /emulator/connections, POST /emulator/events/close")
+		writeAPIError(w, http.StatusNotFound, "", "Not Found: admin endpoints are POST/GET /emulator/users, PATCH/DELETE /emulator/users/{id}, /emulator/event-streams[/{id}[/deliveries|/redeliver]], GET/DELETE /emulator/requests, GET/PATCH /emulator/knobs, GET/POST /emulator/connections, POST /emulator/events/close")
 	}
 }
 

@@ -50,6 +50,10 @@ type Config struct {
 	// CreateUsers adds the connections it names. New panics on an entry
 	// without a name.
 	Connections []Connection
+	// EventStreamDefaults are the delivery knobs of event streams whose
+	// EventStreamConfig.Delivery leaves a field zero (see DeliveryKnobs for
+	// the built-in defaults: 12 attempts, 1s base backoff, disable after 500).
+	EventStreamDefaults DeliveryKnobs
 }
 
 // Knobs change behaviour at run time (SetKnobs, or PATCH /emulator/knobs
@@ -175,6 +179,21 @@ type LoggedRequest struct {
 //	func (e *Emulator) Clients() []ClientCredentials
 //	func (e *Emulator) AddConnections(list ...Connection) error
 //	func (e *Emulator) Connections() []Connection
+//	func (e *Emulator) UpdateUser(id string, fields map[string]any) ([]byte, error) // ErrUserNotFound
+//
+// Event streams with webhook destinations (eventstreams.go, webhook_delivery.go):
+//
+//	func (e *Emulator) CreateEventStream(cfg EventStreamConfig) (string, error) // est_...
+//	func (e *Emulator) EventStreams() []EventStream
+//	func (e *Emulator) EventStream(id string) (EventStream, error)
+//	func (e *Emulator) DeleteEventStream(id string) error
+//	func (e *Emulator) UpdateEventStream(id string, f func(*EventStreamConfig)) error
+//	func (e *Emulator) SetEventStreamEnabled(id string, enabled bool) error
+//	func (e *Emulator) Deliveries(id string) ([]Delivery, error)
+//	func (e *Emulator) DeliveriesPending(id string) int
+//	func (e *Emulator) WaitDeliveries(ctx context.Context, id string) (failed int, err error)
+//	func (e *Emulator) RedeliverEvents(id string, deliveryIDs ...string) (int, error)
+//	func (e *Emulator) Close()                                           // stops every stream's deliveries
 //
 // Test helper (package emulatortest, apart so that this package links no
 // testing code):
@@ -196,4 +215,5 @@ type LoggedRequest struct {
 // {"user_ids": [...]}; GET /emulator/requests; DELETE /emulator/requests;
 // GET/PATCH /emulator/knobs (durations as Go strings "2s" or nanoseconds);
 // GET /emulator/connections; POST /emulator/connections (a Connection or a
-// JSON array of them).
+// JSON array of them); PATCH /emulator/users/{id} (UpdateUser);
+// /emulator/event-streams (eventstreams_admin.go).

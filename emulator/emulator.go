@@ -20,6 +20,9 @@ type Emulator struct {
 	// events is the Events API log (eventlog.go); the user store appends to
 	// it on every create, update and delete.
 	events *eventLog
+	// streams are the event streams with webhook destinations
+	// (eventstreams.go); the log hands them every event.
+	streams streams
 
 	store  *store
 	conns  *connections

@@ -146,35 +146,28 @@ func (l *eventLog) appendPadded(eventType string, user []byte, pad int) {
 	}
 	seq := l.lastSeq + 1
 	offset := l.encodeOffset(evCursor{seq: seq, at: now})
+	var idBuf [20]byte // evt_ + 16 alphanumerics, on the stack
+	evtID := l.appendAlnum(append(idBuf[:0], "evt_"...), 16)
 	// Framed by hand in one allocation: every part is either fixed, base64url,
 	// a known event type, a timestamp or compact JSON (no line breaks), so
 	// this is exactly what writeSSE would write for the same message.
-	const (
-		timeLayout = "2006-01-02T15:04:05.000Z07:00"
-		timeLen    = len("2006-01-02T15:04:05.000Z")
-	)
-	frame := make([]byte, 0, 200+2*len(eventType)+2*len(offset)+timeLen+len(objBytes)+pad)
+	frame := make([]byte, 0, 200+2*len(eventType)+2*len(offset)+len(timeLayout)+len(objBytes)+pad)
 	frame = append(frame, "event: "...)
 	frame = append(frame, eventType...)
 	frame = append(frame, "\nid: "...)
 	frame = append(frame, offset...)
 	frame = append(frame, "\ndata: "+`{"offset":"`...)
 	frame = append(frame, offset...)
-	frame = append(frame, `","event":{"specversion":"1.0","type":"`...)
-	frame = append(frame, eventType...)
-	frame = append(frame, `","source":"`+evSource+`","id":"evt_`...)
-	frame = l.appendAlnum(frame, 16)
-	frame = append(frame, `","time":"`...)
-	frame = now.AppendFormat(frame, timeLayout)
-	frame = append(frame, `","data":{"object":`...)
-	frame = append(frame, objBytes...)
-	frame = append(frame, `},"a0tenant":"`+evTenant+`","a0stream":"`+evStreamID+`"`...)
+	frame = append(frame, `","event":`...)
+	frame = appendCloudEvent(frame, eventType, evtID, now, objBytes, evStreamID)
 	if pad > 0 {
 		frame = append(frame, `,"a0padding":"`...)
 		frame = append(frame, bytes.Repeat([]byte{'x'}, pad)...)
 		frame = append(frame, '"')
 	}
 	frame = append(frame, "}}\n\n"...)
+	// Webhook streams get the same event, in log order.
+	l.e.publishToStreams(eventType, evtID, now, objBytes)
 	l.entries = append(l.entries, evEntry{seq: seq, at: now, typ: eventType, offset: offset, frame: frame})
 	l.lastSeq, l.lastAt = seq, now
 	l.pruneLocked(now, ret)
@@ -191,7 +184,7 @@ func evAddDeletedAt(obj []byte, at time.Time) []byte {
 			return obj
 		}
 	}
-	field := `"deleted_at":"` + at.Format("2006-01-02T15:04:05.000Z07:00") + `"`
+	field := `"deleted_at":"` + at.Format(timeLayout) + `"`
 	out := make([]byte, 0, len(obj)+len(field)+1)
 	out = append(out, '{')
 	out = append(out, field...)

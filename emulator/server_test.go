@@ -21,6 +21,7 @@ type Server struct {
 func startServer(t testing.TB, cfg Config, mw ...func(http.Handler) http.Handler) *Server {
 	t.Helper()
 	e := New(cfg)
+	t.Cleanup(e.Close) // after hs.Close (cleanups run last-in first-out)
 	var h http.Handler = e
 	for _, m := range mw {
 		h = m(h)

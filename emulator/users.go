@@ -302,7 +302,7 @@ func (e *Emulator) updateUser(id string, body map[string]any) ([]byte, *httpErr)
 	if (newEmail != u.emailKey || newUsername != u.username) && s.conflict(u.connection, newEmail, newUsername, u) {
 		return nil, &httpErr{http.StatusConflict, "auth0_idp_error", msgUserExists}
 	}
-	doc["updated_at"] = formatTime(now)
+	doc["updated_at"] = formatTime(laterThan(now, u.cur.doc["updated_at"]))
 	if newEmail != u.emailKey {
 		s.removeEmail(u)
 		u.emailKey = newEmail
@@ -413,4 +413,20 @@ func (s *fieldSelection) apply(doc map[string]any) map[string]any {
 		}
 	}
 	return out
+}
+
+// laterThan is now, or 1 ms after prev (an Auth0 timestamp) when now is not
+// later: two updates of one user in the same millisecond still get distinct
+// updated_at values, so every update has its own event id downstream
+// (updated@<user_id>@<updated_at>) and "newer" stays comparable.
+func laterThan(now time.Time, prev any) time.Time {
+	p, ok := prev.(string)
+	if !ok {
+		return now
+	}
+	t, err := time.Parse(timeLayout, p)
+	if err != nil || now.Truncate(time.Millisecond).After(t) {
+		return now
+	}
+	return t.Add(time.Millisecond)
 }

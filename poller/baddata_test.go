@@ -19,6 +19,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/auth0-worker/auth0-worker/publisher"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
 // Bad data never stops the trigger (DESIGN.md §4b, issue 9). Each source
@@ -132,6 +133,7 @@ func (r *rig) storedEvent(t *testing.T, id string) map[string]any {
 		if err != nil || m.Header.Get(jetstream.MsgIDHeader) != id {
 			continue
 		}
+		schemacheck.CheckEvent(t, m.Data)
 		var ev map[string]any
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			t.Fatalf("event %s: %v", id, err)

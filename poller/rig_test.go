@@ -27,6 +27,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/auth0-worker/auth0-worker/publisher"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
 // rig is one tenant end to end: the emulator, a real redis-server with the
@@ -121,12 +122,30 @@ func newRigNATS(t testing.TB, watch bool, ro testredis.Options, nopts []testnats
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Every stored event must match its schema; reported after the
+	// consumer stopped (cleanups run last-in first-out).
+	var badEvents []string
+	t.Cleanup(func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for _, b := range badEvents {
+			t.Errorf("stored event breaks its schema: %s", b)
+		}
+	})
+	v, err := schemacheck.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		id := m.Headers().Get(jetstream.MsgIDHeader)
 		if id == "" {
 			return // not the worker's (a test's foreign message)
 		}
+		verr := v.ValidateEvent(m.Data())
 		r.mu.Lock()
+		if verr != nil {
+			badEvents = append(badEvents, fmt.Sprintf("%v: %.500s", verr, m.Data()))
+		}
 		r.stored[id]++
 		if at := strings.LastIndexByte(id, '@'); at > 0 {
 			r.users[id[:at]]++

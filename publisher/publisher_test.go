@@ -19,6 +19,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/publisher"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
 // A user as Auth0 returns it (recordings/go-auth0-v1.45.0--TestUserManager_Read.yaml),
@@ -109,6 +110,7 @@ func (e *env) messages(t *testing.T) []*jetstream.RawStreamMsg {
 		if err != nil {
 			t.Fatal(err)
 		}
+		schemacheck.CheckEvent(t, m.Data)
 		out = append(out, m)
 	}
 	return out

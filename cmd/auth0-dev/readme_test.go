@@ -15,6 +15,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/internal/testproc"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
+	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -133,6 +134,7 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 			if !json.Valid(reply.Data) {
 				t.Errorf("%s: reply is not JSON: %q", line, reply.Data)
 			}
+			schemacheck.CheckReply(t, strings.TrimPrefix(pos[0], "auth0.svc."), 200, reply.Data)
 		case "pub":
 			pubs++
 			msg := &nats.Msg{Subject: pos[0], Data: []byte(pos[1]), Header: hdr}

@@ -44,6 +44,7 @@ type options struct {
 	logFormat string
 	seedUsers int
 	cfg       emulator.Config
+	stream    streamOptions
 }
 
 // connectionList is the repeatable --connection flag: name[:strategy].
@@ -152,6 +153,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 	fs.IntVar(&k.TokenRateBurst, "token-rate-burst", 0, "its size (default ceil(token-rate-limit))")
 	fs.DurationVar(&k.SearchDuration, "search-duration", 0, "how long every GET /users takes to run")
 	fs.DurationVar(&k.SearchTimeout, "search-timeout", 0, "a search running longer answers 503 once this has passed (default 2s, Auth0's limit)")
+	eventStreamFlags(fs, &o.cfg.EventStreamDefaults, &o.stream)
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", "auto", "auto, text or json")
 	if err := fs.Parse(args); err != nil {
@@ -189,7 +191,7 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 }
 
 func redactClients(flagName, v string) string {
-	if flagName != "client" {
+	if !secretFlags[flagName] {
 		return v
 	}
 	return "[redacted]"
@@ -245,6 +247,12 @@ func validate(o *options) error {
 		return fmt.Errorf("--seed-users (AUTH0_EMULATOR_SEED_USERS) must not be negative, e.g. 100; got %d", o.seedUsers)
 	case o.cfg.TokenLifetime <= 0:
 		return fmt.Errorf("--token-lifetime (AUTH0_EMULATOR_TOKEN_LIFETIME) must be positive, e.g. 24h; got %v", o.cfg.TokenLifetime)
+	}
+	if err := o.cfg.EventStreamDefaults.Check(); err != nil {
+		return fmt.Errorf("--webhook-* (AUTH0_EMULATOR_WEBHOOK_*): %v", err)
+	}
+	if _, _, err := o.stream.config(); err != nil {
+		return err
 	}
 	seen := map[string]bool{}
 	for _, c := range o.cfg.Clients {
@@ -362,6 +370,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			return 1
 		}
 	}
+	if cfg, ok, _ := o.stream.config(); ok {
+		id, err := e.CreateEventStream(cfg)
+		if err != nil {
+			log.Error("create event stream", "err", err)
+			return 1
+		}
+		log.Info("event stream delivering", "id", id, "endpoints", cfg.WebhookEndpoint+" "+strings.Join(cfg.WebhookEndpoints, " "), "types", cfg.Subscriptions)
+	}
+	defer e.Close() // stops webhook deliveries
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "auth0-emulator: --addr (AUTH0_EMULATOR_ADDR) %q: %v\n", o.addr, err)

@@ -94,17 +94,13 @@ type syncBuf struct {
 func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
 func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
-func TestRunServesAndShutsDown(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+// startRun runs the emulator until ctx ends; it returns once it listens.
+func startRun(t *testing.T, ctx context.Context, args []string, envs map[string]string) (addr string, done chan int, logs *syncBuf) {
+	t.Helper()
 	addrc := make(chan string, 1)
-	done := make(chan int, 1)
-	logs := &syncBuf{}
-	go func() {
-		done <- run(ctx, []string{"--addr", "127.0.0.1:0", "--seed-users", "3", "--client", "app:sup3rsecret", "--log-level", "debug"},
-			env(nil), logs, func(a string) { addrc <- a })
-	}()
-	var addr string
+	done = make(chan int, 1)
+	logs = &syncBuf{}
+	go func() { done <- run(ctx, args, env(envs), logs, func(a string) { addrc <- a }) }()
 	select {
 	case addr = <-addrc:
 	case code := <-done:
@@ -112,6 +108,13 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("not listening after 10s")
 	}
+	return addr, done, logs
+}
+
+func TestRunServesAndShutsDown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done, logs := startRun(t, ctx, []string{"--addr", "127.0.0.1:0", "--seed-users", "3", "--client", "app:sup3rsecret", "--log-level", "debug"}, nil)
 	base := "http://" + addr
 	resp, err := http.PostForm(base+"/oauth/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"app"}, "client_secret": {"sup3rsecret"}, "audience": {base + "/api/v2/"}})
 	if err != nil {

@@ -70,6 +70,7 @@ func NewServer(t testing.TB, cfg emulator.Config, opts ...ServerOption) *Server 
 	}
 	s.URL = "http://" + s.addr
 	s.serve(ln)
+	t.Cleanup(e.Close) // stops webhook deliveries, after s.Close (last in, first out)
 	t.Cleanup(s.Close)
 	return s
 }
