@@ -69,6 +69,9 @@ func TestRedisClusterBackfillCommandsRestart(t *testing.T) {
 	// The users the commands made are new users too: their events count.
 	ids := append(append(existing, signedUp...), keyed...)
 	e2e.UsersExactlyOnce(t, js, ids, 30*time.Second)
+	if code, out := check(t, env); code != 0 || !strings.Contains(out, "(cluster): ping, EVAL and writes ok") {
+		t.Errorf("check exited %d:\n%s", code, out)
+	}
 }
 
 func seedUsers(prefix string, n int) []emulator.SeedUser {

@@ -1,6 +1,7 @@
 package scaleout
 
 import (
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -68,6 +69,15 @@ func TestRedisSentinelMasterLoss(t *testing.T) {
 	}
 	if longest > leaseTTL {
 		t.Errorf("both workers led for %v at once, more than LEASE_TTL %v", longest, leaseTTL)
+	}
+	// check follows the Sentinel to the promoted master; a wrong Sentinel
+	// password is one line naming the sentinel.
+	if code, out := check(t, env); code != 0 || !strings.Contains(out, "(sentinel): ping, EVAL and writes ok") {
+		t.Errorf("check exited %d:\n%s", code, out)
+	}
+	code, out := check(t, append(append([]string{}, env...), "REDIS_SENTINEL_PASSWORD=wrong"))
+	if line := failLine(out, "redis"); code == 0 || !strings.Contains(line, "redis: ping sentinel "+ss.SentinelAddr+" master mymaster db 0 tls: ") {
+		t.Errorf("check with a wrong Sentinel password exited %d; want a FAIL redis line naming the sentinel:\n%s", code, out)
 	}
 }
 
