@@ -21,8 +21,6 @@ import (
 	"net/url"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Secret is a string that does not print itself: fmt verbs, slog and JSON
@@ -249,27 +247,53 @@ const (
 	RedisCluster  RedisMode = "cluster"
 )
 
-// Redis is the dedupe/lease/cursor store.
+// Redis is the dedupe/lease/cursor store: REDIS_URL parsed once into these
+// typed fields, the REDIS_* variables merged in (README "Scale-out").
 type Redis struct {
 	// Mode is derived from which variables are set. Default single.
 	Mode RedisMode
-	// URL is REDIS_URL (redis:// or rediss://) with any password replaced by
-	// "xxxxx", for logs; connect with UniversalOptions, which has the real one.
+	// URL is REDIS_URL with any password replaced by "xxxxx", for logs only.
 	// Default "redis://127.0.0.1:6379/0".
 	URL string
+	// Addr is the single node's host:port from REDIS_URL (port default
+	// 6379). Empty with Sentinel and Cluster.
+	Addr string
 	// SentinelAddrs and SentinelMaster are REDIS_SENTINEL_ADDRS (host:port
 	// list) and REDIS_SENTINEL_MASTER. Default none.
 	SentinelAddrs  []string
 	SentinelMaster string
 	// ClusterAddrs is REDIS_CLUSTER_ADDRS (host:port list). Default none.
 	ClusterAddrs []string
-	// Password is REDIS_PASSWORD(_FILE), used when the URL carries none.
-	// Default none.
+	// Username is the ACL user of REDIS_URL or REDIS_USERNAME (not both).
+	// Default none (the default user).
+	Username string
+	// Password is the password of REDIS_URL or REDIS_PASSWORD(_FILE) (not
+	// both). Default none.
 	Password Secret
+	// DB is the database of REDIS_URL's path or REDIS_DB (not both); always
+	// 0 with Cluster. Default 0.
+	DB int
+	// TLS is REDIS_TLS*; rediss:// turns it on.
+	TLS RedisTLS
+	// SentinelUsername and SentinelPassword are REDIS_SENTINEL_USERNAME and
+	// REDIS_SENTINEL_PASSWORD(_FILE), for sentinels that require auth;
+	// Sentinel mode only. Default none.
+	SentinelUsername string
+	SentinelPassword Secret
 	// KeyPrefix is REDIS_KEY_PREFIX. Default "auth0w".
 	KeyPrefix string
+}
 
-	opts *redis.Options // REDIS_URL parsed
+// RedisTLS is TLS to every Redis node (and the sentinels).
+type RedisTLS struct {
+	// Enabled is REDIS_TLS, or a rediss:// REDIS_URL. Default false.
+	Enabled bool
+	// CA, Cert, Key are REDIS_TLS_CA, REDIS_TLS_CERT, REDIS_TLS_KEY (file
+	// paths, readable at load; cert and key together). Default none: the
+	// system roots, no client certificate.
+	CA, Cert, Key string
+	// ServerName is REDIS_TLS_SERVER_NAME. Default none: each node's host.
+	ServerName string
 }
 
 // Poll is the trigger side.
@@ -357,7 +381,14 @@ func (c *Config) String() string {
 	default:
 		add("redis_url", c.Redis.URL)
 	}
+	add("redis_user", c.Redis.Username)
 	add("redis_password", setOrNot(string(c.Redis.Password)))
+	add("redis_db", fmt.Sprint(c.Redis.DB))
+	add("redis_tls", fmt.Sprint(c.Redis.TLS.Enabled))
+	if c.Redis.Mode == RedisSentinel {
+		add("redis_sentinel_user", c.Redis.SentinelUsername)
+		add("redis_sentinel_password", setOrNot(string(c.Redis.SentinelPassword)))
+	}
 	add("redis_key_prefix", c.Redis.KeyPrefix)
 	add("poll_source", string(c.Poll.Source))
 	add("poll_effective_source", string(c.Poll.EffectiveSource()))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -227,51 +228,86 @@ func cases(dir string) []tcase {
 
 		// Redis
 		{v: "REDIS_URL", check: func(c *Config) error {
-			o := c.Redis.UniversalOptions()
-			if c.Redis.Mode != RedisSingle || !slices.Equal(o.Addrs, []string{"127.0.0.1:6379"}) || o.DB != 0 {
-				return fmt.Errorf("mode %s options %+v", c.Redis.Mode, o)
+			r := c.Redis
+			if r.Mode != RedisSingle || r.Addr != "127.0.0.1:6379" || r.DB != 0 || r.TLS.Enabled || r.Username != "" {
+				return fmt.Errorf("redis %+v", r)
 			}
 			return nil
 		}},
 		{v: "REDIS_URL", env: map[string]string{"REDIS_URL": "rediss://w:urlpw-abc@r:6380/2"}, check: func(c *Config) error {
-			o := c.Redis.UniversalOptions()
-			if o.Addrs[0] != "r:6380" || o.DB != 2 || o.Username != "w" || o.Password != "urlpw-abc" || o.TLSConfig == nil {
-				return fmt.Errorf("options %+v", o)
+			r := c.Redis
+			if r.Addr != "r:6380" || r.DB != 2 || r.Username != "w" || r.Password.Reveal() != "urlpw-abc" || !r.TLS.Enabled {
+				return fmt.Errorf("redis %+v", r)
 			}
 			if strings.Contains(c.String(), "urlpw-abc") {
 				return errors.New("String() shows the URL password")
 			}
 			return nil
 		}},
+		{v: "REDIS_URL", env: map[string]string{"REDIS_URL": "redis://[::1]"}, check: expect("Addr", func(c *Config) string { return c.Redis.Addr }, "[::1]:6379")},
 		{v: "REDIS_URL", env: map[string]string{"REDIS_URL": "http://r:6379"}, wantErr: `REDIS_URL: "http://r:6379": scheme must be redis:// or rediss://`},
-		{v: "REDIS_URL", env: map[string]string{"REDIS_URL": "redis://w:urlpw-abc@r:6379/notadb"}, wantErr: `REDIS_URL: "redis://w:xxxxx@r:6379/notadb": not a valid Redis URL`},
+		{v: "REDIS_URL", env: map[string]string{"REDIS_URL": "redis://w:urlpw-abc@r:6379/notadb"}, wantErr: `REDIS_URL: "redis://w:xxxxx@r:6379/notadb": not a valid Redis URL: the database (the path) must be a number`},
+		{v: "REDIS_URL", env: map[string]string{"REDIS_URL": "redis://r:6379/0?dial_timeout=3s"}, wantErr: "query parameters are not supported"},
+		{v: "REDIS_URL", env: map[string]string{"REDIS_URL": "redis://r:99999/0"}, wantErr: "has an invalid port"},
 		{v: "REDIS_URL", env: map[string]string{"REDIS_URL": "redis://r:6379", "REDIS_CLUSTER_ADDRS": "a:1"}, wantErr: "REDIS_CLUSTER_ADDRS: conflicts with REDIS_URL"},
-		{v: "REDIS_SENTINEL_ADDRS", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379,s2:26379", "REDIS_SENTINEL_MASTER": "mymaster", "REDIS_PASSWORD": "redispw-789"}, check: func(c *Config) error {
-			o := c.Redis.UniversalOptions()
-			if c.Redis.Mode != RedisSentinel || len(o.Addrs) != 2 || o.MasterName != "mymaster" || o.Password != "redispw-789" {
-				return fmt.Errorf("mode %s options %+v", c.Redis.Mode, o)
+		{v: "REDIS_SENTINEL_ADDRS", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379,s2:26379", "REDIS_SENTINEL_MASTER": "mymaster", "REDIS_PASSWORD": "redispw-789", "REDIS_USERNAME": "worker", "REDIS_DB": "3", "REDIS_TLS": "true"}, check: func(c *Config) error {
+			r := c.Redis
+			if r.Mode != RedisSentinel || len(r.SentinelAddrs) != 2 || r.SentinelMaster != "mymaster" || r.Password.Reveal() != "redispw-789" ||
+				r.Username != "worker" || r.DB != 3 || !r.TLS.Enabled || r.Addr != "" {
+				return fmt.Errorf("redis %+v", r)
 			}
 			return nil
 		}},
 		{v: "REDIS_SENTINEL_ADDRS", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379"}, wantErr: "REDIS_SENTINEL_MASTER: is not set but REDIS_SENTINEL_ADDRS is"},
 		{v: "REDIS_SENTINEL_ADDRS", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1", "REDIS_SENTINEL_MASTER": "m"}, wantErr: `REDIS_SENTINEL_ADDRS: "s1": "s1" is not host:port`},
 		{v: "REDIS_SENTINEL_ADDRS", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:1", "REDIS_SENTINEL_MASTER": "m", "REDIS_URL": "redis://r:6379"}, wantErr: "REDIS_SENTINEL_ADDRS: conflicts with REDIS_URL"},
-		{v: "REDIS_SENTINEL_MASTER", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m2"}, check: expect("MasterName", func(c *Config) string { return c.Redis.UniversalOptions().MasterName }, "m2")},
+		{v: "REDIS_SENTINEL_MASTER", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m2"}, check: expect("SentinelMaster", func(c *Config) string { return c.Redis.SentinelMaster }, "m2")},
 		{v: "REDIS_SENTINEL_MASTER", env: map[string]string{"REDIS_SENTINEL_MASTER": "m"}, wantErr: "REDIS_SENTINEL_ADDRS: is not set but REDIS_SENTINEL_MASTER is"},
 		{v: "REDIS_SENTINEL_MASTER", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:1", "REDIS_SENTINEL_MASTER": "my master"}, wantErr: `REDIS_SENTINEL_MASTER: "my master": contains whitespace`},
-		{v: "REDIS_CLUSTER_ADDRS", env: map[string]string{"REDIS_CLUSTER_ADDRS": "a:7000, b:7001"}, check: func(c *Config) error {
-			o := c.Redis.UniversalOptions()
-			if c.Redis.Mode != RedisCluster || !slices.Equal(o.Addrs, []string{"a:7000", "b:7001"}) {
-				return fmt.Errorf("mode %s options %+v", c.Redis.Mode, o)
+		{v: "REDIS_CLUSTER_ADDRS", env: map[string]string{"REDIS_CLUSTER_ADDRS": "a:7000, b:7001", "REDIS_USERNAME": "worker", "REDIS_TLS": "1"}, check: func(c *Config) error {
+			r := c.Redis
+			if r.Mode != RedisCluster || !slices.Equal(r.ClusterAddrs, []string{"a:7000", "b:7001"}) || r.Username != "worker" || !r.TLS.Enabled || r.DB != 0 {
+				return fmt.Errorf("redis %+v", r)
 			}
 			return nil
 		}},
 		{v: "REDIS_CLUSTER_ADDRS", env: map[string]string{"REDIS_CLUSTER_ADDRS": "a:7000", "REDIS_SENTINEL_ADDRS": "s:1", "REDIS_SENTINEL_MASTER": "m"}, wantErr: "REDIS_CLUSTER_ADDRS: conflicts with REDIS_SENTINEL_ADDRS"},
 		{v: "REDIS_CLUSTER_ADDRS", env: map[string]string{"REDIS_CLUSTER_ADDRS": "a:0"}, wantErr: `"a:0" has an invalid port`},
-		{v: "REDIS_PASSWORD", env: map[string]string{"REDIS_PASSWORD": "redispw-789"}, check: expect("Password", func(c *Config) string { return c.Redis.UniversalOptions().Password }, "redispw-789")},
+		{v: "REDIS_USERNAME", env: map[string]string{"REDIS_USERNAME": "worker", "REDIS_URL": "redis://r:6379/0"}, check: expect("Username", func(c *Config) string { return c.Redis.Username }, "worker")},
+		{v: "REDIS_USERNAME", env: map[string]string{"REDIS_USERNAME": "worker", "REDIS_URL": "redis://other@r:6379/0"}, wantErr: `REDIS_USERNAME: "worker": is set but REDIS_URL already carries a user; use one`},
+		{v: "REDIS_USERNAME", env: map[string]string{"REDIS_USERNAME": "my worker"}, wantErr: "contains whitespace"},
+		{v: "REDIS_PASSWORD", env: map[string]string{"REDIS_PASSWORD": "redispw-789"}, check: expect("Password", func(c *Config) string { return c.Redis.Password.Reveal() }, "redispw-789")},
 		{v: "REDIS_PASSWORD", env: map[string]string{"REDIS_PASSWORD": "redispw-789", "REDIS_URL": "redis://:urlpw-abc@r:6379"}, wantErr: "REDIS_PASSWORD: is set but REDIS_URL already carries a password"},
 		{v: "REDIS_PASSWORD_FILE", env: map[string]string{"REDIS_PASSWORD_FILE": file("secret")}, check: expect("Password", func(c *Config) string { return c.Redis.Password.Reveal() }, "filesecret-XYZ")},
 		{v: "REDIS_PASSWORD_FILE", env: map[string]string{"REDIS_PASSWORD_FILE": file("secret"), "REDIS_PASSWORD": "redispw-789"}, wantErr: "REDIS_PASSWORD: both REDIS_PASSWORD and REDIS_PASSWORD_FILE are set"},
+		{v: "REDIS_DB", env: map[string]string{"REDIS_DB": "5", "REDIS_URL": "redis://r:6379"}, check: expect("DB", func(c *Config) int { return c.Redis.DB }, 5)},
+		{v: "REDIS_DB", env: map[string]string{"REDIS_DB": "5"}, check: expect("DB", func(c *Config) int { return c.Redis.DB }, 5)},
+		{v: "REDIS_DB", env: map[string]string{"REDIS_DB": "5", "REDIS_URL": "redis://r:6379/1"}, wantErr: `REDIS_DB: "5": is set but REDIS_URL already names database 1; use one`},
+		{v: "REDIS_DB", env: map[string]string{"REDIS_DB": "2", "REDIS_CLUSTER_ADDRS": "a:7000"}, wantErr: `REDIS_DB: "2": must be 0 with REDIS_CLUSTER_ADDRS`},
+		{v: "REDIS_DB", env: map[string]string{"REDIS_DB": "-1"}, wantErr: `REDIS_DB: "-1": must be a database number`},
+		{v: "REDIS_TLS", env: map[string]string{"REDIS_TLS": "true"}, check: expect("TLS", func(c *Config) bool { return c.Redis.TLS.Enabled }, true)},
+		{v: "REDIS_TLS", env: map[string]string{"REDIS_TLS": "yes"}, wantErr: `REDIS_TLS: "yes": must be true or false`},
+		{v: "REDIS_TLS", env: map[string]string{"REDIS_TLS": "false", "REDIS_URL": "rediss://r:6380/0"}, wantErr: `REDIS_TLS: "false": is false but REDIS_URL is rediss://`},
+		{v: "REDIS_TLS_CA", env: map[string]string{"REDIS_TLS": "true", "REDIS_TLS_CA": file("ca")}, check: expect("CA", func(c *Config) string { return c.Redis.TLS.CA }, file("ca"))},
+		{v: "REDIS_TLS_CA", env: map[string]string{"REDIS_TLS_CA": file("ca")}, wantErr: "REDIS_TLS_CA: " + strconv.Quote(file("ca")) + ": is set but TLS to Redis is off (set REDIS_TLS=true or use rediss://)"},
+		{v: "REDIS_TLS_CA", env: map[string]string{"REDIS_TLS": "true", "REDIS_TLS_CA": file("nope")}, wantErr: "cannot read"},
+		{v: "REDIS_TLS_CERT", env: map[string]string{"REDIS_URL": "rediss://r:6380/0", "REDIS_TLS_CERT": file("ca"), "REDIS_TLS_KEY": file("seed")}, check: expect("Key", func(c *Config) string { return c.Redis.TLS.Key }, file("seed"))},
+		{v: "REDIS_TLS_CERT", env: map[string]string{"REDIS_URL": "rediss://r:6380/0", "REDIS_TLS_CERT": file("ca")}, wantErr: "REDIS_TLS_KEY: is not set but REDIS_TLS_CERT is"},
+		{v: "REDIS_TLS_KEY", env: map[string]string{"REDIS_URL": "rediss://r:6380/0", "REDIS_TLS_KEY": file("seed")}, wantErr: "REDIS_TLS_CERT: is not set but REDIS_TLS_KEY is"},
+		{v: "REDIS_TLS_SERVER_NAME", env: map[string]string{"REDIS_TLS": "true", "REDIS_TLS_SERVER_NAME": "redis.internal"}, check: expect("ServerName", func(c *Config) string { return c.Redis.TLS.ServerName }, "redis.internal")},
+		{v: "REDIS_TLS_SERVER_NAME", env: map[string]string{"REDIS_TLS_SERVER_NAME": "redis.internal"}, wantErr: "is set but TLS to Redis is off"},
+		{v: "REDIS_SENTINEL_USERNAME", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_SENTINEL_USERNAME": "sent", "REDIS_SENTINEL_PASSWORD": "redispw-789"}, check: func(c *Config) error {
+			if c.Redis.SentinelUsername != "sent" || c.Redis.SentinelPassword.Reveal() != "redispw-789" {
+				return fmt.Errorf("redis %+v", c.Redis)
+			}
+			return nil
+		}},
+		{v: "REDIS_SENTINEL_USERNAME", env: map[string]string{"REDIS_SENTINEL_USERNAME": "sent", "REDIS_SENTINEL_PASSWORD": "redispw-789"}, wantErr: `REDIS_SENTINEL_USERNAME: "sent": is set but REDIS_SENTINEL_ADDRS is not`},
+		{v: "REDIS_SENTINEL_PASSWORD", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_SENTINEL_PASSWORD": "redispw-789"}, check: expect("SentinelPassword", func(c *Config) string { return c.Redis.SentinelPassword.Reveal() }, "redispw-789")},
+		{v: "REDIS_SENTINEL_PASSWORD", env: map[string]string{"REDIS_SENTINEL_PASSWORD": "redispw-789"}, wantErr: "REDIS_SENTINEL_PASSWORD: is set but REDIS_SENTINEL_ADDRS is not"},
+		{v: "REDIS_SENTINEL_PASSWORD", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_SENTINEL_USERNAME": "sent"}, wantErr: "REDIS_SENTINEL_PASSWORD: is not set but REDIS_SENTINEL_USERNAME is"},
+		{v: "REDIS_SENTINEL_PASSWORD_FILE", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_SENTINEL_PASSWORD_FILE": file("secret")}, check: expect("SentinelPassword", func(c *Config) string { return c.Redis.SentinelPassword.Reveal() }, "filesecret-XYZ")},
+		{v: "REDIS_SENTINEL_PASSWORD_FILE", env: map[string]string{"REDIS_SENTINEL_ADDRS": "s1:26379", "REDIS_SENTINEL_MASTER": "m", "REDIS_SENTINEL_PASSWORD_FILE": file("blank")}, wantErr: "REDIS_SENTINEL_PASSWORD_FILE: file"},
 		{v: "REDIS_KEY_PREFIX", check: expect("KeyPrefix", func(c *Config) string { return c.Redis.KeyPrefix }, "auth0w")},
 		{v: "REDIS_KEY_PREFIX", env: map[string]string{"REDIS_KEY_PREFIX": "bus-b"}, check: expect("KeyPrefix", func(c *Config) string { return c.Redis.KeyPrefix }, "bus-b")},
 		{v: "REDIS_KEY_PREFIX", env: map[string]string{"REDIS_KEY_PREFIX": "bus b"}, wantErr: `REDIS_KEY_PREFIX: "bus b": contains whitespace`},
@@ -428,7 +464,7 @@ func TestEveryVariableTested(t *testing.T) {
 		}
 	}
 	for name := range varByName {
-		if name == "NATS_TLS_KEY" || name == "NATS_PASSWORD" { // good cases share NATS_TLS_CERT / NATS_USER
+		if name == "NATS_TLS_KEY" || name == "NATS_PASSWORD" || name == "REDIS_TLS_KEY" { // good cases share NATS_TLS_CERT / NATS_USER
 			good[name] = good[name] || good[strings.Replace(strings.Replace(name, "KEY", "CERT", 1), "PASSWORD", "USER", 1)]
 		}
 		if !good[name] {

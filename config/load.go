@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // FromEnv loads from the process environment and args (the arguments after
@@ -591,69 +589,6 @@ func splitAddrs(v value) ([]string, error) {
 		return nil, bad(v, "no host:port")
 	}
 	return out, nil
-}
-
-func (l *loader) redis(c *Config) error {
-	r := &c.Redis
-	r.Mode = RedisSingle
-	urlV := l.get("REDIS_URL")
-	sentinel, master, cluster := l.get("REDIS_SENTINEL_ADDRS"), l.get("REDIS_SENTINEL_MASTER"), l.get("REDIS_CLUSTER_ADDRS")
-	switch {
-	case !sentinel.empty() && !cluster.empty():
-		return &Error{Var: "REDIS_CLUSTER_ADDRS", Problem: "conflicts with REDIS_SENTINEL_ADDRS: use Sentinel or Cluster, not both", Example: varByName["REDIS_CLUSTER_ADDRS"].Example}
-	case !urlV.empty() && !sentinel.empty():
-		return &Error{Var: "REDIS_SENTINEL_ADDRS", Problem: "conflicts with REDIS_URL: set REDIS_URL for one node, or Sentinel, not both", Example: varByName["REDIS_SENTINEL_ADDRS"].Example}
-	case !urlV.empty() && !cluster.empty():
-		return &Error{Var: "REDIS_CLUSTER_ADDRS", Problem: "conflicts with REDIS_URL: set REDIS_URL for one node, or Cluster, not both", Example: varByName["REDIS_CLUSTER_ADDRS"].Example}
-	case !sentinel.empty() && master.empty():
-		return &Error{Var: "REDIS_SENTINEL_MASTER", Problem: "is not set but REDIS_SENTINEL_ADDRS is (required with Sentinel)", Example: varByName["REDIS_SENTINEL_MASTER"].Example}
-	case sentinel.empty() && !master.empty():
-		return &Error{Var: "REDIS_SENTINEL_ADDRS", Problem: "is not set but REDIS_SENTINEL_MASTER is", Example: varByName["REDIS_SENTINEL_ADDRS"].Example}
-	}
-	var err error
-	switch {
-	case !sentinel.empty():
-		r.Mode = RedisSentinel
-		if r.SentinelAddrs, err = splitAddrs(sentinel); err != nil {
-			return err
-		}
-		if hasSpace(master.s) {
-			return bad(master, "contains whitespace")
-		}
-		r.SentinelMaster = master.s
-	case !cluster.empty():
-		r.Mode = RedisCluster
-		if r.ClusterAddrs, err = splitAddrs(cluster); err != nil {
-			return err
-		}
-	}
-	s, v := l.str("REDIS_URL")
-	opts, perr := redis.ParseURL(s)
-	if perr != nil {
-		shown := redactURL(s)
-		if !strings.HasPrefix(s, "redis://") && !strings.HasPrefix(s, "rediss://") {
-			return badNoEcho(v, shown, "scheme must be redis:// or rediss://")
-		}
-		return badNoEcho(v, shown, "not a valid Redis URL")
-	}
-	pass, err := l.secret("REDIS_PASSWORD")
-	if err != nil {
-		return err
-	}
-	if !pass.empty() && r.Mode == RedisSingle && opts.Password != "" {
-		return &Error{Var: pass.name, Flag: pass.flag, Problem: "is set but REDIS_URL already carries a password; use one", Example: varByName["REDIS_PASSWORD"].Example}
-	}
-	r.URL, r.Password, r.opts = redactURL(s), Secret(pass.s), opts
-
-	kp, kv := l.str("REDIS_KEY_PREFIX")
-	switch {
-	case hasSpace(kp):
-		return bad(kv, "contains whitespace")
-	case strings.ContainsAny(kp, "{}"):
-		return bad(kv, "must not contain { or } (they are Redis Cluster hash tags)")
-	}
-	r.KeyPrefix = kp
-	return nil
 }
 
 func (l *loader) poll(c *Config) error {

@@ -58,30 +58,47 @@ func (c *Consumer) setupDurable(ctx context.Context) (jetstream.Consumer, error)
 	return cons, nil
 }
 
+// The durable pull: each request waits up to fetchWait for a message; the
+// consumer's leader sends a heartbeat every fetchHeartbeat, so a request
+// lost with a crashed leader is noticed after two missed heartbeats, not at
+// its expiry.
+const (
+	fetchWait      = 5 * time.Second
+	fetchHeartbeat = 500 * time.Millisecond
+)
+
 // durableWorker fetches one message at a time: a message is only taken
 // when this worker can look after it (InProgress from the first moment),
 // so none waits unattended in a client buffer while its AckWait runs out.
+// Through a consumer-leader election it keeps pulling: a leadership change,
+// a leader shutting down or lost heartbeats mean "pull again" (after
+// 100ms), other failures wait a second.
 func (c *Consumer) durableWorker(ctx context.Context, cons jetstream.Consumer) {
 	for ctx.Err() == nil {
-		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		msg, err := cons.Next(jetstream.FetchContext(fctx))
+		fctx, cancel := context.WithTimeout(ctx, fetchWait)
+		msg, err := cons.Next(jetstream.FetchContext(fctx), jetstream.FetchHeartbeat(fetchHeartbeat))
 		cancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			if errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded) {
-				continue
-			}
-			c.log.Warn("durable fetch failed", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
+		if err == nil {
+			c.handleSafe(ctx, msg)
 			continue
 		}
-		c.handleSafe(ctx, msg)
+		pause := time.Second
+		switch {
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoMessages) || errors.Is(err, context.DeadlineExceeded):
+			continue
+		case errors.Is(err, jetstream.ErrConsumerLeadershipChanged) || errors.Is(err, jetstream.ErrServerShutdown) || errors.Is(err, jetstream.ErrNoHeartbeat):
+			c.log.Debug("durable fetch interrupted; pulling again", "err", err)
+			pause = 100 * time.Millisecond
+		default:
+			c.log.Warn("durable fetch failed", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(pause):
+		}
 	}
 }
 

@@ -31,17 +31,50 @@ type composeFile struct {
 	Volumes map[string]any `yaml:"volumes"`
 }
 
-func loadCompose(t *testing.T) composeFile {
+func loadCompose(t *testing.T) composeFile { return loadComposeFile(t, "../docker-compose.yml") }
+
+func loadComposeFile(t *testing.T, path string) composeFile {
 	t.Helper()
-	raw, err := os.ReadFile("../docker-compose.yml")
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var c composeFile
 	if err := yaml.Unmarshal(raw, &c); err != nil {
-		t.Fatalf("docker-compose.yml: %v", err)
+		t.Fatalf("%s: %v", path, err)
 	}
 	return c
+}
+
+// The scale-out stack: three JetStream nodes routed to each other, Redis
+// behind three Sentinels, two workers whose environment the worker accepts,
+// with every stream at 3 replicas.
+func TestClusterCompose(t *testing.T) {
+	c := loadComposeFile(t, "compose/cluster.yml")
+	for _, n := range []string{"nats-1", "nats-2", "nats-3"} {
+		cmd := strings.Join(c.Services[n].Command, " ")
+		if !strings.Contains(cmd, "-js -sd /data") || !strings.Contains(cmd, "--routes") || !strings.Contains(cmd, "--cluster_name auth0") {
+			t.Errorf("%s is not a clustered JetStream node: %s", n, cmd)
+		}
+	}
+	for _, n := range []string{"sentinel-1", "sentinel-2", "sentinel-3"} {
+		if !strings.Contains(strings.Join(c.Services[n].Command, " "), "--sentinel") {
+			t.Errorf("%s does not run redis-server --sentinel", n)
+		}
+	}
+	for _, n := range []string{"worker-1", "worker-2"} {
+		env := c.Services[n].Environment
+		cfg, err := config.Load(nil, func(k string) (string, bool) { v, ok := env[k]; return v, ok }, config.NeedAuth0)
+		if err != nil {
+			t.Fatalf("%s: the environment is refused by config: %v", n, err)
+		}
+		if cfg.NATS.StreamReplicas != 3 || len(cfg.NATS.Servers) != 3 || cfg.Redis.Mode != config.RedisSentinel || len(cfg.Redis.SentinelAddrs) != 3 {
+			t.Errorf("%s: replicas %d, %d NATS servers, Redis %s with %d sentinels", n, cfg.NATS.StreamReplicas, len(cfg.NATS.Servers), cfg.Redis.Mode, len(cfg.Redis.SentinelAddrs))
+		}
+	}
+	if a, b := c.Services["worker-1"].Environment["HTTP_ADDR"], c.Services["worker-2"].Environment["HTTP_ADDR"]; a == b {
+		t.Errorf("both workers listen on %s in the emulator's network namespace", a)
+	}
 }
 
 func TestComposeStack(t *testing.T) {

@@ -31,8 +31,15 @@ type Options struct {
 	// user_id and created_at are always kept. Default nil = the whole user.
 	EventFields []string
 	// AckTimeout bounds the wait for each message's ack, counted from its
-	// publish. Default 10s.
+	// first publish, re-sends included. Default 10s.
 	AckTimeout time.Duration
+	// AckAttemptTimeout bounds one publish attempt: a message without an ack
+	// by then is sent again (same Nats-Msg-Id, so JetStream stores it once)
+	// until AckTimeout, and "no stream responded" is retried after 100ms.
+	// This is what rides through a stream-leader election: the message lost
+	// with the old leader is re-sent soon after the new one is elected
+	// instead of waiting out AckTimeout. Default 1s (never above AckTimeout).
+	AckAttemptTimeout time.Duration
 	// MaxInFlight bounds the messages published and not yet acknowledged, over
 	// all concurrent PublishUsers calls of this Publisher. Default 256. The
 	// JetStream context's own WithPublishAsyncMaxPending (default 4000) bounds
@@ -52,6 +59,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("publisher: Options.Source %q contains whitespace", o.Source)
 	case o.AckTimeout < 0:
 		return fmt.Errorf("publisher: Options.AckTimeout %v is negative", o.AckTimeout)
+	case o.AckAttemptTimeout < 0:
+		return fmt.Errorf("publisher: Options.AckAttemptTimeout %v is negative", o.AckAttemptTimeout)
 	case o.MaxInFlight < 0:
 		return fmt.Errorf("publisher: Options.MaxInFlight %d is negative", o.MaxInFlight)
 	}
@@ -63,6 +72,10 @@ func (o *Options) validate() error {
 	if o.AckTimeout == 0 {
 		o.AckTimeout = 10 * time.Second
 	}
+	if o.AckAttemptTimeout == 0 {
+		o.AckAttemptTimeout = time.Second
+	}
+	o.AckAttemptTimeout = min(o.AckAttemptTimeout, o.AckTimeout)
 	if o.MaxInFlight == 0 {
 		o.MaxInFlight = 256
 	}
@@ -143,10 +156,47 @@ func (p *Publisher) Envelope(u auth0.User) (string, []byte, error) { return p.en
 
 type pending struct {
 	idx      int
-	fut      jetstream.PubAckFuture
+	msg      *nats.Msg
+	fut      jetstream.PubAckFuture // nil: to be re-sent at deadline
 	ok       <-chan *jetstream.PubAck
 	errc     <-chan error
-	deadline time.Time
+	deadline time.Time // of this attempt, or when to re-send
+	final    time.Time // AckTimeout after the first publish
+	lastErr  error     // why the previous attempt failed
+}
+
+// retryPause is the wait before re-sending after "no stream responded" (a
+// stream without a leader, for a moment, during an election).
+const retryPause = 100 * time.Millisecond
+
+// retryable errors are those of a stream that has no leader for a moment,
+// or of a connection moving to another server (nats.go fails the pending
+// acks of a dropped connection with ErrDisconnected).
+func retryable(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, nats.ErrDisconnected) ||
+		errors.Is(err, nats.ErrConnectionReconnecting) || (errors.As(err, &apiErr) && apiErr.Code == 503)
+}
+
+// attempt sends q.msg again, or schedules a re-send when sending fails.
+func (p *Publisher) attempt(q pending) pending {
+	now := time.Now()
+	q.ok, q.errc = nil, nil
+	fut, err := p.js.PublishMsgAsync(q.msg)
+	if err != nil {
+		q.fut, q.lastErr, q.deadline = nil, err, minTime(now.Add(retryPause), q.final)
+		return q
+	}
+	q.fut, q.deadline = fut, minTime(now.Add(p.o.AckAttemptTimeout), q.final)
+	return q
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // PublishUsers publishes one event per user (of its Kind: created, updated
@@ -233,6 +283,23 @@ func (p *Publisher) publishAll(ctx context.Context, msgs []*nats.Msg, results []
 		}
 		release()
 	}
+	// retry re-queues q (keeping its slot) while AckTimeout allows.
+	retry := func(q pending, cause error) {
+		now := time.Now()
+		switch {
+		case !now.Before(q.final):
+			if cause == ErrAckTimeout && q.lastErr != nil && q.fut == nil {
+				cause = q.lastErr
+			}
+			done(q, nil, cause)
+			return
+		case q.fut == nil || cause == ErrAckTimeout: // re-send time, or an attempt without an ack
+			q = p.attempt(q)
+		default: // no stream responded: wait a moment
+			q.fut, q.lastErr, q.deadline = nil, cause, minTime(now.Add(retryPause), q.final)
+		}
+		queue = append(queue, q)
+	}
 	// waitHead resolves the oldest pending publish; with acquire it may
 	// instead take a free slot (returns true then).
 	waitHead := func(acquire bool) (gotSlot bool) {
@@ -245,7 +312,7 @@ func (p *Publisher) publishAll(ctx context.Context, msgs []*nats.Msg, results []
 		var errc <-chan error
 		var tc <-chan time.Time
 		if len(queue) > 0 {
-			if queue[0].ok == nil { // once per message: each call takes the JetStream client's lock
+			if queue[0].ok == nil && queue[0].fut != nil { // once per attempt: each call takes the JetStream client's lock
 				queue[0].ok, queue[0].errc = queue[0].fut.Ok(), queue[0].fut.Err()
 			}
 			head = queue[0]
@@ -259,10 +326,14 @@ func (p *Publisher) publishAll(ctx context.Context, msgs []*nats.Msg, results []
 		case ack := <-ok:
 			done(head, ack, nil)
 		case err := <-errc:
-			done(head, nil, err)
+			if retryable(err) {
+				retry(head, err)
+			} else {
+				done(head, nil, err)
+			}
 		case <-tc:
 			armed = time.Time{}
-			done(head, nil, ErrAckTimeout)
+			retry(head, ErrAckTimeout)
 		case <-ctx.Done():
 			if len(queue) == 0 {
 				return false
@@ -298,13 +369,20 @@ func (p *Publisher) publishAll(ctx context.Context, msgs []*nats.Msg, results []
 			results[i].Err = fmt.Errorf("publish %s: %w", id, ctx.Err())
 			continue
 		}
+		now := time.Now()
+		q := pending{idx: i, msg: msg, final: now.Add(p.o.AckTimeout)}
 		fut, err := p.js.PublishMsgAsync(msg)
-		if err != nil {
+		switch {
+		case err == nil:
+			q.fut, q.deadline = fut, now.Add(p.o.AckAttemptTimeout)
+		case retryable(err):
+			q.lastErr, q.deadline = err, minTime(now.Add(retryPause), q.final)
+		default:
 			release()
 			results[i].Err = fmt.Errorf("publish %s: %w", id, err)
 			continue
 		}
-		queue = append(queue, pending{idx: i, fut: fut, deadline: time.Now().Add(p.o.AckTimeout)})
+		queue = append(queue, q)
 	}
 	for len(queue) > 0 {
 		waitHead(false)

@@ -25,7 +25,8 @@ func FromConfig(c *config.Config, client Auth0) Deps {
 		RedisKeys:     rediskeys.Keys{Prefix: c.Redis.KeyPrefix, Tenant: c.Auth0.TenantKey},
 		Streams:       publisher.NamesFor(c.NATS.SubjectPrefix),
 		StreamOptions: publisher.StreamOptions{Replicas: c.NATS.StreamReplicas, MaxAge: c.Events.MaxAge},
-		Secrets: append([]string{c.Auth0.ClientSecret.Reveal(), c.NATS.Password.Reveal(), c.NATS.Token.Reveal(), c.Redis.Password.Reveal(), c.Webhook.BearerToken.Reveal(), c.Webhook.BasicPassword.Reveal()},
+		Secrets: append([]string{c.Auth0.ClientSecret.Reveal(), c.NATS.Password.Reveal(), c.NATS.Token.Reveal(), c.Redis.Password.Reveal(), c.Redis.SentinelPassword.Reveal(),
+			c.Webhook.BearerToken.Reveal(), c.Webhook.BasicPassword.Reveal()},
 			urlSecrets(append(strings.Split(c.NATS.URL, ","), c.Redis.URL)...)...),
 	}
 }

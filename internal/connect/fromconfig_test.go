@@ -12,6 +12,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/config"
 	"github.com/auth0-worker/auth0-worker/internal/connect"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
+	"github.com/auth0-worker/auth0-worker/internal/testpki"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 )
 
@@ -19,11 +20,11 @@ import (
 // newline trimmed by config) and TLS.
 func TestFromConfigFileSecretsAndTLS(t *testing.T) {
 	const natsPW, redisPW = "nats-file-pw", "redis-file-pw"
-	p := newPKI(t)
+	p := testpki.New(t)
 	ns := testnats.Start(t, func(o *server.Options) {
 		o.Username, o.Password = "worker", natsPW
 		o.TLS, o.TLSTimeout = true, 2
-		o.TLSConfig = p.serverTLS()
+		o.TLSConfig = p.ServerTLS()
 	})
 	rs := testredis.StartWith(t, testredis.Options{ACLUser: "worker", ACLPassword: redisPW})
 	dir := t.TempDir()

@@ -5,7 +5,6 @@ package connect
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -146,27 +145,7 @@ func (o NATSOptions) tlsConfig() (*tls.Config, error) {
 	if o.TLSCA == "" && o.TLSCert == "" {
 		return nil, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if o.TLSCA != "" {
-		pem, err := os.ReadFile(o.TLSCA)
-		if err != nil {
-			return nil, fmt.Errorf("%w: NATS_TLS_CA: %w", ErrInvalidOptions, err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: NATS_TLS_CA: %s holds no PEM certificate", ErrInvalidOptions, o.TLSCA)
-		}
-		cfg.RootCAs = pool
-	}
-	if o.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(o.TLSCert, o.TLSKey)
-		if err != nil {
-			// LoadX509KeyPair errors name the problem, never the key bytes.
-			return nil, fmt.Errorf("%w: NATS_TLS_CERT/NATS_TLS_KEY: %w", ErrInvalidOptions, err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
+	return tlsFiles{prefix: "NATS_TLS", CA: o.TLSCA, Cert: o.TLSCert, Key: o.TLSKey}.config()
 }
 
 // NATSOpts returns the nats.Options for opts (validated), for callers that
@@ -276,9 +255,25 @@ func NATS(opts NATSOptions, name string, log *slog.Logger) (*nats.Conn, error) {
 				err = fmt.Errorf("%w (%v)", err, why)
 			}
 		}
-		return nil, fmt.Errorf("nats: connect to %s: %w", opts.RedactedURL(), scrub(err, opts.Password, opts.Token))
+		return nil, fmt.Errorf("nats: connect to %s: %w%s", opts.RedactedURL(), scrub(err, opts.Password, opts.Token), authHint(err, opts))
 	}
 	return nc, nil
+}
+
+// authHint says which setting an authorization violation is about: the
+// server gives no reason (a revoked, expired or unknown user, or an account
+// it does not trust, all read the same).
+func authHint(err error, opts NATSOptions) string {
+	if !errors.Is(err, nats.ErrAuthorization) {
+		return ""
+	}
+	switch {
+	case opts.CredsFile != "":
+		return " (the user of NATS_CREDS " + opts.CredsFile + " is unknown to the server, revoked or expired, or its account is not trusted)"
+	case opts.NKeySeedFile != "":
+		return " (the nkey of NATS_NKEY_SEED_FILE is not a user of the server)"
+	}
+	return ""
 }
 
 // dialProbe dials the server's host:port and returns the TCP error, if any.

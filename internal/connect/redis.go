@@ -3,37 +3,44 @@ package connect
 import (
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
+	"net"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 )
 
-// RedisOptions configure Redis. Exactly one topology applies: Cluster when
-// ClusterAddrs is set, else Sentinel when SentinelAddrs is set, else the
-// single node of URL.
+// RedisOptions configure Redis: typed fields, no URL (config parses REDIS_URL
+// once). Exactly one topology applies: Cluster when ClusterAddrs is set, else
+// Sentinel when SentinelAddrs is set, else the single node Addr. User,
+// password, database and TLS apply to every topology.
 type RedisOptions struct {
-	// URL is REDIS_URL: redis://[user:password@]host:port/db, or rediss://
-	// for TLS. Default "redis://127.0.0.1:6379/0". With Sentinel or Cluster
-	// its host is ignored but its user, password, database and rediss://
-	// scheme still apply (so an ACL user and TLS work in every topology).
-	URL string
-	// Password is REDIS_PASSWORD, used when the URL carries none. Default none.
-	Password string
+	// Addr is the single node's host:port. Default "127.0.0.1:6379".
+	Addr string
 	// SentinelAddrs and SentinelMaster are REDIS_SENTINEL_ADDRS and
-	// REDIS_SENTINEL_MASTER (both or neither). The Sentinels themselves are
-	// reached with SentinelPassword (default: none).
+	// REDIS_SENTINEL_MASTER (both or neither).
 	SentinelAddrs  []string
 	SentinelMaster string
-	// SentinelPassword authenticates to the Sentinels when they require it.
-	// Not a documented variable (README "Configuration"); default none.
-	SentinelPassword string
 	// ClusterAddrs is REDIS_CLUSTER_ADDRS, seed nodes of a Redis Cluster.
 	ClusterAddrs []string
+	// Username and Password are the ACL user and password of the data nodes
+	// (REDIS_URL or REDIS_USERNAME/REDIS_PASSWORD). Default none.
+	Username, Password string
+	// DB is the database (REDIS_URL's path or REDIS_DB); must be 0 with
+	// Cluster. Default 0.
+	DB int
+	// SentinelUsername and SentinelPassword authenticate to the sentinels
+	// themselves (REDIS_SENTINEL_USERNAME/PASSWORD). Default none.
+	SentinelUsername, SentinelPassword string
+	// TLS turns TLS on for every node, sentinels included. Default off.
+	TLS bool
+	// TLSCA, TLSCert, TLSKey, TLSServerName are REDIS_TLS_CA, _CERT, _KEY,
+	// _SERVER_NAME; they need TLS. Default: system roots, no client
+	// certificate, each node's host.
+	TLSCA, TLSCert, TLSKey, TLSServerName string
 	// DialTimeout per connection attempt. Default 5s.
 	DialTimeout time.Duration
 	// ClientName is sent with CLIENT SETNAME. Default "auth0-worker".
@@ -53,55 +60,31 @@ func (o RedisOptions) RedisTopology() string {
 }
 
 // RedactedAddr describes where Redis is, without credentials, for errors
-// and logs.
+// and logs: "rediss://127.0.0.1:6380/0", "sentinel a:26379 master m db 0
+// tls", "cluster a:7000,b:7001".
 func (o RedisOptions) RedactedAddr() string {
+	tls := ""
+	if o.TLS {
+		tls = " tls"
+	}
 	switch o.RedisTopology() {
 	case "cluster":
-		return "cluster " + strings.Join(o.ClusterAddrs, ",")
+		return "cluster " + strings.Join(o.ClusterAddrs, ",") + tls
 	case "sentinel":
-		return "sentinel " + strings.Join(o.SentinelAddrs, ",") + " master " + o.SentinelMaster
+		return "sentinel " + strings.Join(o.SentinelAddrs, ",") + " master " + o.SentinelMaster + " db " + strconv.Itoa(o.DB) + tls
 	}
-	return redactURL(o.url())
+	scheme := "redis"
+	if o.TLS {
+		scheme = "rediss"
+	}
+	return scheme + "://" + o.addr() + "/" + strconv.Itoa(o.DB)
 }
 
-func (o RedisOptions) url() string {
-	if strings.TrimSpace(o.URL) == "" {
-		return "redis://127.0.0.1:6379/0"
+func (o RedisOptions) addr() string {
+	if o.Addr == "" {
+		return "127.0.0.1:6379"
 	}
-	return strings.TrimSpace(o.URL)
-}
-
-// parseURL parses REDIS_URL without ever echoing it (url.Parse errors quote
-// the whole URL, password included).
-func (o RedisOptions) parseURL() (*redis.Options, error) {
-	raw := o.url()
-	u, err := url.Parse(raw)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return nil, fmt.Errorf("%w: REDIS_URL: not a valid URL (%v); example redis://user:password@127.0.0.1:6379/0", ErrInvalidOptions, err)
-	}
-	if u.Scheme != "redis" && u.Scheme != "rediss" {
-		return nil, fmt.Errorf("%w: REDIS_URL: scheme %q not supported (use redis:// or rediss://)", ErrInvalidOptions, u.Scheme)
-	}
-	ro, err := redis.ParseURL(raw)
-	if err != nil {
-		return nil, fmt.Errorf("%w: REDIS_URL %s: %v", ErrInvalidOptions, redactURL(raw), scrub(err, o.Password, passwordOf(u)))
-	}
-	if ro.Password == "" {
-		ro.Password = o.Password
-	}
-	return ro, nil
-}
-
-func passwordOf(u *url.URL) string {
-	if u.User == nil {
-		return ""
-	}
-	p, _ := u.User.Password()
-	return p
+	return o.Addr
 }
 
 func (o RedisOptions) validate() error {
@@ -111,25 +94,44 @@ func (o RedisOptions) validate() error {
 	if (len(o.SentinelAddrs) > 0) != (o.SentinelMaster != "") {
 		return fmt.Errorf("%w: REDIS_SENTINEL_ADDRS and REDIS_SENTINEL_MASTER must be set together (example: REDIS_SENTINEL_ADDRS=10.0.0.1:26379,10.0.0.2:26379 REDIS_SENTINEL_MASTER=mymaster)", ErrInvalidOptions)
 	}
-	for name, list := range map[string][]string{"REDIS_SENTINEL_ADDRS": o.SentinelAddrs, "REDIS_CLUSTER_ADDRS": o.ClusterAddrs} {
+	lists := map[string][]string{"REDIS_SENTINEL_ADDRS": o.SentinelAddrs, "REDIS_CLUSTER_ADDRS": o.ClusterAddrs, "REDIS_URL": {o.addr()}}
+	for name, list := range lists {
 		for _, a := range list {
-			if a == "" || strings.Contains(a, "://") || !strings.Contains(a, ":") {
+			if _, _, err := net.SplitHostPort(a); err != nil || strings.Contains(a, "/") {
 				return fmt.Errorf("%w: %s: %q is not host:port (example: 10.0.0.1:6379)", ErrInvalidOptions, name, a)
 			}
 		}
 	}
+	switch {
+	case o.DB < 0:
+		return fmt.Errorf("%w: REDIS_DB: %d is negative", ErrInvalidOptions, o.DB)
+	case o.DB != 0 && o.RedisTopology() == "cluster":
+		return fmt.Errorf("%w: REDIS_DB: database %d with REDIS_CLUSTER_ADDRS; Redis Cluster has only database 0", ErrInvalidOptions, o.DB)
+	case !o.TLS && (o.TLSCA != "" || o.TLSCert != "" || o.TLSKey != "" || o.TLSServerName != ""):
+		return fmt.Errorf("%w: REDIS_TLS_*: set but TLS to Redis is off (REDIS_TLS=true)", ErrInvalidOptions)
+	case (o.TLSCert == "") != (o.TLSKey == ""):
+		return fmt.Errorf("%w: REDIS_TLS_CERT and REDIS_TLS_KEY must be set together", ErrInvalidOptions)
+	}
 	return nil
 }
 
-// Redis builds a client for opts. It does no I/O (go-redis dials lazily):
-// call PingRedis to find out whether Redis is reachable and accepts the
-// credentials. Sentinel uses a failover client that follows the master;
-// Cluster a cluster client (database must be 0).
+func (o RedisOptions) tlsConfig() (*tls.Config, error) {
+	if !o.TLS {
+		return nil, nil
+	}
+	return tlsFiles{prefix: "REDIS_TLS", CA: o.TLSCA, Cert: o.TLSCert, Key: o.TLSKey, ServerName: o.TLSServerName}.config()
+}
+
+// Redis builds a client for opts. It does no network I/O (go-redis dials
+// lazily; the TLS files are read now): call PingRedis to find out whether
+// Redis is reachable and accepts the credentials. Sentinel uses a failover
+// client that follows the master (TLS and the sentinels' own credentials
+// apply to the sentinels too); Cluster a cluster client.
 func Redis(opts RedisOptions) (redis.UniversalClient, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	base, err := opts.parseURL()
+	tlsCfg, err := opts.tlsConfig()
 	if err != nil {
 		return nil, err
 	}
@@ -140,46 +142,31 @@ func Redis(opts RedisOptions) (redis.UniversalClient, error) {
 	dial := orDur(opts.DialTimeout, 5*time.Second)
 	switch opts.RedisTopology() {
 	case "cluster":
-		if base.DB != 0 {
-			return nil, fmt.Errorf("%w: REDIS_URL: database %d with REDIS_CLUSTER_ADDRS; Redis Cluster has only database 0", ErrInvalidOptions, base.DB)
-		}
 		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs: opts.ClusterAddrs, Username: base.Username, Password: base.Password,
-			TLSConfig: tlsFor(base), ClientName: name, DialTimeout: dial,
+			Addrs: opts.ClusterAddrs, Username: opts.Username, Password: opts.Password,
+			TLSConfig: tlsCfg, ClientName: name, DialTimeout: dial,
 		}), nil
 	case "sentinel":
 		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName: opts.SentinelMaster, SentinelAddrs: opts.SentinelAddrs, SentinelPassword: opts.SentinelPassword,
-			Username: base.Username, Password: base.Password, DB: base.DB,
-			TLSConfig: tlsFor(base), ClientName: name, DialTimeout: dial,
+			MasterName: opts.SentinelMaster, SentinelAddrs: opts.SentinelAddrs,
+			SentinelUsername: opts.SentinelUsername, SentinelPassword: opts.SentinelPassword,
+			Username: opts.Username, Password: opts.Password, DB: opts.DB,
+			TLSConfig: tlsCfg, ClientName: name, DialTimeout: dial,
 		}), nil
 	}
-	base.ClientName = name
-	base.DialTimeout = dial
-	return redis.NewClient(base), nil
-}
-
-// tlsFor keeps rediss:// meaning TLS in Sentinel and Cluster mode too; the
-// server name then comes from each node's address.
-func tlsFor(base *redis.Options) *tls.Config {
-	if base.TLSConfig == nil {
-		return nil
-	}
-	return &tls.Config{MinVersion: tls.VersionTLS12}
+	return redis.NewClient(&redis.Options{
+		Addr: opts.addr(), Username: opts.Username, Password: opts.Password, DB: opts.DB,
+		TLSConfig: tlsCfg, ClientName: name, DialTimeout: dial,
+	}), nil
 }
 
 // PingRedis checks that Redis answers and accepts the credentials. The error
 // names where Redis is (without credentials) and the cause, e.g.
-// "redis: ping redis://[redacted]@127.0.0.1:6379/0: WRONGPASS invalid
-// username-password pair or user is disabled.".
+// "redis: ping redis://127.0.0.1:6379/0: WRONGPASS invalid username-password
+// pair or user is disabled.".
 func PingRedis(ctx context.Context, rdb redis.UniversalClient, opts RedisOptions) error {
 	if err := rdb.Ping(ctx).Err(); err != nil {
-		u, _ := url.Parse(opts.url())
-		var up string
-		if u != nil {
-			up = passwordOf(u)
-		}
-		return fmt.Errorf("redis: ping %s: %w", opts.RedactedAddr(), scrub(err, opts.Password, up, opts.SentinelPassword))
+		return fmt.Errorf("redis: ping %s: %w", opts.RedactedAddr(), scrub(err, opts.Password, opts.SentinelPassword))
 	}
 	return nil
 }

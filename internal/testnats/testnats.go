@@ -4,6 +4,7 @@
 package testnats
 
 import (
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -30,6 +31,15 @@ type Option func(*server.Options)
 // Start starts a JetStream-enabled server on a random loopback port.
 func Start(t testing.TB, opts ...Option) *Server {
 	t.Helper()
+	s := newServer(t, opts...)
+	s.start()
+	// From now on the port is fixed, so a restart comes back on the same URL.
+	s.opts.Port = s.srv.Addr().(*net.TCPAddr).Port
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+func newServer(t testing.TB, opts ...Option) *Server {
 	s := &Server{t: t, StoreDir: t.TempDir()}
 	s.opts = server.Options{
 		Host:       "127.0.0.1",
@@ -43,28 +53,33 @@ func Start(t testing.TB, opts ...Option) *Server {
 	for _, o := range opts {
 		o(&s.opts)
 	}
-	s.start()
-	// From now on the port is fixed, so a restart comes back on the same URL.
-	s.opts.Port = s.srv.Addr().(*net.TCPAddr).Port
-	t.Cleanup(s.Shutdown)
 	return s
 }
 
 func (s *Server) start() {
 	s.t.Helper()
+	if err := s.tryStart(); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// tryStart is start for other goroutines than the test's (no t.Fatal).
+func (s *Server) tryStart() error {
 	opts := s.opts
 	srv, err := server.NewServer(&opts)
 	if err != nil {
-		s.t.Fatalf("testnats: new server: %v", err)
+		return fmt.Errorf("testnats: new server: %w", err)
 	}
 	go srv.Start()
 	if !srv.ReadyForConnections(10 * time.Second) {
-		s.t.Fatalf("testnats: server not ready within 10s")
+		srv.Shutdown()
+		return fmt.Errorf("testnats: server %s not ready within 10s", opts.ServerName)
 	}
 	s.mu.Lock()
 	s.srv = srv
 	s.url = srv.ClientURL()
 	s.mu.Unlock()
+	return nil
 }
 
 // URL is the client URL, nats://127.0.0.1:<port>; it survives Restart.
@@ -105,8 +120,13 @@ func (s *Server) Restart() {
 // forever, so it survives Restart.
 func (s *Server) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
 	t.Helper()
+	return connect(t, s.URL(), opts...)
+}
+
+func connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
+	t.Helper()
 	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)
-	nc, err := nats.Connect(s.URL(), opts...)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatalf("testnats: connect: %v", err)
 	}

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/auth0-worker/auth0-worker/internal/testpki"
 )
 
 // Options for the server. The zero value is a plain server with AOF
@@ -27,6 +29,11 @@ type Options struct {
 	// ACLUser and ACLPassword add an ACL user with all permissions and
 	// disable the default user.
 	ACLUser, ACLPassword string
+	// TLS, when set, serves TLS only (no plain port) with its server
+	// certificate; clients must trust its CA. Replication and the cluster
+	// bus use TLS too. Client certificates are optional unless MutualTLS.
+	TLS       *testpki.PKI
+	MutualTLS bool
 	// ExtraArgs are appended to the redis-server command line.
 	ExtraArgs []string
 }
@@ -71,15 +78,49 @@ func freePort(t testing.TB) int {
 // Addr is host:port.
 func (s *Server) Addr() string { return "127.0.0.1:" + strconv.Itoa(s.port) }
 
-// URL is a redis:// URL with the credentials of Options, database 0.
+// Port is the (TLS) port.
+func (s *Server) Port() int { return s.port }
+
+// URL is a redis:// (rediss:// with TLS) URL with the credentials of
+// Options, database 0.
 func (s *Server) URL() string {
+	scheme := "redis"
+	if s.opts.TLS != nil {
+		scheme = "rediss"
+	}
 	switch {
 	case s.opts.ACLUser != "":
-		return fmt.Sprintf("redis://%s:%s@%s/0", s.opts.ACLUser, s.opts.ACLPassword, s.Addr())
+		return fmt.Sprintf("%s://%s:%s@%s/0", scheme, s.opts.ACLUser, s.opts.ACLPassword, s.Addr())
 	case s.opts.Password != "":
-		return fmt.Sprintf("redis://:%s@%s/0", s.opts.Password, s.Addr())
+		return fmt.Sprintf("%s://:%s@%s/0", scheme, s.opts.Password, s.Addr())
 	}
-	return "redis://" + s.Addr() + "/0"
+	return scheme + "://" + s.Addr() + "/0"
+}
+
+// TLSArgs are the redis-server arguments serving TLS only on port with p's
+// server certificate (replication and cluster bus over TLS too).
+func TLSArgs(p *testpki.PKI, port int, mutual bool) []string {
+	auth := "optional"
+	if mutual {
+		auth = "yes"
+	}
+	return []string{
+		"--port", "0", "--tls-port", strconv.Itoa(port),
+		"--tls-cert-file", p.ServerCert, "--tls-key-file", p.ServerKey, "--tls-ca-cert-file", p.CAFile,
+		"--tls-auth-clients", auth, "--tls-replication", "yes", "--tls-cluster", "yes",
+	}
+}
+
+// ACLFile writes an ACL file turning the default user off and adding user
+// with every permission; it returns the path.
+func ACLFile(t testing.TB, dir, user, password string) string {
+	t.Helper()
+	acl := dir + "/users.acl"
+	content := fmt.Sprintf("user default off\nuser %s on >%s ~* &* +@all\n", user, password)
+	if err := os.WriteFile(acl, []byte(content), 0o600); err != nil {
+		t.Fatalf("testredis: acl file: %v", err)
+	}
+	return acl
 }
 
 // Start (re)starts the server process on the same port and data directory.
@@ -94,12 +135,10 @@ func (s *Server) Start() {
 		args = append(args, "--requirepass", s.opts.Password)
 	}
 	if s.opts.ACLUser != "" {
-		acl := s.dir + "/users.acl"
-		content := fmt.Sprintf("user default off\nuser %s on >%s ~* &* +@all\n", s.opts.ACLUser, s.opts.ACLPassword)
-		if err := os.WriteFile(acl, []byte(content), 0o600); err != nil {
-			s.t.Fatalf("testredis: acl file: %v", err)
-		}
-		args = append(args, "--aclfile", acl)
+		args = append(args, "--aclfile", ACLFile(s.t, s.dir, s.opts.ACLUser, s.opts.ACLPassword))
+	}
+	if s.opts.TLS != nil {
+		args = append(args, TLSArgs(s.opts.TLS, s.port, s.opts.MutualTLS)...)
 	}
 	args = append(args, s.opts.ExtraArgs...)
 	cmd := exec.Command("redis-server", args...)
@@ -156,6 +195,9 @@ func (s *Server) clientOptions() *redis.Options {
 	o, err := redis.ParseURL(s.URL())
 	if err != nil {
 		s.t.Fatalf("testredis: %v", err)
+	}
+	if s.opts.TLS != nil {
+		o.TLSConfig = s.opts.TLS.ClientTLS(s.t)
 	}
 	return o
 }

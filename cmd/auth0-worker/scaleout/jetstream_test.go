@@ -1,0 +1,95 @@
+package scaleout
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
+	"github.com/auth0-worker/auth0-worker/internal/e2e"
+	"github.com/auth0-worker/auth0-worker/internal/testnats"
+	"github.com/auth0-worker/auth0-worker/internal/testredis"
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
+)
+
+// TestJetStreamClusterLeaderLoss: a three-node JetStream cluster, every
+// stream R3, two workers. The AUTH0_USERS leader is killed mid-burst and
+// restarted: every user is in the stream exactly once and the next event is
+// stored within 3s of the new leader's election. Then the AUTH0_COMMANDS
+// leader is killed while 100 durable commands flow: every command has one
+// outcome and made one user.
+func TestJetStreamClusterLeaderLoss(t *testing.T) {
+	c := testnats.StartCluster(t)
+	emu := emulatortest.NewServer(t, emulator.Config{Knobs: emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond, Latency: 20 * time.Millisecond}})
+	rs := testredis.Start(t)
+	env := baseEnv(emu, "NATS_URL="+c.URL(), "NATS_STREAM_REPLICAS=3", "REDIS_URL="+rs.URL())
+	dir := t.TempDir()
+	workers := []*e2e.Worker{e2e.Start(t, dir, env), e2e.Start(t, dir, env)}
+	testwait.For(t, 15*time.Second, "a worker to lead", func() bool { return workers[0].IsLeader() || workers[1].IsLeader() })
+	js := client(t, c.Connect(t))
+	for _, name := range []string{"AUTH0_USERS", "AUTH0_COMMANDS", "AUTH0_RESULTS", "AUTH0_DLQ"} {
+		var replicas int
+		if err := e2e.Retry(10*time.Second, func(ctx context.Context) error {
+			s, err := js.Stream(ctx, name)
+			if err == nil {
+				replicas = s.CachedInfo().Config.Replicas
+			}
+			return err
+		}); err != nil || replicas != 3 {
+			t.Fatalf("stream %s: %d replicas (%v), want NATS_STREAM_REPLICAS=3", name, replicas, err)
+		}
+	}
+
+	// The users stream: kill its leader a second into a 4s burst.
+	start := time.Now()
+	cr := e2e.CreateUsers(t, emu.Emulator, "js", 400, 4*time.Second)
+	<-time.After(time.Until(start.Add(time.Second)))
+	killed, elected := killLeader(t, c, "AUTH0_USERS")
+	ids := cr.Wait()
+	msgs := e2e.UsersExactlyOnce(t, js, ids, 30*time.Second)
+	next := e2e.FirstStoredAfter(msgs, elected)
+	p99, n := e2e.LagP99(t, msgs, start, time.Now())
+	t.Logf("RELIABILITY stream-leader kill (AUTH0_USERS): next event stored %v after the kill, %v after the new leader's election; creation-to-stored p99 %v over the burst's %d events",
+		next.Sub(killed).Round(time.Millisecond), next.Sub(elected).Round(time.Millisecond), p99.Round(time.Millisecond), n)
+	if next.IsZero() || next.Sub(elected) > 3*time.Second {
+		t.Errorf("next event stored %v after the new leader's election, want ≤ 3s", next.Sub(elected))
+	}
+
+	// The commands stream: 100 durable creates, its leader killed mid-flow.
+	cmdIDs := make(chan []string, 1)
+	go func() { cmdIDs <- e2e.PublishCreates(t, js, "jscmd", 100) }()
+	testwait.For(t, 20*time.Second, "the first outcomes", func() bool { return e2e.Count(js, "AUTH0_RESULTS") >= 10 })
+	cmdKilled, cmdElected := killLeader(t, c, "AUTH0_COMMANDS")
+	outcomes := e2e.OutcomesExactlyOnce(t, js, <-cmdIDs, 60*time.Second)
+	nextResult := e2e.FirstStoredAfter(e2e.Msgs(t, js, "AUTH0_RESULTS"), cmdElected)
+	t.Logf("RELIABILITY stream-leader kill (AUTH0_COMMANDS): next outcome stored %v after the kill, %v after the new leader's election",
+		nextResult.Sub(cmdKilled).Round(time.Millisecond), nextResult.Sub(cmdElected).Round(time.Millisecond))
+	if nextResult.IsZero() || nextResult.Sub(cmdElected) > 3*time.Second {
+		t.Errorf("next outcome stored %v after the new AUTH0_COMMANDS leader's election, want ≤ 3s", nextResult.Sub(cmdElected))
+	}
+	testwait.For(t, 30*time.Second, "AUTH0_COMMANDS drained", func() bool { return e2e.Count(js, "AUTH0_COMMANDS") == 0 })
+	if got, want := emu.Emulator.UserCount(), len(ids)+len(outcomes); got != want {
+		t.Errorf("the emulator holds %d users, want %d (%d signed up, %d commands)", got, want, len(ids), len(outcomes))
+	}
+	if dlq := e2e.Count(js, "AUTH0_DLQ"); dlq != 0 {
+		t.Errorf("%d commands dead-lettered", dlq)
+	}
+}
+
+// killLeader shuts the stream's leader down, waits for a new one, restarts
+// the old node and returns when it killed and when the new leader was first
+// seen.
+func killLeader(t *testing.T, c *testnats.Cluster, stream string) (killed, elected time.Time) {
+	t.Helper()
+	old := c.StreamLeader(stream)
+	if old == nil {
+		t.Fatalf("%s has no leader", stream)
+	}
+	killed = time.Now()
+	old.Shutdown()
+	_, elected = c.WaitStreamLeader(t, stream, old, 20*time.Second)
+	t.Logf("%s: leader %s killed; new leader after %v", stream, old.Server().Name(), elected.Sub(killed).Round(time.Millisecond))
+	old.Restart()
+	return killed, elected
+}
