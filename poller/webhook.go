@@ -74,13 +74,13 @@ func (o *WebhookOptions) validate() error {
 	basic := o.BasicUser != "" || o.BasicPassword != ""
 	switch {
 	case o.BearerToken == "" && !basic:
-		return errors.New("Webhook: BearerToken or BasicUser+BasicPassword is required with Addr")
+		return errors.New("webhook options: BearerToken or BasicUser+BasicPassword is required with Addr")
 	case o.BearerToken != "" && basic:
-		return errors.New("Webhook: set BearerToken or basic credentials, not both")
+		return errors.New("webhook options: set BearerToken or basic credentials, not both")
 	case basic && (o.BasicUser == "" || o.BasicPassword == ""):
-		return errors.New("Webhook: BasicUser and BasicPassword go together")
+		return errors.New("webhook options: BasicUser and BasicPassword go together")
 	case (o.TLSCert == "") != (o.TLSKey == ""):
-		return errors.New("Webhook: TLSCert and TLSKey go together")
+		return errors.New("webhook options: TLSCert and TLSKey go together")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
