@@ -379,3 +379,21 @@ func TestReceiverNATSDownEmulatorRetries(t *testing.T) {
 		t.Fatalf("%d updates of %d stored, %d events in all", updated, len(ids), len(seen))
 	}
 }
+
+// Redis down: 503 (nothing can be marked seen); back: the retry is stored.
+func TestReceiverRedisDownThenBack(t *testing.T) {
+	r := newRigNATS(t, false, testredis.Options{}, nil, emulator.Knobs{})
+	r.outages = true
+	url, _ := r.startReceiver(t, WebhookOptions{PublishWait: 2 * time.Second})
+	auth := "Bearer " + hookToken
+	ev := cloudEvent("user.created", "auth0|r", "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:00.000Z", "")
+	r.rs.Stop()
+	if got := post(t, url, auth, "application/json", ev); got != 503 {
+		t.Fatalf("Redis down: %d, want 503", got)
+	}
+	r.rs.Start()
+	testwait.For(t, 30*time.Second, "a retry accepted", func() bool { return post(t, url, auth, "application/json", ev) == 204 })
+	if n := len(r.streamMsgs(t)); n != 1 {
+		t.Fatalf("%d messages, want 1", n)
+	}
+}
