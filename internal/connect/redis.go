@@ -124,7 +124,9 @@ func (o RedisOptions) validate() error {
 // Redis builds a client for opts. It does no I/O (go-redis dials lazily):
 // call PingRedis to find out whether Redis is reachable and accepts the
 // credentials. Sentinel uses a failover client that follows the master;
-// Cluster a cluster client (database must be 0).
+// Cluster a cluster client (database must be 0). Every client honours the
+// deadline of a call's context (ContextTimeoutEnabled): a caller bounds a
+// call against a hanging Redis with context.WithTimeout alone.
 func Redis(opts RedisOptions) (redis.UniversalClient, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -146,16 +148,19 @@ func Redis(opts RedisOptions) (redis.UniversalClient, error) {
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: opts.ClusterAddrs, Username: base.Username, Password: base.Password,
 			TLSConfig: tlsFor(base), ClientName: name, DialTimeout: dial,
+			ContextTimeoutEnabled: true,
 		}), nil
 	case "sentinel":
 		return redis.NewFailoverClient(&redis.FailoverOptions{
 			MasterName: opts.SentinelMaster, SentinelAddrs: opts.SentinelAddrs, SentinelPassword: opts.SentinelPassword,
 			Username: base.Username, Password: base.Password, DB: base.DB,
 			TLSConfig: tlsFor(base), ClientName: name, DialTimeout: dial,
+			ContextTimeoutEnabled: true,
 		}), nil
 	}
 	base.ClientName = name
 	base.DialTimeout = dial
+	base.ContextTimeoutEnabled = true
 	return redis.NewClient(base), nil
 }
 
