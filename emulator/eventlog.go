@@ -148,7 +148,7 @@ func (l *eventLog) appendPadded(eventType string, user []byte, pad int) {
 	offset := l.encodeOffset(evCursor{seq: seq, at: now})
 	// Framed by hand in one allocation: every part is either fixed, base64url,
 	// a known event type, a timestamp or compact JSON (no line breaks), so
-	// this is exactly what writeSSE would write for the same message.
+	// this is exactly what sse.Write would write for the same message.
 	const (
 		timeLayout = "2006-01-02T15:04:05.000Z07:00"
 		timeLen    = len("2006-01-02T15:04:05.000Z")

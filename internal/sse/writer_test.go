@@ -2,12 +2,10 @@ package sse
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"io"
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestWriteSSEFraming(t *testing.T) {
@@ -139,4 +137,3 @@ func FuzzSSERoundTrip(f *testing.F) {
 		}
 	})
 }
-
