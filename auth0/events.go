@@ -462,26 +462,13 @@ func decodeEvent(m SSEMessage) (Event, error) {
 	if !strings.HasPrefix(ev.Type, "user.") {
 		return ev, nil
 	}
-	// The common shape is decoded in one pass (User.Raw then shares
-	// ev.Data's bytes); anything unusual takes the generic path below.
-	if u, id, ok := decodeUserEventFast(ev.Data); ok {
-		ev.User, ev.EventID = u, id
-		return ev, nil
-	}
-	var p struct {
-		Event struct {
-			ID   string `json:"id"`
-			Data struct {
-				Object *User `json:"object"`
-			} `json:"data"`
-		} `json:"event"`
-	}
-	if err := json.Unmarshal(ev.Data, &p); err != nil {
+	u, id, err := decodeUserEvent(ev.Data)
+	if err != nil {
 		return ev, fmt.Errorf("auth0: events: decode %s at offset %q: %w", ev.Type, ev.Offset, err)
 	}
-	if p.Event.Data.Object == nil {
+	if u == nil {
 		return ev, fmt.Errorf("auth0: events: %s at offset %q has no data.event.data.object", ev.Type, ev.Offset)
 	}
-	ev.User, ev.EventID = p.Event.Data.Object, p.Event.ID
+	ev.User, ev.EventID = u, id
 	return ev, nil
 }

@@ -136,12 +136,18 @@ func (e *Emulator) serveAdminUsers(w http.ResponseWriter, r *http.Request) {
 		adminNotFound(w)
 		return
 	}
-	var users []SeedUser
-	if err := json.NewDecoder(io.LimitReader(r.Body, 256<<20)).Decode(&users); err != nil {
-		writeAPIError(w, http.StatusBadRequest, "invalid_body", "body must be a JSON array of users: "+err.Error())
+	serveCreate(w, r, "users", e.CreateUsers)
+}
+
+// serveCreate decodes a JSON array of T (up to 256 MB) and answers with the
+// ids create made: 200, or 409 with the error and the ids made before it.
+func serveCreate[T any](w http.ResponseWriter, r *http.Request, what string, create func([]T) ([]string, error)) {
+	var items []T
+	if err := json.NewDecoder(io.LimitReader(r.Body, 256<<20)).Decode(&items); err != nil {
+		writeAPIError(w, http.StatusBadRequest, "invalid_body", "body must be a JSON array of "+what+": "+err.Error())
 		return
 	}
-	ids, err := e.CreateUsers(users)
+	ids, err := create(items)
 	if err != nil {
 		writeJSON(w, http.StatusConflict, map[string]any{"user_ids": ids, "error": err.Error()})
 		return
