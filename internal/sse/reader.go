@@ -137,23 +137,16 @@ func (r *Reader) skipLine() error {
 // end without keeping its data and returned with TooLarge set (its other
 // fields, id included, as read).
 func (r *Reader) Next() (Message, error) {
-	var (
-		msg      Message
-		any      bool
-		hasData  bool
-		comments []string
-		size     int
-	)
+	var st message
 	r.data.Reset()
 	for {
-		line, err := r.readLine(r.max - size)
+		line, err := r.readLine(r.max - st.size)
 		if err == errTooLarge {
 			// Skipped to its end: the rest of the message is read for its
 			// id and event, without its data.
-			msg.TooLarge, any, hasData = true, true, false
+			st = message{msg: st.msg, any: true}
+			st.msg.TooLarge = true
 			r.data.Reset()
-			comments = nil
-			size = 0
 			if err := r.skipLine(); err != nil {
 				return Message{}, eofErr(err)
 			}
@@ -162,68 +155,85 @@ func (r *Reader) Next() (Message, error) {
 		if err != nil {
 			return Message{}, eofErr(err)
 		}
-		if !msg.TooLarge {
-			size += len(line) + 1
+		if !st.msg.TooLarge {
+			st.size += len(line) + 1
 		}
-		if len(line) == 0 {
-			if !any {
-				size = 0
-				continue // blank lines, or a block of only ignored fields
-			}
-			if hasData && !msg.TooLarge {
-				msg.Data = r.data.String()
-			}
-			if cap(r.line) > 1<<20 {
-				r.line = nil // a large message's line buffer is not kept per connection
-			}
-			if len(comments) > 0 {
-				msg.Comment = strings.Join(comments, "\n")
-			}
-			return msg, nil
+		switch {
+		case len(line) == 0 && !st.any:
+			st.size = 0 // blank lines, or a block of only ignored fields
+		case len(line) == 0:
+			return r.dispatch(&st), nil
+		case line[0] == ':':
+			st.any = true
+			st.comments = append(st.comments, strings.TrimPrefix(string(line[1:]), " "))
+		default:
+			r.field(&st, line)
 		}
-		if line[0] == ':' {
-			any = true
-			comments = append(comments, strings.TrimPrefix(string(line[1:]), " "))
-			continue
+	}
+}
+
+// message is the state of the message Next is reading.
+type message struct {
+	msg      Message
+	any      bool // a field or comment was seen: a blank line dispatches
+	hasData  bool
+	comments []string
+	size     int // bytes counted against the bound
+}
+
+// dispatch completes the message at its blank line.
+func (r *Reader) dispatch(st *message) Message {
+	if st.hasData && !st.msg.TooLarge {
+		st.msg.Data = r.data.String()
+	}
+	if cap(r.line) > 1<<20 {
+		r.line = nil // a large message's line buffer is not kept per connection
+	}
+	if len(st.comments) > 0 {
+		st.msg.Comment = strings.Join(st.comments, "\n")
+	}
+	return st.msg
+}
+
+// field applies one "name: value" line to the message.
+func (r *Reader) field(st *message, line []byte) {
+	var field, v []byte
+	if i := indexByte(line, ':'); i >= 0 {
+		field = line[:i]
+		v = line[i+1:]
+		if len(v) > 0 && v[0] == ' ' {
+			v = v[1:]
 		}
-		var field, v []byte
-		if i := indexByte(line, ':'); i >= 0 {
-			field = line[:i]
-			v = line[i+1:]
-			if len(v) > 0 && v[0] == ' ' {
-				v = v[1:]
-			}
+	} else {
+		field = line
+	}
+	if string(field) == "data" {
+		if st.msg.TooLarge {
+			return
+		}
+		// Written straight into the buffer: no string per line.
+		if st.hasData {
+			r.data.WriteByte('\n')
 		} else {
-			field = line
+			r.data.Grow(len(v))
 		}
-		if string(field) == "data" {
-			if msg.TooLarge {
-				continue
-			}
-			// Written straight into the buffer: no string per line.
-			if hasData {
-				r.data.WriteByte('\n')
-			} else {
-				r.data.Grow(len(v))
-			}
-			hasData, any = true, true
-			r.data.Write(v)
-			continue
+		st.hasData, st.any = true, true
+		r.data.Write(v)
+		return
+	}
+	value := string(v)
+	switch string(field) {
+	case "event":
+		st.any = true
+		st.msg.Event = value
+	case "id":
+		if strings.IndexByte(value, 0) < 0 {
+			st.msg.ID, st.msg.HasID, st.any = value, true, true
+			r.lastID = value
 		}
-		value := string(v)
-		switch string(field) {
-		case "event":
-			any = true
-			msg.Event = value
-		case "id":
-			if strings.IndexByte(value, 0) < 0 {
-				msg.ID, msg.HasID, any = value, true, true
-				r.lastID = value
-			}
-		case "retry":
-			if n, ok := digits(value); ok {
-				msg.Retry, any = n, true
-			}
+	case "retry":
+		if n, ok := digits(value); ok {
+			st.msg.Retry, st.any = n, true
 		}
 	}
 }
