@@ -157,6 +157,7 @@ func (s *Server) clientOptions() *redis.Options {
 	if err != nil {
 		s.t.Fatalf("testredis: %v", err)
 	}
+	o.ContextTimeoutEnabled = true // as internal/connect builds the worker's clients
 	return o
 }
 
