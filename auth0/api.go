@@ -14,6 +14,8 @@ import (
 	"net/http"
 	"net/url"
 	"time"
+
+	"github.com/auth0-worker/auth0-worker/internal/sse"
 )
 
 // Config configures a Client. Zero values are useful defaults where stated.
@@ -183,15 +185,5 @@ type RawResponse struct {
 }
 
 // SSEMessage is one Server-Sent Events message as framed on the wire
-// (https://html.spec.whatwg.org/multipage/server-sent-events.html).
-type SSEMessage struct {
-	Event   string // "event:" field; "" means "message"
-	ID      string // "id:" field; HasID tells an empty id from none
-	HasID   bool
-	Data    string // "data:" lines joined with "\n"
-	Retry   int    // "retry:" in ms; 0 = not set
-	Comment string // text of comment lines (": heartbeat"), joined with "\n"
-	// TooLarge: the message exceeded the reader's bound; its data was
-	// skipped (Data is empty), the other fields are as read.
-	TooLarge bool
-}
+// (internal/sse, shared with the emulator).
+type SSEMessage = sse.Message

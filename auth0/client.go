@@ -39,47 +39,14 @@ type Client struct {
 }
 
 func newClient(cfg Config) (*Client, error) {
-	if cfg.BaseURL == "" {
-		return nil, errors.New("auth0: Config.BaseURL is required (e.g. https://tenant.eu.auth0.com)")
+	base, err := parseBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
 	}
-	u, err := url.Parse(cfg.BaseURL)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, fmt.Errorf("auth0: Config.BaseURL %q must be <scheme>://<host[:port]> (e.g. https://tenant.eu.auth0.com)", cfg.BaseURL)
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
-	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
-		return nil, fmt.Errorf("auth0: Config.BaseURL %q must have no path, query or user info (e.g. https://tenant.eu.auth0.com)", cfg.BaseURL)
-	}
-	base := &url.URL{Scheme: u.Scheme, Host: u.Host}
-	if cfg.ClientID == "" {
-		return nil, errors.New("auth0: Config.ClientID is required")
-	}
-	if cfg.ClientSecret == "" {
-		return nil, errors.New("auth0: Config.ClientSecret is required")
-	}
-	if cfg.MaxRPS < 0 {
-		return nil, fmt.Errorf("auth0: Config.MaxRPS %v must be >= 0 (0 = no ceiling)", cfg.MaxRPS)
-	}
-	if cfg.MaxRetries < 0 {
-		return nil, fmt.Errorf("auth0: Config.MaxRetries %d must be >= 0", cfg.MaxRetries)
-	}
-	if cfg.MaxRetries == 0 {
-		cfg.MaxRetries = DefaultMaxRetries
-	}
-	if cfg.AttemptTimeout < 0 {
-		return nil, fmt.Errorf("auth0: Config.AttemptTimeout %v must be >= 0", cfg.AttemptTimeout)
-	}
-	if cfg.AttemptTimeout == 0 {
-		cfg.AttemptTimeout = DefaultAttemptTimeout
-	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = DefaultUserAgent
-	}
-	if cfg.MaxResponseBytes < 0 {
-		return nil, fmt.Errorf("auth0: Config.MaxResponseBytes %d must be >= 0 (0 = %d)", cfg.MaxResponseBytes, DefaultMaxResponseBytes)
-	}
-	if cfg.MaxResponseBytes == 0 {
-		cfg.MaxResponseBytes = DefaultMaxResponseBytes
-	}
+	cfg.setDefaults()
 	c := &Client{cfg: cfg, base: base, now: time.Now}
 	c.audience = cfg.Audience
 	if c.audience == "" {
@@ -97,13 +64,59 @@ func newClient(cfg Config) (*Client, error) {
 	c.tokens = &tokenSource{c: c}
 	c.gate = newGate(c.now)
 	if cfg.MaxRPS > 0 {
-		burst := int(cfg.MaxRPS)
-		if burst < 1 {
-			burst = 1
-		}
-		c.rps = rate.NewLimiter(rate.Limit(cfg.MaxRPS), burst)
+		c.rps = rate.NewLimiter(rate.Limit(cfg.MaxRPS), max(int(cfg.MaxRPS), 1))
 	}
 	return c, nil
+}
+
+// parseBaseURL checks Config.BaseURL: <scheme>://<host[:port]> and nothing more.
+func parseBaseURL(raw string) (*url.URL, error) {
+	if raw == "" {
+		return nil, errors.New("auth0: Config.BaseURL is required (e.g. https://tenant.eu.auth0.com)")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, fmt.Errorf("auth0: Config.BaseURL %q must be <scheme>://<host[:port]> (e.g. https://tenant.eu.auth0.com)", raw)
+	}
+	if (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return nil, fmt.Errorf("auth0: Config.BaseURL %q must have no path, query or user info (e.g. https://tenant.eu.auth0.com)", raw)
+	}
+	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
+}
+
+// check refuses a Config missing credentials or holding a negative limit.
+func (cfg *Config) check() error {
+	switch {
+	case cfg.ClientID == "":
+		return errors.New("auth0: Config.ClientID is required")
+	case cfg.ClientSecret == "":
+		return errors.New("auth0: Config.ClientSecret is required")
+	case cfg.MaxRPS < 0:
+		return fmt.Errorf("auth0: Config.MaxRPS %v must be >= 0 (0 = no ceiling)", cfg.MaxRPS)
+	case cfg.MaxRetries < 0:
+		return fmt.Errorf("auth0: Config.MaxRetries %d must be >= 0", cfg.MaxRetries)
+	case cfg.AttemptTimeout < 0:
+		return fmt.Errorf("auth0: Config.AttemptTimeout %v must be >= 0", cfg.AttemptTimeout)
+	case cfg.MaxResponseBytes < 0:
+		return fmt.Errorf("auth0: Config.MaxResponseBytes %d must be >= 0 (0 = %d)", cfg.MaxResponseBytes, DefaultMaxResponseBytes)
+	}
+	return nil
+}
+
+// setDefaults fills the zero values that have a default (Config's field comments).
+func (cfg *Config) setDefaults() {
+	if cfg.MaxRetries == 0 {
+		cfg.MaxRetries = DefaultMaxRetries
+	}
+	if cfg.AttemptTimeout == 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = DefaultUserAgent
+	}
+	if cfg.MaxResponseBytes == 0 {
+		cfg.MaxResponseBytes = DefaultMaxResponseBytes
+	}
 }
 
 // httpClient returns the client used for every request. It never follows

@@ -21,6 +21,36 @@ import (
 // member name, an escaped key, a value of an unexpected type — and the
 // caller then takes the generic path, so both always agree.
 
+// decodeUserEvent is the one entry to user.* payload decoding: it returns
+// the user object of data.event.data.object (nil when absent) and the
+// CloudEvent id data.event.id. The hand-written fast path decides the common
+// shape; anything else, every invalid payload included, goes to
+// encoding/json (decodeUserEventGeneric), so both always agree
+// (FuzzDecodeUserEvent compares them). BENCHMARKS.md "JSON fast path" has
+// the numbers that keep the fast path.
+func decodeUserEvent(data []byte) (*User, string, error) {
+	if u, id, ok := decodeUserEventFast(data); ok {
+		return u, id, nil
+	}
+	return decodeUserEventGeneric(data)
+}
+
+// decodeUserEventGeneric is decodeUserEvent by encoding/json alone.
+func decodeUserEventGeneric(data []byte) (*User, string, error) {
+	var p struct {
+		Event struct {
+			ID   string `json:"id"`
+			Data struct {
+				Object *User `json:"object"`
+			} `json:"data"`
+		} `json:"event"`
+	}
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, "", err
+	}
+	return p.Event.Data.Object, p.Event.ID, nil
+}
+
 // decodeUserEventFast returns the user object of data.event.data.object and
 // the CloudEvent id data.event.id. data must not be modified afterwards:
 // u.Raw is a sub-slice of it (capacity-limited, so appending to Raw copies).
@@ -57,14 +87,8 @@ func decodeUserEventFast(data []byte) (u *User, eventID string, ok bool) {
 				return -1
 			}
 			gotID = true
-			e, vok := validValue(data, vs, 2)
-			var sok bool
-			if !vok {
-				return -1
-			}
-			if eventID, sok = jsonStringValue(data[vs:e]); !sok {
-				return -1
-			}
+			var e int
+			eventID, e = stringAt(data, vs, 2)
 			return e
 		case string(key) == "data":
 			if gotData || data[vs] != '{' {
@@ -96,6 +120,20 @@ func decodeUserEventFast(data []byte) (u *User, eventID string, ok bool) {
 	u.Raw = data[objS:objE:objE]
 	u.Problem = checkUser(u)
 	return u, eventID, true
+}
+
+// stringAt decodes the JSON string value starting at vs (at nesting depth)
+// and returns it with the index after it; -1 when it is no valid string.
+func stringAt(data []byte, vs, depth int) (string, int) {
+	e, ok := validValue(data, vs, depth)
+	if !ok {
+		return "", -1
+	}
+	str, ok := jsonStringValue(data[vs:e])
+	if !ok {
+		return "", -1
+	}
+	return str, e
 }
 
 // userState is a user being decoded: which typed members were seen.
@@ -217,77 +255,15 @@ func decodeIdentitiesFast(v []byte) ([]Identity, bool) {
 	if string(v) == "null" {
 		return nil, true
 	}
-	if len(v) < 2 || v[0] != '[' {
+	n, ok := countObjects(v)
+	if !ok {
 		return nil, false
-	}
-	n := 0
-	for i := jsonscan.SkipSpace(v, 1); i < len(v) && v[i] != ']'; {
-		if v[i] != '{' {
-			return nil, false
-		}
-		e := jsonscan.ValueEnd(v, i)
-		if e < 0 {
-			return nil, false
-		}
-		n++
-		i = jsonscan.SkipSpace(v, e)
-		if i < len(v) && v[i] == ',' {
-			i = jsonscan.SkipSpace(v, i+1)
-		}
 	}
 	out := make([]Identity, n)
 	k := 0
 	for i := jsonscan.SkipSpace(v, 1); i < len(v) && v[i] != ']' && k < n; k++ {
 		e := jsonscan.ValueEnd(v, i)
-		el := v[i:e]
-		id := &out[k]
-		var seen [4]bool
-		if !jsonscan.Members(el, func(key []byte, vs, ve int) bool {
-			val := el[vs:ve]
-			var f int
-			switch string(key) {
-			case "connection":
-				f = 0
-			case "provider":
-				f = 1
-			case "user_id":
-				f = 2
-			case "isSocial":
-				f = 3
-			default:
-				return !foldsTo(key, "connection", "provider", "user_id", "isSocial")
-			}
-			if seen[f] {
-				return false
-			}
-			seen[f] = true
-			if string(val) == "null" {
-				return true
-			}
-			var ok bool
-			switch f {
-			case 0:
-				id.Connection, ok = jsonStringValue(val)
-			case 1:
-				id.Provider, ok = jsonStringValue(val)
-			case 2:
-				if val[0] == '"' {
-					var s string
-					s, ok = jsonStringValue(val)
-					id.UserID = FlexString(s)
-				} else if val[0] == '-' || (val[0] >= '0' && val[0] <= '9') {
-					id.UserID, ok = FlexString(val), true // json.Number keeps the literal
-				}
-			case 3:
-				switch string(val) {
-				case "true":
-					id.IsSocial, ok = true, true
-				case "false":
-					id.IsSocial, ok = false, true
-				}
-			}
-			return ok
-		}) {
+		if !decodeIdentityFast(v[i:e], &out[k]) {
 			return nil, false
 		}
 		i = jsonscan.SkipSpace(v, e)
@@ -296,6 +272,86 @@ func decodeIdentitiesFast(v []byte) ([]Identity, bool) {
 		}
 	}
 	return out, true
+}
+
+// countObjects counts the elements of the array v; not ok unless every
+// element is an object.
+func countObjects(v []byte) (int, bool) {
+	if len(v) < 2 || v[0] != '[' {
+		return 0, false
+	}
+	n := 0
+	for i := jsonscan.SkipSpace(v, 1); i < len(v) && v[i] != ']'; {
+		if v[i] != '{' {
+			return 0, false
+		}
+		e := jsonscan.ValueEnd(v, i)
+		if e < 0 {
+			return 0, false
+		}
+		n++
+		i = jsonscan.SkipSpace(v, e)
+		if i < len(v) && v[i] == ',' {
+			i = jsonscan.SkipSpace(v, i+1)
+		}
+	}
+	return n, true
+}
+
+// identityFields are the members of an identity the fast path decodes, in
+// the order of identityField's cases.
+var identityFields = [...]string{"connection", "provider", "user_id", "isSocial"}
+
+// decodeIdentityFast decodes one identity object el into id.
+func decodeIdentityFast(el []byte, id *Identity) bool {
+	var seen [len(identityFields)]bool
+	return jsonscan.Members(el, func(key []byte, vs, ve int) bool {
+		f := identityFieldIndex(key)
+		if f < 0 {
+			return !foldsTo(key, identityFields[:]...)
+		}
+		if seen[f] {
+			return false
+		}
+		seen[f] = true
+		val := el[vs:ve]
+		return string(val) == "null" || identityField(id, f, val)
+	})
+}
+
+func identityFieldIndex(key []byte) int {
+	for f, name := range identityFields {
+		if string(key) == name {
+			return f
+		}
+	}
+	return -1
+}
+
+// identityField sets member f (an index of identityFields) of id from val.
+func identityField(id *Identity, f int, val []byte) (ok bool) {
+	switch f {
+	case 0:
+		id.Connection, ok = jsonStringValue(val)
+	case 1:
+		id.Provider, ok = jsonStringValue(val)
+	case 2:
+		if val[0] == '"' {
+			var s string
+			s, ok = jsonStringValue(val)
+			id.UserID = FlexString(s)
+		} else if val[0] == '-' || (val[0] >= '0' && val[0] <= '9') {
+			id.UserID, ok = FlexString(val), true // json.Number keeps the literal
+		}
+	case 3:
+		switch string(val) {
+		case "true":
+			id.IsSocial, ok = true, true
+		case "false":
+			id.IsSocial, ok = false, true
+		}
+	}
+	return ok
 }
 
 // foldsTo reports whether key could be decoded by encoding/json into a
@@ -365,67 +421,9 @@ func validValue(b []byte, i, depth int) (int, bool) {
 	case c == '"':
 		return validString(b, i)
 	case c == '{':
-		if depth+1 > maxJSONDepth {
-			return 0, false
-		}
-		i = jsonscan.SkipSpace(b, i+1)
-		if i < len(b) && b[i] == '}' {
-			return i + 1, true
-		}
-		for {
-			if i >= len(b) || b[i] != '"' {
-				return 0, false
-			}
-			var ok bool
-			if i, ok = validString(b, i); !ok {
-				return 0, false
-			}
-			i = jsonscan.SkipSpace(b, i)
-			if i >= len(b) || b[i] != ':' {
-				return 0, false
-			}
-			if i, ok = validValue(b, jsonscan.SkipSpace(b, i+1), depth+1); !ok {
-				return 0, false
-			}
-			i = jsonscan.SkipSpace(b, i)
-			if i >= len(b) {
-				return 0, false
-			}
-			switch b[i] {
-			case ',':
-				i = jsonscan.SkipSpace(b, i+1)
-			case '}':
-				return i + 1, true
-			default:
-				return 0, false
-			}
-		}
+		return validObject(b, i, depth+1)
 	case c == '[':
-		if depth+1 > maxJSONDepth {
-			return 0, false
-		}
-		i = jsonscan.SkipSpace(b, i+1)
-		if i < len(b) && b[i] == ']' {
-			return i + 1, true
-		}
-		for {
-			var ok bool
-			if i, ok = validValue(b, i, depth+1); !ok {
-				return 0, false
-			}
-			i = jsonscan.SkipSpace(b, i)
-			if i >= len(b) {
-				return 0, false
-			}
-			switch b[i] {
-			case ',':
-				i = jsonscan.SkipSpace(b, i+1)
-			case ']':
-				return i + 1, true
-			default:
-				return 0, false
-			}
-		}
+		return validArray(b, i, depth+1)
 	case c == 't':
 		return validLiteral(b, i, "true")
 	case c == 'f':
@@ -436,6 +434,72 @@ func validValue(b []byte, i, depth int) (int, bool) {
 		return validNumber(b, i)
 	}
 	return 0, false
+}
+
+// validObject checks the object starting at the brace at i, at nesting depth.
+func validObject(b []byte, i, depth int) (int, bool) {
+	if depth > maxJSONDepth {
+		return 0, false
+	}
+	i = jsonscan.SkipSpace(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return 0, false
+		}
+		var ok bool
+		if i, ok = validString(b, i); !ok {
+			return 0, false
+		}
+		i = jsonscan.SkipSpace(b, i)
+		if i >= len(b) || b[i] != ':' {
+			return 0, false
+		}
+		if i, ok = validValue(b, jsonscan.SkipSpace(b, i+1), depth); !ok {
+			return 0, false
+		}
+		var end bool
+		if i, end, ok = validNext(b, i, '}'); !ok || end {
+			return i, ok
+		}
+	}
+}
+
+// validArray checks the array starting at the bracket at i, at nesting depth.
+func validArray(b []byte, i, depth int) (int, bool) {
+	if depth > maxJSONDepth {
+		return 0, false
+	}
+	i = jsonscan.SkipSpace(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		return i + 1, true
+	}
+	for {
+		var ok, end bool
+		if i, ok = validValue(b, i, depth); !ok {
+			return 0, false
+		}
+		if i, end, ok = validNext(b, i, ']'); !ok || end {
+			return i, ok
+		}
+	}
+}
+
+// validNext reads what follows a member or element: a comma (then i is the
+// next one's start) or the closing byte (end, i just past it).
+func validNext(b []byte, i int, closing byte) (next int, end, ok bool) {
+	i = jsonscan.SkipSpace(b, i)
+	switch {
+	case i >= len(b):
+		return 0, false, false
+	case b[i] == ',':
+		return jsonscan.SkipSpace(b, i+1), false, true
+	case b[i] == closing:
+		return i + 1, true, true
+	}
+	return 0, false, false
 }
 
 func validLiteral(b []byte, i int, lit string) (int, bool) {
@@ -488,19 +552,13 @@ func validNumber(b []byte, i int) (int, bool) {
 	case i < len(b) && b[i] == '0':
 		i++
 	case i < len(b) && b[i] >= '1' && b[i] <= '9':
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
+		i = digitsEnd(b, i)
 	default:
 		return 0, false
 	}
 	if i < len(b) && b[i] == '.' {
-		i++
-		s := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == s {
+		s := i + 1
+		if i = digitsEnd(b, s); i == s {
 			return 0, false
 		}
 	}
@@ -510,12 +568,17 @@ func validNumber(b []byte, i int) (int, bool) {
 			i++
 		}
 		s := i
-		for i < len(b) && b[i] >= '0' && b[i] <= '9' {
-			i++
-		}
-		if i == s {
+		if i = digitsEnd(b, s); i == s {
 			return 0, false
 		}
 	}
 	return i, true
+}
+
+// digitsEnd returns the index after the run of ASCII digits starting at i.
+func digitsEnd(b []byte, i int) int {
+	for i < len(b) && b[i] >= '0' && b[i] <= '9' {
+		i++
+	}
+	return i
 }

@@ -9,21 +9,6 @@ import (
 )
 
 // decodeUserEventGeneric is the generic path decodeEvent falls back to.
-func decodeUserEventGeneric(data []byte) (*User, string, error) {
-	var p struct {
-		Event struct {
-			ID   string `json:"id"`
-			Data struct {
-				Object *User `json:"object"`
-			} `json:"data"`
-		} `json:"event"`
-	}
-	if err := json.Unmarshal(data, &p); err != nil {
-		return nil, "", err
-	}
-	return p.Event.Data.Object, p.Event.ID, nil
-}
-
 var decodeSeeds = []string{
 	`{"offset":"o1","event":{"id":"evt_1","type":"user.created","data":{"object":{"user_id":"auth0|1","email":"a@b.c","created_at":"2026-01-02T03:04:05.678Z","identities":[{"user_id":5,"connection":"c","provider":"auth0","isSocial":false}],"app_metadata":{"x":[1,{"y":"}"}]}}}}}`,
 	` { "event" : { "data" : { "object" : { "user_id" : "a\"b" , "email" : null } } , "id" : "e\u00e9" } } `,

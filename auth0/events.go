@@ -165,46 +165,23 @@ func (s *EventStream) dial(callCtx context.Context) error {
 
 func (s *EventStream) dialOnce(callCtx context.Context, refreshed *bool) (err error, again bool) {
 	c := s.c
-	tok, gen, err := c.tokens.get(callCtx)
-	if err != nil {
-		return err, false
-	}
-	q := url.Values{}
-	for _, t := range s.p.Types {
-		q.Add("event_type", t)
-	}
 	last := s.LastOffset()
-	if last == "" && !s.p.FromTimestamp.IsZero() {
-		q.Set("from_timestamp", s.p.FromTimestamp.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05Z"))
-	}
-	u, err := c.apiURL("/events", q)
+	u, err := c.apiURL("/events", s.query(last))
 	if err != nil {
 		return err, false
 	}
-	if err := c.gate.acquire(callCtx); err != nil {
+	tok, gen, err := c.admit(callCtx)
+	if err != nil {
 		return err, false
-	}
-	if c.rps != nil {
-		if err := c.rps.Wait(callCtx); err != nil {
-			c.gate.release(rateInfo{}, 0)
-			return err, false
-		}
 	}
 	connCtx, connCancel := context.WithCancel(s.ctx)
 	stop := context.AfterFunc(callCtx, connCancel) // abort the connect if the caller gives up
-	req, err := http.NewRequestWithContext(connCtx, http.MethodGet, u.String(), nil)
+	req, err := newEventsRequest(connCtx, u, tok, last, c.cfg.UserAgent)
 	if err != nil {
 		stop()
 		connCancel()
 		c.gate.release(rateInfo{}, 0)
 		return err, false
-	}
-	req.Header.Set("Authorization", "Bearer "+tok)
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
-	req.Header.Set("User-Agent", c.cfg.UserAgent)
-	if last != "" {
-		req.Header.Set("Last-Event-ID", last)
 	}
 	resp, err := c.hc.Do(req)
 	stopped := stop()
@@ -217,34 +194,70 @@ func (s *EventStream) dialOnce(callCtx context.Context, refreshed *bool) (err er
 		}
 		return fmt.Errorf("%w: %w", ErrUnavailable, cleanTransportErr("events", "GET", "/api/v2/events", err)), false
 	}
-	ri := parseRateInfo(resp.Header, c.now())
-	c.gate.release(ri, resp.StatusCode)
-	c.observe("events", resp.StatusCode)
-	if ri.ok && c.cfg.Observer != nil {
-		c.cfg.Observer.RateLimit(ri.remaining)
-	}
+	ri := c.settle("events", resp)
 	if resp.StatusCode != http.StatusOK {
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		resp.Body.Close()
 		connCancel()
-		if resp.StatusCode == http.StatusUnauthorized && !*refreshed {
-			*refreshed = true
-			c.tokens.invalidate(gen)
-			return nil, true
-		}
-		ae := newAPIError(resp.StatusCode, body)
-		if resp.StatusCode == 429 {
-			ae.RetryAt = ri.retryAt()
-		}
-		if resp.StatusCode == http.StatusBadRequest && last != "" {
-			return fmt.Errorf("auth0: events: resuming from offset %q: %w: %w", last, ErrInvalidCursor, ae), false
-		}
-		return fmt.Errorf("auth0: events: %w", ae), false
+		return s.refused(resp, ri, gen, last, refreshed)
 	}
+	s.conn = s.read(connCtx, connCancel, resp)
+	return nil, false
+}
+
+// query is the /events query: the event types, and from_timestamp when
+// there is no offset to resume from.
+func (s *EventStream) query(last string) url.Values {
+	q := url.Values{}
+	for _, t := range s.p.Types {
+		q.Add("event_type", t)
+	}
+	if last == "" && !s.p.FromTimestamp.IsZero() {
+		q.Set("from_timestamp", s.p.FromTimestamp.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05Z"))
+	}
+	return q
+}
+
+func newEventsRequest(ctx context.Context, u *url.URL, tok, last, userAgent string) (*http.Request, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	req.Header.Set("User-Agent", userAgent)
+	if last != "" {
+		req.Header.Set("Last-Event-ID", last)
+	}
+	return req, nil
+}
+
+// refused turns a non-200 answer to the connect into its error; a first 401
+// fetches a new token and asks for another dial (again).
+func (s *EventStream) refused(resp *http.Response, ri rateInfo, gen uint64, last string, refreshed *bool) (err error, again bool) {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized && !*refreshed {
+		*refreshed = true
+		s.c.tokens.invalidate(gen)
+		return nil, true
+	}
+	ae := newAPIError(resp.StatusCode, body)
+	if resp.StatusCode == http.StatusTooManyRequests {
+		ae.RetryAt = ri.retryAt()
+	}
+	if resp.StatusCode == http.StatusBadRequest && last != "" {
+		return fmt.Errorf("auth0: events: resuming from offset %q: %w: %w", last, ErrInvalidCursor, ae), false
+	}
+	return fmt.Errorf("auth0: events: %w", ae), false
+}
+
+// read parses the stream's messages in a goroutine until the connection
+// ends or connCtx does, handing each to Next.
+func (s *EventStream) read(connCtx context.Context, connCancel context.CancelFunc, resp *http.Response) *eventConn {
 	conn := &eventConn{cancel: connCancel, items: make(chan sseItem)}
 	go func() {
 		defer resp.Body.Close()
-		rd := NewSSEReaderSize(resp.Body, c.cfg.MaxResponseBytes)
+		rd := NewSSEReaderSize(resp.Body, s.c.cfg.MaxResponseBytes)
 		for {
 			m, err := rd.Next()
 			select {
@@ -257,8 +270,7 @@ func (s *EventStream) dialOnce(callCtx context.Context, refreshed *bool) (err er
 			}
 		}
 	}()
-	s.conn = conn
-	return nil, false
+	return conn
 }
 
 func (s *EventStream) dropConn() {
@@ -276,109 +288,131 @@ func (s *EventStream) dropConn() {
 // failure.
 func (s *EventStream) Next(ctx context.Context) (Event, error) {
 	for {
-		if s.ctx.Err() != nil {
-			s.dropConn()
-			return Event{}, ErrStreamClosed
-		}
-		if s.conn == nil {
-			if err := s.connect(ctx); err != nil {
-				return Event{}, err
-			}
-		}
-		var it sseItem
-		select {
-		case it = <-s.conn.items:
-		case <-ctx.Done():
-			return Event{}, ctx.Err()
-		case <-s.ctx.Done():
-			s.dropConn()
-			return Event{}, ErrStreamClosed
+		it, err := s.receive(ctx)
+		if err != nil {
+			return Event{}, err
 		}
 		if it.err != nil {
-			healthy := s.conn.gotID
-			s.dropConn()
-			if s.ctx.Err() != nil {
-				return Event{}, ErrStreamClosed
-			}
-			if !s.p.Reconnect {
-				if errors.Is(it.err, io.EOF) {
-					return Event{}, ErrStreamClosed
-				}
-				return Event{}, fmt.Errorf("%w: events: %w", ErrUnavailable, it.err)
-			}
-			if healthy {
-				// Auth0 cycles connections on purpose: come straight back.
-				s.bo.Reset()
-				s.failures = 0
-				s.c.log.Debug("auth0: events: connection ended, reconnecting", "offset", s.LastOffset(), "err", it.err)
-				continue
-			}
-			s.failures++
-			d := s.bo.NextBackOff()
-			if s.retry > d {
-				d = s.retry
-			}
-			lvl := slog.LevelDebug
-			if s.failures >= 3 {
-				lvl = slog.LevelWarn
-			}
-			s.c.log.Log(ctx, lvl, "auth0: events: connection ended before any event, reconnecting", "in", d, "failures", s.failures, "err", it.err)
-			if err := sleepCtx(ctx, d); err != nil {
+			if err := s.ended(ctx, it.err); err != nil {
 				return Event{}, err
 			}
 			continue
 		}
-		m := it.msg
-		if m.Retry > 0 {
-			s.retry = time.Duration(m.Retry) * time.Millisecond
-			if s.retry > 30*time.Second {
-				s.retry = 30 * time.Second
-			}
+		if ev, ok, err := s.message(ctx, it.msg); ok || err != nil {
+			return ev, err
 		}
-		if m.Event == "error" {
-			se := decodeStreamError(m)
-			healthy := s.conn.gotID
-			s.dropConn()
-			// cursor_expired and invalid_cursor: the offset itself is
-			// unusable, reconnecting from it cannot help; the caller
-			// resumes from a timestamp. Other codes are transient.
-			if s.p.Reconnect && !errors.Is(se, ErrCursorExpired) && !errors.Is(se, ErrInvalidCursor) {
-				wait, lvl := s.bo.NextBackOff(), slog.LevelWarn
-				if healthy {
-					// A connection that worked and was timed out (timeout,
-					// connection_timeout): Auth0 expects the client back at
-					// once, from its offset, like after a cycled connection.
-					s.bo.Reset()
-					s.failures = 0
-					wait, lvl = s.retry, slog.LevelInfo
-				}
-				s.c.log.Log(ctx, lvl, "auth0: events: stream error, reconnecting from the last offset", "code", se.Code, "offset", s.LastOffset(), "in", wait)
-				if err := sleepCtx(ctx, wait); err != nil {
-					return Event{}, err
-				}
-				continue
-			}
-			return Event{}, se
-		}
-		if m.Data == "" && !m.HasID {
-			continue // comment (":connected", ": heartbeat") or retry-only
-		}
-		if m.HasID && m.ID != "" {
-			s.setLast(m.ID)
-			s.conn.gotID = true
-		}
-		if m.TooLarge {
-			// Skipped to its end (DESIGN.md §4b): the caller records the
-			// offset as handled and dead-letters the message.
-			ev := Event{Type: m.Event, Offset: m.ID, TooLarge: true}
-			if ev.Type == "" {
-				ev.Type = "message"
-			}
-			s.c.log.Warn("auth0: events: message over the size limit skipped", "type", ev.Type, "offset", ev.Offset, "limit", s.c.cfg.MaxResponseBytes)
-			return ev, nil
-		}
-		return decodeEvent(m)
 	}
+}
+
+// receive returns the next item of the connection, connecting first when
+// there is none.
+func (s *EventStream) receive(ctx context.Context) (sseItem, error) {
+	if s.ctx.Err() != nil {
+		s.dropConn()
+		return sseItem{}, ErrStreamClosed
+	}
+	if s.conn == nil {
+		if err := s.connect(ctx); err != nil {
+			return sseItem{}, err
+		}
+	}
+	select {
+	case it := <-s.conn.items:
+		return it, nil
+	case <-ctx.Done():
+		return sseItem{}, ctx.Err()
+	case <-s.ctx.Done():
+		s.dropConn()
+		return sseItem{}, ErrStreamClosed
+	}
+}
+
+// ended handles the end or failure of the connection: nil means reconnect
+// (after a backoff when the connection delivered nothing), else the error
+// Next returns.
+func (s *EventStream) ended(ctx context.Context, cause error) error {
+	healthy := s.conn.gotID
+	s.dropConn()
+	if s.ctx.Err() != nil {
+		return ErrStreamClosed
+	}
+	if !s.p.Reconnect {
+		if errors.Is(cause, io.EOF) {
+			return ErrStreamClosed
+		}
+		return fmt.Errorf("%w: events: %w", ErrUnavailable, cause)
+	}
+	if healthy {
+		// Auth0 cycles connections on purpose: come straight back.
+		s.bo.Reset()
+		s.failures = 0
+		s.c.log.Debug("auth0: events: connection ended, reconnecting", "offset", s.LastOffset(), "err", cause)
+		return nil
+	}
+	s.failures++
+	d := max(s.bo.NextBackOff(), s.retry)
+	lvl := slog.LevelDebug
+	if s.failures >= 3 {
+		lvl = slog.LevelWarn
+	}
+	s.c.log.Log(ctx, lvl, "auth0: events: connection ended before any event, reconnecting", "in", d, "failures", s.failures, "err", cause)
+	return sleepCtx(ctx, d)
+}
+
+// message turns one SSE message into Next's answer; ok false (and no error)
+// means there is nothing to return for it (a comment, retry-only, or a
+// stream error after which the stream reconnected).
+func (s *EventStream) message(ctx context.Context, m SSEMessage) (ev Event, ok bool, err error) {
+	if m.Retry > 0 {
+		s.retry = min(time.Duration(m.Retry)*time.Millisecond, 30*time.Second)
+	}
+	if m.Event == "error" {
+		return Event{}, false, s.streamError(ctx, m)
+	}
+	if m.Data == "" && !m.HasID {
+		return Event{}, false, nil // comment (":connected", ": heartbeat") or retry-only
+	}
+	if m.HasID && m.ID != "" {
+		s.setLast(m.ID)
+		s.conn.gotID = true
+	}
+	if m.TooLarge {
+		// Skipped to its end (DESIGN.md §4b): the caller records the
+		// offset as handled and dead-letters the message.
+		ev := Event{Type: m.Event, Offset: m.ID, TooLarge: true}
+		if ev.Type == "" {
+			ev.Type = "message"
+		}
+		s.c.log.Warn("auth0: events: message over the size limit skipped", "type", ev.Type, "offset", ev.Offset, "limit", s.c.cfg.MaxResponseBytes)
+		return ev, true, nil
+	}
+	ev, err = decodeEvent(m)
+	return ev, true, err
+}
+
+// streamError handles `event: error`: nil after reconnecting from the last
+// offset (transient codes, with Reconnect), else the *StreamError.
+func (s *EventStream) streamError(ctx context.Context, m SSEMessage) error {
+	se := decodeStreamError(m)
+	healthy := s.conn.gotID
+	s.dropConn()
+	// cursor_expired and invalid_cursor: the offset itself is unusable,
+	// reconnecting from it cannot help; the caller resumes from a
+	// timestamp. Other codes are transient.
+	if !s.p.Reconnect || errors.Is(se, ErrCursorExpired) || errors.Is(se, ErrInvalidCursor) {
+		return se
+	}
+	wait, lvl := s.bo.NextBackOff(), slog.LevelWarn
+	if healthy {
+		// A connection that worked and was timed out (timeout,
+		// connection_timeout): Auth0 expects the client back at once, from
+		// its offset, like after a cycled connection.
+		s.bo.Reset()
+		s.failures = 0
+		wait, lvl = s.retry, slog.LevelInfo
+	}
+	s.c.log.Log(ctx, lvl, "auth0: events: stream error, reconnecting from the last offset", "code", se.Code, "offset", s.LastOffset(), "in", wait)
+	return sleepCtx(ctx, wait)
 }
 
 func decodeStreamError(m SSEMessage) *StreamError {
@@ -428,26 +462,13 @@ func decodeEvent(m SSEMessage) (Event, error) {
 	if !strings.HasPrefix(ev.Type, "user.") {
 		return ev, nil
 	}
-	// The common shape is decoded in one pass (User.Raw then shares
-	// ev.Data's bytes); anything unusual takes the generic path below.
-	if u, id, ok := decodeUserEventFast(ev.Data); ok {
-		ev.User, ev.EventID = u, id
-		return ev, nil
-	}
-	var p struct {
-		Event struct {
-			ID   string `json:"id"`
-			Data struct {
-				Object *User `json:"object"`
-			} `json:"data"`
-		} `json:"event"`
-	}
-	if err := json.Unmarshal(ev.Data, &p); err != nil {
+	u, id, err := decodeUserEvent(ev.Data)
+	if err != nil {
 		return ev, fmt.Errorf("auth0: events: decode %s at offset %q: %w", ev.Type, ev.Offset, err)
 	}
-	if p.Event.Data.Object == nil {
+	if u == nil {
 		return ev, fmt.Errorf("auth0: events: %s at offset %q has no data.event.data.object", ev.Type, ev.Offset)
 	}
-	ev.User, ev.EventID = p.Event.Data.Object, p.Event.ID
+	ev.User, ev.EventID = u, id
 	return ev, nil
 }

@@ -39,33 +39,13 @@ func (c *Client) Raw(ctx context.Context, r RawRequest) (*RawResponse, error) {
 		return nil, fmt.Errorf("auth0: api.call: path: %w", err)
 	}
 	pathPart, rawQuery, _ := strings.Cut(r.Path, "?")
-	q := url.Values{}
-	if rawQuery != "" {
-		pq, _ := url.ParseQuery(rawQuery) // checked by CheckAPIPath
-		for k, vs := range pq {
-			q[k] = append(q[k], vs...)
-		}
+	q, err := rawCallQuery(rawQuery, r.Query)
+	if err != nil {
+		return nil, err
 	}
-	for k, vs := range r.Query {
-		for _, v := range vs {
-			if strings.ContainsAny(k+v, "\x00\r\n") {
-				return nil, fmt.Errorf("auth0: api.call: %w: query %q contains control characters", ErrInvalidPath, k)
-			}
-			q.Add(k, v)
-		}
-	}
-	h := http.Header{}
-	for k, v := range r.Headers {
-		ck := http.CanonicalHeaderKey(strings.TrimSpace(k))
-		if ck == "Authorization" || ck == "Host" {
-			return nil, fmt.Errorf("auth0: api.call: %w: %s may not be set by the caller", ErrForbiddenHeader, ck)
-		}
-		if strings.ContainsAny(v, "\x00\r\n") {
-			return nil, fmt.Errorf("auth0: api.call: %w: header %s contains control characters", ErrForbiddenHeader, ck)
-		}
-		if callerHeaders[ck] {
-			h.Set(ck, v)
-		}
+	h, err := rawCallHeaders(r.Headers)
+	if err != nil {
+		return nil, err
 	}
 	if len(c.allow) == 0 {
 		return nil, fmt.Errorf("auth0: api.call: %w: AUTH0_API_CALL_ALLOW is empty", ErrNotAllowed)
@@ -93,6 +73,46 @@ func (c *Client) Raw(ctx context.Context, r RawRequest) (*RawResponse, error) {
 	}
 	out.Body = rawBody(res.header.Get("Content-Type"), res.body)
 	return out, nil
+}
+
+// rawCallQuery merges the path's query (checked by CheckAPIPath) with the
+// caller's Query, refusing control characters in the latter.
+func rawCallQuery(rawQuery string, extra url.Values) (url.Values, error) {
+	q := url.Values{}
+	if rawQuery != "" {
+		pq, _ := url.ParseQuery(rawQuery) // checked by CheckAPIPath
+		for k, vs := range pq {
+			q[k] = append(q[k], vs...)
+		}
+	}
+	for k, vs := range extra {
+		for _, v := range vs {
+			if strings.ContainsAny(k+v, "\x00\r\n") {
+				return nil, fmt.Errorf("auth0: api.call: %w: query %q contains control characters", ErrInvalidPath, k)
+			}
+			q.Add(k, v)
+		}
+	}
+	return q, nil
+}
+
+// rawCallHeaders keeps the caller's headers that callerHeaders allows;
+// Authorization, Host and control characters are refused.
+func rawCallHeaders(in map[string]string) (http.Header, error) {
+	h := http.Header{}
+	for k, v := range in {
+		ck := http.CanonicalHeaderKey(strings.TrimSpace(k))
+		if ck == "Authorization" || ck == "Host" {
+			return nil, fmt.Errorf("auth0: api.call: %w: %s may not be set by the caller", ErrForbiddenHeader, ck)
+		}
+		if strings.ContainsAny(v, "\x00\r\n") {
+			return nil, fmt.Errorf("auth0: api.call: %w: header %s contains control characters", ErrForbiddenHeader, ck)
+		}
+		if callerHeaders[ck] {
+			h.Set(ck, v)
+		}
+	}
+	return h, nil
 }
 
 // rawBody returns JSON with client_secret redacted, or the text as a JSON

@@ -111,32 +111,69 @@ func (c *Client) do(ctx context.Context, cl *call) (*result, error) {
 // attempt sends one request. retryable tells do whether another attempt is
 // allowed by the rules (it still checks MaxRetries).
 func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, refreshed *bool) (*result, bool, error) {
-	safe := idempotent(cl.method)
-	tok, gen, err := c.tokens.get(ctx)
+	tok, gen, err := c.admit(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	defer cancel()
+	req, err := c.newRequest(actx, cl, u, tok)
+	if err != nil {
+		c.gate.release(rateInfo{}, 0)
+		return nil, false, err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.gate.release(rateInfo{}, 0)
+		c.observe(cl.op, 0)
+		retryable, err := transportFailure(ctx, cl, u, err)
+		return nil, retryable, err
+	}
+	raw, ri, retryable, err := c.readResponse(ctx, cl, u, resp)
+	if err != nil {
+		return nil, retryable, err
+	}
+	if resp.StatusCode == http.StatusUnauthorized && !*refreshed {
+		*refreshed = true
+		c.tokens.invalidate(gen)
+		c.log.Debug("auth0: 401, fetching a new token", "op", cl.op)
+		// A fresh token is a new attempt, not a retry of a failure.
+		return c.attempt(ctx, cl, u, refreshed)
+	}
+	return answer(cl, &result{status: resp.StatusCode, header: resp.Header, body: raw}, ri)
+}
+
+// admit waits for what an attempt needs before it is sent: a token, a place
+// in the rate-limit gate and the RPS limiter. On success the caller owns a
+// gate slot and must release it.
+func (c *Client) admit(ctx context.Context) (tok string, gen uint64, err error) {
+	tok, gen, err = c.tokens.get(ctx)
 	if err != nil {
 		// fetchToken already retried what deserved it; retrying here too
 		// would multiply the attempts.
-		return nil, false, err
+		return "", 0, err
 	}
 	if err := c.gate.acquire(ctx); err != nil {
-		return nil, false, err
+		return "", 0, err
 	}
 	if c.rps != nil {
 		if err := c.rps.Wait(ctx); err != nil {
 			c.gate.release(rateInfo{}, 0)
-			return nil, false, err
+			return "", 0, err
 		}
 	}
-	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
-	defer cancel()
+	return tok, gen, nil
+}
+
+// newRequest builds the HTTP request of cl with the bearer token.
+func (c *Client) newRequest(ctx context.Context, cl *call, u *url.URL, tok string) (*http.Request, error) {
 	var body io.Reader
 	if cl.body != nil {
 		body = bytes.NewReader(cl.body)
 	}
-	req, err := http.NewRequestWithContext(actx, cl.method, u.String(), body)
+	req, err := http.NewRequestWithContext(ctx, cl.method, u.String(), body)
 	if err != nil {
-		c.gate.release(rateInfo{}, 0)
-		return nil, false, fmt.Errorf("auth0: %s: %w", cl.op, err)
+		return nil, fmt.Errorf("auth0: %s: %w", cl.op, err)
 	}
 	req.URL = u // keep RawPath exactly as escaped
 	for k, v := range cl.headers {
@@ -150,81 +187,90 @@ func (c *Client) attempt(ctx context.Context, cl *call, u *url.URL, refreshed *b
 	if cl.body != nil && req.Header.Get("Content-Type") == "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.gate.release(rateInfo{}, 0)
-		c.observe(cl.op, 0)
-		terr := cleanTransportErr(cl.op, cl.method, u.EscapedPath(), err)
-		if ctx.Err() != nil {
-			if !safe {
-				return nil, false, fmt.Errorf("%w: %w", ErrAmbiguous, terr)
-			}
-			return nil, false, terr
-		}
-		if !safe && !notSent(err) {
-			return nil, false, fmt.Errorf("%w: %w", ErrAmbiguous, terr)
-		}
-		return nil, true, fmt.Errorf("%w: %w", ErrUnavailable, terr)
+	return req, nil
+}
+
+// transportFailure classifies a request that got no answer: retried when
+// the method is idempotent or the request was never sent; a request that
+// may have reached Auth0 is ambiguous for a non-idempotent method.
+func transportFailure(ctx context.Context, cl *call, u *url.URL, err error) (retryable bool, _ error) {
+	terr := cleanTransportErr(cl.op, cl.method, u.EscapedPath(), err)
+	safe := idempotent(cl.method)
+	switch {
+	case !safe && (ctx.Err() != nil || !notSent(err)):
+		return false, fmt.Errorf("%w: %w", ErrAmbiguous, terr)
+	case ctx.Err() != nil:
+		return false, terr
 	}
+	return true, fmt.Errorf("%w: %w", ErrUnavailable, terr)
+}
+
+// readResponse reads the body (at most MaxResponseBytes: a larger answer is
+// a *ResponseTooLargeError, never cut silently) and reports the answer to the
+// rate-limit gate and the observer.
+func (c *Client) readResponse(ctx context.Context, cl *call, u *url.URL, resp *http.Response) ([]byte, rateInfo, bool, error) {
 	limit := c.cfg.MaxResponseBytes
 	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, int64(limit)+1))
 	resp.Body.Close()
+	ri := c.settle(cl.op, resp)
 	if rerr == nil && len(raw) > limit {
-		// Never cut silently: a cut page would look like a transient
-		// failure forever. Not retryable: the same request answers the same.
-		c.gate.release(parseRateInfo(resp.Header, c.now()), resp.StatusCode)
-		c.observe(cl.op, resp.StatusCode)
-		return nil, false, &ResponseTooLargeError{Op: cl.op, Limit: limit}
-	}
-	ri := parseRateInfo(resp.Header, c.now())
-	c.gate.release(ri, resp.StatusCode)
-	c.observe(cl.op, resp.StatusCode)
-	if ri.ok && c.cfg.Observer != nil {
-		c.cfg.Observer.RateLimit(ri.remaining)
+		// A cut page would look like a transient failure forever. Not
+		// retryable: the same request answers the same.
+		return nil, ri, false, &ResponseTooLargeError{Op: cl.op, Limit: limit}
 	}
 	if rerr != nil {
 		terr := cleanTransportErr(cl.op, cl.method, u.EscapedPath(), rerr)
-		if !safe {
-			return nil, false, fmt.Errorf("%w: %w", ErrAmbiguous, terr)
+		if !idempotent(cl.method) {
+			return nil, ri, false, fmt.Errorf("%w: %w", ErrAmbiguous, terr)
 		}
-		return nil, ctx.Err() == nil, fmt.Errorf("%w: %w", ErrUnavailable, terr)
+		return nil, ri, ctx.Err() == nil, fmt.Errorf("%w: %w", ErrUnavailable, terr)
 	}
-	st := resp.StatusCode
-	if st == http.StatusUnauthorized && !*refreshed {
-		*refreshed = true
-		c.tokens.invalidate(gen)
-		c.log.Debug("auth0: 401, fetching a new token", "op", cl.op)
-		// A fresh token is a new attempt, not a retry of a failure.
-		return c.attempt(ctx, cl, u, refreshed)
+	return raw, ri, false, nil
+}
+
+// settle reports an answer to the rate-limit gate (which releases the
+// caller's slot) and to the observer.
+func (c *Client) settle(op string, resp *http.Response) rateInfo {
+	ri := parseRateInfo(resp.Header, c.now())
+	c.gate.release(ri, resp.StatusCode)
+	c.observe(op, resp.StatusCode)
+	if ri.ok && c.cfg.Observer != nil {
+		c.cfg.Observer.RateLimit(ri.remaining)
 	}
-	res := &result{status: st, header: resp.Header, body: raw}
+	return ri
+}
+
+// answer turns Auth0's status into the outcome of an attempt: 2xx is the
+// result; 429 is retried, and so is 5xx for an idempotent method (a 5xx to
+// a POST is ambiguous); with anyStatus (api.call) a final non-2xx answer is
+// the result instead of an error.
+func answer(cl *call, res *result, ri rateInfo) (*result, bool, error) {
+	st := res.status
 	if st >= 200 && st < 300 {
 		return res, false, nil
 	}
-	apiErr := newAPIError(st, raw)
-	if st == http.StatusTooManyRequests {
+	apiErr := newAPIError(st, res.body)
+	switch {
+	case st == http.StatusTooManyRequests:
 		apiErr.RetryAt = ri.retryAt()
-		if cl.anyStatus {
-			return res, true, &retryableResult{res: res, err: apiErr}
-		}
-		return nil, true, apiErr
-	}
-	if st >= 500 {
-		if cl.anyStatus && safe {
-			return res, true, &retryableResult{res: res, err: apiErr}
-		}
-		if !safe {
-			if cl.anyStatus {
-				return res, false, nil
-			}
-			return nil, false, fmt.Errorf("%w: %w", ErrAmbiguous, apiErr)
-		}
-		return nil, true, apiErr
-	}
-	if cl.anyStatus {
+		return retryWith(cl, res, apiErr)
+	case st >= 500 && idempotent(cl.method):
+		return retryWith(cl, res, apiErr)
+	case st >= 500 && !cl.anyStatus:
+		return nil, false, fmt.Errorf("%w: %w", ErrAmbiguous, apiErr)
+	case cl.anyStatus:
 		return res, false, nil
 	}
 	return nil, false, apiErr
+}
+
+// retryWith asks for a retry of a non-2xx answer; with anyStatus the answer
+// is kept so that do can return it once the retries are exhausted.
+func retryWith(cl *call, res *result, apiErr *APIError) (*result, bool, error) {
+	if cl.anyStatus {
+		return res, true, &retryableResult{res: res, err: apiErr}
+	}
+	return nil, true, apiErr
 }
 
 // retryableResult carries a non-2xx answer that Raw returns as-is once

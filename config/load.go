@@ -216,6 +216,37 @@ func (l *loader) auth0(c *Config) error {
 		}
 		a.Domain, a.BaseURL, a.TenantKey = dom.s, base, tenant
 	}
+	if err := l.auth0Credentials(a); err != nil {
+		return err
+	}
+	if err := l.auth0Audience(a); err != nil {
+		return err
+	}
+	rps, v := l.str("AUTH0_MAX_RPS")
+	f, err := strconv.ParseFloat(strings.TrimSpace(rps), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return bad(v, "not a number")
+	}
+	if f < 0 {
+		return bad(v, "must be 0 (off) or more")
+	}
+	a.MaxRPS = f
+
+	allow := l.get("AUTH0_API_CALL_ALLOW")
+	rules, err := ParseAPIRules(allow.s)
+	if err != nil {
+		return bad(allow, err.Error())
+	}
+	a.APICallAllow = rules
+	c.Events.Source = ""
+	if a.BaseURL != "" {
+		c.Events.Source = a.BaseURL + "/"
+	}
+	return nil
+}
+
+// auth0Credentials reads AUTH0_CLIENT_ID and AUTH0_CLIENT_SECRET (or its _FILE).
+func (l *loader) auth0Credentials(a *Auth0) error {
 	id := l.get("AUTH0_CLIENT_ID")
 	switch {
 	case id.empty() && need(l, NeedAuth0):
@@ -237,7 +268,11 @@ func (l *loader) auth0(c *Config) error {
 		return bad(sec, "contains whitespace or control characters")
 	}
 	a.ClientSecret = Secret(sec.s)
+	return nil
+}
 
+// auth0Audience reads AUTH0_AUDIENCE; by default the tenant's Management API.
+func (l *loader) auth0Audience(a *Auth0) error {
 	aud := l.get("AUTH0_AUDIENCE")
 	if aud.empty() {
 		if a.BaseURL != "" {
@@ -249,27 +284,6 @@ func (l *loader) auth0(c *Config) error {
 			return bad(aud, "not an absolute http(s) URL")
 		}
 		a.Audience = aud.s
-	}
-
-	rps, v := l.str("AUTH0_MAX_RPS")
-	f, err := strconv.ParseFloat(strings.TrimSpace(rps), 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return bad(v, "not a number")
-	}
-	if f < 0 {
-		return bad(v, "must be 0 (off) or more")
-	}
-	a.MaxRPS = f
-
-	allow := l.get("AUTH0_API_CALL_ALLOW")
-	rules, err := ParseAPIRules(allow.s)
-	if err != nil {
-		return bad(allow, err.Error())
-	}
-	a.APICallAllow = rules
-	c.Events.Source = ""
-	if a.BaseURL != "" {
-		c.Events.Source = a.BaseURL + "/"
 	}
 	return nil
 }
@@ -343,6 +357,32 @@ func isLoopback(host string) bool {
 func (l *loader) nats(c *Config) error {
 	n := &c.NATS
 	s, v := l.str("NATS_URL")
+	servers, err := natsServers(s, v)
+	if err != nil {
+		return err
+	}
+	n.URL, n.Servers = strings.Join(servers, ","), servers
+	if err := l.natsAuth(n); err != nil {
+		return err
+	}
+	if err := l.natsTLS(n); err != nil {
+		return err
+	}
+
+	prefix, pv := l.str("NATS_SUBJECT_PREFIX")
+	if err := validSubjectPrefix(prefix); err != nil {
+		return bad(pv, err.Error())
+	}
+	n.SubjectPrefix = prefix
+	if n.StreamReplicas, err = l.integer("NATS_STREAM_REPLICAS", 1, 5); err != nil {
+		return err
+	}
+	return nil
+}
+
+// natsServers checks NATS_URL, a comma-separated list of server URLs (a
+// bare host:port means nats://).
+func natsServers(s string, v value) ([]string, error) {
 	var servers []string
 	for _, p := range strings.Split(s, ",") {
 		p = strings.TrimSpace(p)
@@ -354,23 +394,27 @@ func (l *loader) nats(c *Config) error {
 		}
 		u, err := url.Parse(p)
 		if err != nil || hasSpace(p) {
-			return badNoEcho(v, "[unparsable]", "not a NATS URL list")
+			return nil, badNoEcho(v, "[unparsable]", "not a NATS URL list")
 		}
 		switch u.Scheme {
 		case "nats", "tls", "ws", "wss":
 		default:
-			return badNoEcho(v, redactURL(p), "scheme must be nats://, tls://, ws:// or wss://")
+			return nil, badNoEcho(v, redactURL(p), "scheme must be nats://, tls://, ws:// or wss://")
 		}
 		if u.Hostname() == "" {
-			return badNoEcho(v, redactURL(p), "has no host")
+			return nil, badNoEcho(v, redactURL(p), "has no host")
 		}
 		servers = append(servers, p)
 	}
 	if len(servers) == 0 {
-		return badNoEcho(v, s, "no server URL")
+		return nil, badNoEcho(v, s, "no server URL")
 	}
-	n.URL, n.Servers = strings.Join(servers, ","), servers
+	return servers, nil
+}
 
+// natsAuth reads the NATS credentials: at most one method of NATS_CREDS,
+// NATS_NKEY_SEED_FILE, NATS_USER+NATS_PASSWORD and NATS_TOKEN.
+func (l *loader) natsAuth(n *NATS) error {
 	var methods []string
 	creds := l.get("NATS_CREDS")
 	if !creds.empty() {
@@ -395,9 +439,9 @@ func (l *loader) nats(c *Config) error {
 	}
 	switch {
 	case !user.empty() && pass.empty():
-		return &Error{Var: "NATS_PASSWORD", Problem: "is not set but NATS_USER is (set both or neither)", Example: varByName["NATS_PASSWORD"].Example}
+		return halfPair("NATS_PASSWORD", "NATS_USER")
 	case user.empty() && !pass.empty():
-		return &Error{Var: "NATS_USER", Problem: "is not set but NATS_PASSWORD is (set both or neither)", Example: varByName["NATS_USER"].Example}
+		return halfPair("NATS_USER", "NATS_PASSWORD")
 	case !user.empty():
 		if hasSpace(user.s) {
 			return bad(user, "contains whitespace")
@@ -417,7 +461,11 @@ func (l *loader) nats(c *Config) error {
 		return &Error{Var: methods[1], Problem: fmt.Sprintf("conflicts with %s: set only one NATS auth method (NATS_CREDS, NATS_NKEY_SEED_FILE, NATS_USER+NATS_PASSWORD or NATS_TOKEN)", methods[0]),
 			Example: varByName[methods[1]].Example}
 	}
+	return nil
+}
 
+// natsTLS reads the TLS files; a client certificate needs its key.
+func (l *loader) natsTLS(n *NATS) error {
 	for _, name := range []string{"NATS_TLS_CA", "NATS_TLS_CERT", "NATS_TLS_KEY"} {
 		if v := l.get(name); !v.empty() {
 			if err := readable(v); err != nil {
@@ -428,20 +476,16 @@ func (l *loader) nats(c *Config) error {
 	n.TLSCA, n.TLSCert, n.TLSKey = l.get("NATS_TLS_CA").s, l.get("NATS_TLS_CERT").s, l.get("NATS_TLS_KEY").s
 	if (n.TLSCert == "") != (n.TLSKey == "") {
 		if n.TLSCert == "" {
-			return &Error{Var: "NATS_TLS_CERT", Problem: "is not set but NATS_TLS_KEY is (set both or neither)", Example: varByName["NATS_TLS_CERT"].Example}
+			return halfPair("NATS_TLS_CERT", "NATS_TLS_KEY")
 		}
-		return &Error{Var: "NATS_TLS_KEY", Problem: "is not set but NATS_TLS_CERT is (set both or neither)", Example: varByName["NATS_TLS_KEY"].Example}
-	}
-
-	prefix, pv := l.str("NATS_SUBJECT_PREFIX")
-	if err := validSubjectPrefix(prefix); err != nil {
-		return bad(pv, err.Error())
-	}
-	n.SubjectPrefix = prefix
-	if n.StreamReplicas, err = l.integer("NATS_STREAM_REPLICAS", 1, 5); err != nil {
-		return err
+		return halfPair("NATS_TLS_KEY", "NATS_TLS_CERT")
 	}
 	return nil
+}
+
+// halfPair is the error for a variable that must be set with another one.
+func halfPair(unset, set string) *Error {
+	return &Error{Var: unset, Problem: "is not set but " + set + " is (set both or neither)", Example: varByName[unset].Example}
 }
 
 // readable checks that a path variable names a readable file.

@@ -93,22 +93,10 @@ func (e *Emulator) ResetRequests() { e.log.reset() }
 // serveAdmin is the HTTP admin surface under /emulator/.
 func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request, path string) {
 	switch {
-	case path == "/emulator/users" && r.Method == http.MethodPost:
-		var users []SeedUser
-		if err := json.NewDecoder(io.LimitReader(r.Body, 256<<20)).Decode(&users); err != nil {
-			writeAPIError(w, http.StatusBadRequest, "invalid_body", "body must be a JSON array of users: "+err.Error())
-			return
-		}
-		ids, err := e.CreateUsers(users)
-		if err != nil {
-			writeJSON(w, http.StatusConflict, map[string]any{"user_ids": ids, "error": err.Error()})
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"user_ids": ids})
+	case path == "/emulator/users":
+		e.serveAdminUsers(w, r)
 	case path == "/emulator/fault-users" && r.Method == http.MethodPost:
 		e.serveFaultUsers(w, r)
-	case path == "/emulator/users" && r.Method == http.MethodGet:
-		writeJSON(w, http.StatusOK, map[string]any{"count": e.UserCount()})
 	case strings.HasPrefix(path, "/emulator/users/") && r.Method == http.MethodDelete:
 		id, err := url.PathUnescape(strings.TrimPrefix(path, "/emulator/users/"))
 		if err != nil {
@@ -125,33 +113,79 @@ func (e *Emulator) serveAdmin(w http.ResponseWriter, r *http.Request, path strin
 	case path == "/emulator/requests" && r.Method == http.MethodDelete:
 		e.ResetRequests()
 		w.WriteHeader(http.StatusNoContent)
-	case path == "/emulator/knobs" && r.Method == http.MethodGet:
-		writeJSON(w, http.StatusOK, knobsView(e.Knobs()))
-	case path == "/emulator/knobs" && (r.Method == http.MethodPatch || r.Method == http.MethodPut || r.Method == http.MethodPost):
-		var patch map[string]json.RawMessage
-		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&patch); err != nil {
-			writeAPIError(w, http.StatusBadRequest, "invalid_body", "body must be a JSON object of knobs: "+err.Error())
-			return
-		}
-		k := e.Knobs()
-		err := applyKnobPatch(&k, patch)
-		if err == nil {
-			err = CheckKnobs(k)
-		}
-		if err != nil {
-			writeAPIError(w, http.StatusBadRequest, "invalid_body", err.Error())
-			return
-		}
-		e.SetKnobs(func(dst *Knobs) { *dst = k })
-		writeJSON(w, http.StatusOK, knobsView(k))
+	case path == "/emulator/knobs":
+		e.serveAdminKnobs(w, r)
 	case path == "/emulator/connections":
 		e.serveAdminConnections(w, r)
 	case path == "/emulator/events/close" && r.Method == http.MethodPost:
 		e.CloseEventStreams()
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeAPIError(w, http.StatusNotFound, "", "Not Found: admin endpoints are POST/GET /emulator/users, PATCH/DELETE /emulator/users/{id}, /emulator/event-streams[/{id}[/deliveries|/redeliver]], GET/DELETE /emulator/requests, GET/PATCH /emulator/knobs, GET/POST /emulator/connections, POST /emulator/events/close")
+		adminNotFound(w)
 	}
+}
+
+func adminNotFound(w http.ResponseWriter) {
+	writeAPIError(w, http.StatusNotFound, "", "Not Found: admin endpoints are POST/GET /emulator/users, POST /emulator/fault-users, PATCH/DELETE /emulator/users/{id}, /emulator/event-streams[/{id}[/deliveries|/redeliver]], GET/DELETE /emulator/requests, GET/PATCH /emulator/knobs, GET/POST /emulator/connections, POST /emulator/events/close")
+}
+
+// serveAdminUsers: POST seeds users, GET counts them.
+func (e *Emulator) serveAdminUsers(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		writeJSON(w, http.StatusOK, map[string]any{"count": e.UserCount()})
+		return
+	case http.MethodPost:
+	default:
+		adminNotFound(w)
+		return
+	}
+	serveCreate(w, r, "users", e.CreateUsers)
+}
+
+// serveCreate decodes a JSON array of T (up to 256 MB) and answers with the
+// ids create made: 200, or 409 with the error and the ids made before it.
+func serveCreate[T any](w http.ResponseWriter, r *http.Request, what string, create func([]T) ([]string, error)) {
+	var items []T
+	if err := json.NewDecoder(io.LimitReader(r.Body, 256<<20)).Decode(&items); err != nil {
+		writeAPIError(w, http.StatusBadRequest, "invalid_body", "body must be a JSON array of "+what+": "+err.Error())
+		return
+	}
+	ids, err := create(items)
+	if err != nil {
+		writeJSON(w, http.StatusConflict, map[string]any{"user_ids": ids, "error": err.Error()})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"user_ids": ids})
+}
+
+// serveAdminKnobs: GET shows the knobs, PATCH (PUT, POST) changes some.
+func (e *Emulator) serveAdminKnobs(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodGet:
+		writeJSON(w, http.StatusOK, knobsView(e.Knobs()))
+		return
+	case http.MethodPatch, http.MethodPut, http.MethodPost:
+	default:
+		adminNotFound(w)
+		return
+	}
+	var patch map[string]json.RawMessage
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&patch); err != nil {
+		writeAPIError(w, http.StatusBadRequest, "invalid_body", "body must be a JSON object of knobs: "+err.Error())
+		return
+	}
+	k := e.Knobs()
+	err := applyKnobPatch(&k, patch)
+	if err == nil {
+		err = CheckKnobs(k)
+	}
+	if err != nil {
+		writeAPIError(w, http.StatusBadRequest, "invalid_body", err.Error())
+		return
+	}
+	e.SetKnobs(func(dst *Knobs) { *dst = k })
+	writeJSON(w, http.StatusOK, knobsView(k))
 }
 
 var durationType = reflect.TypeOf(time.Duration(0))

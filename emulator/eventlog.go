@@ -150,7 +150,7 @@ func (l *eventLog) appendPadded(eventType string, user []byte, pad int) {
 	evtID := l.appendAlnum(append(idBuf[:0], "evt_"...), 16)
 	// Framed by hand in one allocation: every part is either fixed, base64url,
 	// a known event type, a timestamp or compact JSON (no line breaks), so
-	// this is exactly what writeSSE would write for the same message.
+	// this is exactly what sse.Write would write for the same message.
 	frame := make([]byte, 0, 200+2*len(eventType)+2*len(offset)+len(timeLayout)+len(objBytes)+pad)
 	frame = append(frame, "event: "...)
 	frame = append(frame, eventType...)

@@ -9,7 +9,6 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 )
@@ -74,15 +73,5 @@ func (e *Emulator) CreateFaultUsers(users []FaultUser) ([]string, error) {
 
 // serveFaultUsers is POST /emulator/fault-users: a JSON array of FaultUser.
 func (e *Emulator) serveFaultUsers(w http.ResponseWriter, r *http.Request) {
-	var users []FaultUser
-	if err := json.NewDecoder(io.LimitReader(r.Body, 256<<20)).Decode(&users); err != nil {
-		writeAPIError(w, http.StatusBadRequest, "invalid_body", "body must be a JSON array of fault users: "+err.Error())
-		return
-	}
-	ids, err := e.CreateFaultUsers(users)
-	if err != nil {
-		writeJSON(w, http.StatusConflict, map[string]any{"user_ids": ids, "error": err.Error()})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"user_ids": ids})
+	serveCreate(w, r, "fault users", e.CreateFaultUsers)
 }

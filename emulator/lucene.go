@@ -636,44 +636,42 @@ func (t termNode) matchField(u *user, v *version, f string) bool {
 	if t.kind == termExists {
 		return eachValue(v.doc, f, func(any) bool { return true })
 	}
-	return eachValue(v.doc, f, func(x any) bool {
-		if kind == fDate && t.kind == termExact {
-			if s, ok := x.(string); ok {
-				if tm, ok := parseDate(s); ok && matchDate(tm, t.value) {
-					return true
-				}
-			}
+	return eachValue(v.doc, f, func(x any) bool { return t.matchValue(x, kind, ci) })
+}
+
+// matchValue matches one value of the field: dates and numbers exactly by
+// value, anything else as text (ci: case-insensitively), whole or prefix.
+func (t termNode) matchValue(x any, kind fieldKind, ci bool) bool {
+	if kind == fDate && t.kind == termExact {
+		s, ok := x.(string)
+		if !ok {
 			return false
 		}
-		if kind == fNumber && t.kind == termExact {
-			if a, ok := toFloat(x); ok {
-				if b, err := strconv.ParseFloat(t.value, 64); err == nil && a == b {
-					return true
-				}
-			}
+		tm, ok := parseDate(s)
+		return ok && matchDate(tm, t.value)
+	}
+	if kind == fNumber && t.kind == termExact {
+		a, ok := toFloat(x)
+		if !ok {
 			return false
 		}
-		var s string
-		switch y := x.(type) {
-		case string:
-			s = y
-		default:
-			s = valueString(x)
+		b, err := strconv.ParseFloat(t.value, 64)
+		return err == nil && a == b
+	}
+	s, ok := x.(string)
+	if !ok {
+		s = valueString(x)
+	}
+	if t.kind == termPrefix {
+		if len(s) < len(t.value) {
+			return false
 		}
-		if t.kind == termPrefix {
-			if len(s) < len(t.value) {
-				return false
-			}
-			if ci {
-				return strings.EqualFold(s[:len(t.value)], t.value)
-			}
-			return s[:len(t.value)] == t.value
-		}
-		if ci {
-			return strings.EqualFold(s, t.value)
-		}
-		return s == t.value
-	})
+		s = s[:len(t.value)]
+	}
+	if ci {
+		return strings.EqualFold(s, t.value)
+	}
+	return s == t.value
 }
 
 func matchDate(tm time.Time, value string) bool {

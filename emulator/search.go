@@ -176,21 +176,7 @@ func (e *Emulator) search(p *searchParams, now time.Time) ([][]byte, int) {
 		}
 	}
 	if !byIndex {
-		// Other sort fields: a stable sort over the index order, so ties keep
-		// the (created_at, user_id) order.
-		field, desc := p.sortField, p.sortDesc
-		sort.SliceStable(hits, func(i, j int) bool {
-			c := compareField(hits[i].v.doc, hits[j].v.doc, field)
-			if desc {
-				return c > 0
-			}
-			return c < 0
-		})
-		if start >= len(hits) {
-			hits = nil
-		} else {
-			hits = hits[start:min(end, len(hits))]
-		}
+		hits = sortedPage(hits, p.sortField, p.sortDesc, start, end)
 	}
 	out := make([][]byte, len(hits))
 	for i, h := range hits {
@@ -201,6 +187,23 @@ func (e *Emulator) search(p *searchParams, now time.Time) ([][]byte, int) {
 		}
 	}
 	return out, total
+}
+
+// sortedPage sorts hits by another field than created_at and cuts the page
+// [start, end). The sort is stable over the index order, so ties keep the
+// (created_at, user_id) order.
+func sortedPage(hits []hit, field string, desc bool, start, end int) []hit {
+	sort.SliceStable(hits, func(i, j int) bool {
+		c := compareField(hits[i].v.doc, hits[j].v.doc, field)
+		if desc {
+			return c > 0
+		}
+		return c < 0
+	})
+	if start >= len(hits) {
+		return nil
+	}
+	return hits[start:min(end, len(hits))]
 }
 
 // compareField orders two profiles by one field; absent values sort last.

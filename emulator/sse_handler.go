@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/sse"
 )
 
 // evEventTypes are the event_type values the spec accepts
@@ -193,8 +193,8 @@ func (e *Emulator) serveEvents(w http.ResponseWriter, r *http.Request) {
 	if retry <= 0 {
 		retry = evDefaultRetry
 	}
-	s.msg(auth0.SSEMessage{Comment: "connected"})
-	s.msg(auth0.SSEMessage{Retry: int(retry / time.Millisecond)})
+	s.msg(sse.Message{Comment: "connected"})
+	s.msg(sse.Message{Retry: int(retry / time.Millisecond)})
 	if cursorError != "" {
 		s.sendError("invalid_cursor", cursorError, l.encodeOffset(cur))
 		s.flush()
@@ -230,12 +230,12 @@ func (s *evStream) write(b []byte) {
 	_, s.err = s.w.Write(b)
 }
 
-func (s *evStream) msg(m auth0.SSEMessage) {
+func (s *evStream) msg(m sse.Message) {
 	if s.err != nil {
 		return
 	}
 	_ = s.rc.SetWriteDeadline(time.Now().Add(evWriteTimeout))
-	s.err = writeSSE(s.w, m)
+	s.err = sse.Write(s.w, m)
 }
 
 func (s *evStream) flush() error {
@@ -255,7 +255,7 @@ func (s *evStream) sendError(code, message, offset string) {
 	b, _ := json.Marshal(struct {
 		Error detail `json:"error"`
 	}{detail{code, message, offset}})
-	s.msg(auth0.SSEMessage{Event: "error", Data: string(b)})
+	s.msg(sse.Message{Event: "error", Data: string(b)})
 }
 
 // run streams until the connection must end. It runs on the handler's
@@ -301,7 +301,7 @@ func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) 
 			cur.at = s.l.now()
 			off := s.l.encodeOffset(cur)
 			s.write(evHeartbeatComment)
-			s.msg(auth0.SSEMessage{Event: "offset-only", ID: off, HasID: true, Data: `{"offset":"` + off + `"}`})
+			s.msg(sse.Message{Event: "offset-only", ID: off, HasID: true, Data: `{"offset":"` + off + `"}`})
 		}
 		if s.flush() != nil {
 			return

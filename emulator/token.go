@@ -76,19 +76,33 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request, st *reqSta
 		writeOAuthError(w, http.StatusMethodNotAllowed, "invalid_request", "Method not allowed, use POST")
 		return
 	}
+	params, herr := tokenParams(r)
+	if herr == nil {
+		var client ClientCredentials
+		client, herr = e.authorizeToken(params)
+		if herr == nil {
+			st.clientID = client.ID
+			e.writeToken(w, client.ID, grantedScopes(client.Scopes, params["scope"]))
+			return
+		}
+	}
+	writeOAuthError(w, herr.status, herr.code, herr.message)
+}
+
+// tokenParams reads the token request's parameters from a form or JSON
+// body, client credentials from Basic auth taking precedence.
+func tokenParams(r *http.Request) (map[string]string, *httpErr) {
 	params := map[string]string{}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 	if err != nil || len(body) > maxBody {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "request body unreadable or over 1 MB")
-		return
+		return nil, &httpErr{http.StatusBadRequest, "invalid_request", "request body unreadable or over 1 MB"}
 	}
 	switch ct {
 	case "application/json":
 		var m map[string]any
 		if err := json.Unmarshal(body, &m); err != nil {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "request body is not valid JSON")
-			return
+			return nil, &httpErr{http.StatusBadRequest, "invalid_request", "request body is not valid JSON"}
 		}
 		for k, v := range m {
 			if s, ok := v.(string); ok {
@@ -98,68 +112,76 @@ func (e *Emulator) serveToken(w http.ResponseWriter, r *http.Request, st *reqSta
 	case "application/x-www-form-urlencoded", "":
 		vals, err := url.ParseQuery(string(body))
 		if err != nil {
-			writeOAuthError(w, http.StatusBadRequest, "invalid_request", "request body is not a valid form")
-			return
+			return nil, &httpErr{http.StatusBadRequest, "invalid_request", "request body is not a valid form"}
 		}
 		for k := range vals {
 			params[k] = vals.Get(k)
 		}
 	default:
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Content-Type must be application/x-www-form-urlencoded or application/json")
-		return
+		return nil, &httpErr{http.StatusBadRequest, "invalid_request", "Content-Type must be application/x-www-form-urlencoded or application/json"}
 	}
 	if id, secret, ok := r.BasicAuth(); ok {
 		id, _ = url.QueryUnescape(id)
 		secret, _ = url.QueryUnescape(secret)
 		params["client_id"], params["client_secret"] = id, secret
 	}
+	return params, nil
+}
+
+// authorizeToken checks the grant, the client credentials and the audience
+// in Auth0's order, with its errors.
+func (e *Emulator) authorizeToken(params map[string]string) (ClientCredentials, *httpErr) {
 	gt := params["grant_type"]
 	if gt == "" {
-		writeOAuthError(w, http.StatusBadRequest, "invalid_request", "Missing required parameter: grant_type")
-		return
+		return ClientCredentials{}, &httpErr{http.StatusBadRequest, "invalid_request", "Missing required parameter: grant_type"}
 	}
 	if gt != "client_credentials" {
-		writeOAuthError(w, http.StatusForbidden, "unauthorized_client", "Grant type '"+gt+"' not allowed for the client.")
-		return
+		return ClientCredentials{}, &httpErr{http.StatusForbidden, "unauthorized_client", "Grant type '" + gt + "' not allowed for the client."}
 	}
+	denied := &httpErr{http.StatusUnauthorized, "access_denied", "Unauthorized"}
 	if params["client_id"] == "" {
-		writeOAuthError(w, http.StatusUnauthorized, "access_denied", "Unauthorized")
-		return
+		return ClientCredentials{}, denied
 	}
 	client, ok := e.findClient(params["client_id"])
 	if !ok || subtle.ConstantTimeCompare([]byte(client.Secret), []byte(params["client_secret"])) != 1 {
-		writeOAuthError(w, http.StatusUnauthorized, "access_denied", "Unauthorized")
-		return
+		return ClientCredentials{}, denied
 	}
 	aud := params["audience"]
 	if aud == "" {
-		writeOAuthError(w, http.StatusForbidden, "access_denied", "No audience parameter was provided, and no default audience has been configured")
-		return
+		return ClientCredentials{}, &httpErr{http.StatusForbidden, "access_denied", "No audience parameter was provided, and no default audience has been configured"}
 	}
 	// The audience must name this tenant's Management API. Any host is
 	// accepted (the emulator is reached under many names: 127.0.0.1,
 	// localhost, a compose service name), the path must be /api/v2/.
 	if u, err := url.Parse(aud); err != nil || strings.TrimSuffix(u.Path, "/") != "/api/v2" || u.Host == "" {
-		writeOAuthError(w, http.StatusForbidden, "access_denied", "Service not found: "+aud)
-		return
+		return ClientCredentials{}, &httpErr{http.StatusForbidden, "access_denied", "Service not found: " + aud}
 	}
-	scopes := client.Scopes
+	return client, nil
+}
+
+// grantedScopes: the client's scopes (nil = AllScopes), narrowed to the
+// requested ones when the request names any.
+func grantedScopes(scopes []string, requested string) []string {
 	if scopes == nil {
 		scopes = AllScopes
 	}
-	if req := strings.Fields(params["scope"]); len(req) > 0 {
-		var granted []string
-		for _, s := range req {
-			if slices.Contains(scopes, s) {
-				granted = append(granted, s)
-			}
-		}
-		scopes = granted
+	req := strings.Fields(requested)
+	if len(req) == 0 {
+		return scopes
 	}
-	st.clientID = client.ID
+	var granted []string
+	for _, s := range req {
+		if slices.Contains(scopes, s) {
+			granted = append(granted, s)
+		}
+	}
+	return granted
+}
+
+func (e *Emulator) writeToken(w http.ResponseWriter, clientID string, scopes []string) {
 	now := e.now()
 	lifetime := e.cfg.TokenLifetime
-	tok := e.tokens.issue(tokenInfo{clientID: client.ID, scopes: slices.Clone(scopes), expires: now.Add(lifetime)}, now)
+	tok := e.tokens.issue(tokenInfo{clientID: clientID, scopes: slices.Clone(scopes), expires: now.Add(lifetime)}, now)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("Pragma", "no-cache")
 	w.Header().Set("Content-Type", "application/json")

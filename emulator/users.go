@@ -241,68 +241,84 @@ func (e *Emulator) updateUser(id string, body map[string]any) ([]byte, *httpErr)
 				doc["last_password_reset"] = formatTime(now)
 			}
 		case "user_metadata", "app_metadata":
-			// Auth0 keeps an emptied user_metadata as {} but drops an
-			// emptied app_metadata (as recorded).
-			patch := v.(map[string]any)
-			if len(patch) == 0 {
-				if k == "user_metadata" {
-					doc[k] = map[string]any{}
-				} else {
-					delete(doc, k)
-				}
-				continue
-			}
-			old, _ := doc[k].(map[string]any)
-			merged := make(map[string]any, len(old)+len(patch))
-			for mk, mv := range old {
-				merged[mk] = mv
-			}
-			for mk, mv := range patch {
-				if mv == nil {
-					delete(merged, mk)
-				} else {
-					merged[mk] = mv
-				}
-			}
-			if len(merged) == 0 && k == "app_metadata" {
-				delete(doc, k)
-			} else {
-				doc[k] = merged
-			}
+			patchMetadata(doc, k, v.(map[string]any))
 		case "email":
-			if v == nil {
-				delete(doc, k)
-				newEmail = ""
-				continue
-			}
-			em := strings.ToLower(v.(string))
-			if em != u.emailKey {
-				if _, set := body["email_verified"]; !set {
-					doc["email_verified"] = false
-				}
-			}
-			doc[k] = em
-			newEmail = em
+			newEmail = patchEmail(doc, v, u.emailKey, body)
 		case "username":
-			if v == nil {
-				delete(doc, k)
-				newUsername = ""
-				continue
-			}
-			doc[k] = v
-			newUsername = v.(string)
+			setOrDelete(doc, k, v)
+			newUsername, _ = v.(string)
 		default:
-			if v == nil {
-				delete(doc, k)
-			} else {
-				doc[k] = v
-			}
+			setOrDelete(doc, k, v)
 		}
 	}
 	if (newEmail != u.emailKey || newUsername != u.username) && s.conflict(u.connection, newEmail, newUsername, u) {
 		return nil, &httpErr{http.StatusConflict, "auth0_idp_error", msgUserExists}
 	}
 	doc["updated_at"] = formatTime(laterThan(now, u.cur.doc["updated_at"]))
+	s.reindex(u, newEmail, newUsername)
+	if !now.Before(u.cur.visibleAt) {
+		u.prev = u.cur
+	}
+	u.cur = newVersion(doc, now.Add(e.drawLag()))
+	e.events.append("user.updated", u.cur.raw)
+	return u.cur.raw, nil
+}
+
+// setOrDelete sets doc[k] to v; null deletes it.
+func setOrDelete(doc map[string]any, k string, v any) {
+	if v == nil {
+		delete(doc, k)
+	} else {
+		doc[k] = v
+	}
+}
+
+// patchMetadata merges patch into doc[k] (user_metadata or app_metadata):
+// a null member deletes. Auth0 keeps an emptied user_metadata as {} but
+// drops an emptied app_metadata (as recorded).
+func patchMetadata(doc map[string]any, k string, patch map[string]any) {
+	if len(patch) == 0 {
+		if k == "user_metadata" {
+			doc[k] = map[string]any{}
+		} else {
+			delete(doc, k)
+		}
+		return
+	}
+	old, _ := doc[k].(map[string]any)
+	merged := make(map[string]any, len(old)+len(patch))
+	for mk, mv := range old {
+		merged[mk] = mv
+	}
+	for mk, mv := range patch {
+		setOrDelete(merged, mk, mv)
+	}
+	if len(merged) == 0 && k == "app_metadata" {
+		delete(doc, k)
+	} else {
+		doc[k] = merged
+	}
+}
+
+// patchEmail sets (lower-cased) or deletes the email and returns the new
+// email key; a changed email is unverified unless the body says otherwise.
+func patchEmail(doc map[string]any, v any, oldKey string, body map[string]any) string {
+	if v == nil {
+		delete(doc, "email")
+		return ""
+	}
+	em := strings.ToLower(v.(string))
+	if em != oldKey {
+		if _, set := body["email_verified"]; !set {
+			doc["email_verified"] = false
+		}
+	}
+	doc["email"] = em
+	return em
+}
+
+// reindex moves u in the email and username indexes (s.mu held).
+func (s *store) reindex(u *user, newEmail, newUsername string) {
 	if newEmail != u.emailKey {
 		s.removeEmail(u)
 		u.emailKey = newEmail
@@ -317,12 +333,6 @@ func (e *Emulator) updateUser(id string, body map[string]any) ([]byte, *httpErr)
 			s.byName[u.connection+"\x00"+newUsername] = u
 		}
 	}
-	if !now.Before(u.cur.visibleAt) {
-		u.prev = u.cur
-	}
-	u.cur = newVersion(doc, now.Add(e.drawLag()))
-	e.events.append("user.updated", u.cur.raw)
-	return u.cur.raw, nil
 }
 
 func cloneDoc(doc map[string]any) map[string]any {

@@ -131,25 +131,33 @@ func validateBody(body map[string]any, specs map[string]propSpec, required []str
 		if !ok {
 			continue
 		}
-		n := utf8.RuneCountInString(s)
-		if n < spec.min {
-			return fmt.Sprintf("Payload validation error: 'String is too short (%d chars), minimum %d' on property %s.", n, spec.min, k)
+		if msg := spec.checkString(k, s); msg != "" {
+			return msg
 		}
-		if spec.max > 0 && n > spec.max {
-			return fmt.Sprintf("Payload validation error: 'String is too long (%d chars), maximum %d' on property %s.", n, spec.max, k)
+	}
+	return ""
+}
+
+// checkString checks a string property's length, pattern and format.
+func (spec propSpec) checkString(k, s string) string {
+	n := utf8.RuneCountInString(s)
+	if n < spec.min {
+		return fmt.Sprintf("Payload validation error: 'String is too short (%d chars), minimum %d' on property %s.", n, spec.min, k)
+	}
+	if spec.max > 0 && n > spec.max {
+		return fmt.Sprintf("Payload validation error: 'String is too long (%d chars), maximum %d' on property %s.", n, spec.max, k)
+	}
+	if spec.pattern != nil && !spec.pattern.MatchString(s) {
+		return fmt.Sprintf("Payload validation error: 'String does not match pattern %s: %s' on property %s.", spec.pattern.String(), s, k)
+	}
+	switch spec.format {
+	case "email":
+		if !emailPattern.MatchString(s) {
+			return fmt.Sprintf("Payload validation error: 'Object didn't pass validation for format email: %s' on property %s.", s, k)
 		}
-		if spec.pattern != nil && !spec.pattern.MatchString(s) {
-			return fmt.Sprintf("Payload validation error: 'String does not match pattern %s: %s' on property %s.", spec.pattern.String(), s, k)
-		}
-		switch spec.format {
-		case "email":
-			if !emailPattern.MatchString(s) {
-				return fmt.Sprintf("Payload validation error: 'Object didn't pass validation for format email: %s' on property %s.", s, k)
-			}
-		case "uri":
-			if !strings.Contains(s, "://") || strings.ContainsAny(s, " \t\r\n") {
-				return fmt.Sprintf("Payload validation error: 'Object didn't pass validation for format strict-uri: %s' on property %s.", s, k)
-			}
+	case "uri":
+		if !strings.Contains(s, "://") || strings.ContainsAny(s, " \t\r\n") {
+			return fmt.Sprintf("Payload validation error: 'Object didn't pass validation for format strict-uri: %s' on property %s.", s, k)
 		}
 	}
 	return ""

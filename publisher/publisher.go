@@ -259,113 +259,16 @@ func headerBytes(id string) int {
 // publishAll publishes msgs (nil entries are skipped: their results already
 // hold an error) with at most MaxInFlight unacknowledged, and fills results.
 func (p *Publisher) publishAll(ctx context.Context, msgs []*nats.Msg, results []Result) {
-	queue := make([]pending, 0, min(len(msgs), p.o.MaxInFlight))
-	timer := time.NewTimer(time.Hour)
-	timer.Stop()
-	defer timer.Stop()
-	armed := time.Time{} // deadline the timer is set for
-
-	arm := func(d time.Time) {
-		if d.Equal(armed) {
-			return
-		}
-		timer.Stop()
-		timer.Reset(time.Until(d))
-		armed = d
-	}
-	release := func() { <-p.slots }
-	done := func(q pending, ack *jetstream.PubAck, err error) {
-		r := &results[q.idx]
-		if err != nil {
-			r.Err = fmt.Errorf("publish %s: %w", r.EventID, err)
-		} else {
-			r.Acked, r.Duplicate, r.Seq = true, ack.Duplicate, ack.Sequence
-		}
-		release()
-	}
-	// retry re-queues q (keeping its slot) while AckTimeout allows.
-	retry := func(q pending, cause error) {
-		now := time.Now()
-		switch {
-		case !now.Before(q.final):
-			if cause == ErrAckTimeout && q.lastErr != nil && q.fut == nil {
-				cause = q.lastErr
-			}
-			done(q, nil, cause)
-			return
-		case q.fut == nil || cause == ErrAckTimeout: // re-send time, or an attempt without an ack
-			q = p.attempt(q)
-		default: // no stream responded: wait a moment
-			q.fut, q.lastErr, q.deadline = nil, cause, minTime(now.Add(retryPause), q.final)
-		}
-		queue = append(queue, q)
-	}
-	// waitHead resolves the oldest pending publish; with acquire it may
-	// instead take a free slot (returns true then).
-	waitHead := func(acquire bool) (gotSlot bool) {
-		var slots chan struct{}
-		if acquire {
-			slots = p.slots
-		}
-		var head pending
-		var ok <-chan *jetstream.PubAck
-		var errc <-chan error
-		var tc <-chan time.Time
-		if len(queue) > 0 {
-			if queue[0].ok == nil && queue[0].fut != nil { // once per attempt: each call takes the JetStream client's lock
-				queue[0].ok, queue[0].errc = queue[0].fut.Ok(), queue[0].fut.Err()
-			}
-			head = queue[0]
-			ok, errc = head.ok, head.errc
-			arm(head.deadline)
-			tc = timer.C
-		}
-		select {
-		case slots <- struct{}{}:
-			return true
-		case ack := <-ok:
-			done(head, ack, nil)
-		case err := <-errc:
-			if retryable(err) {
-				retry(head, err)
-			} else {
-				done(head, nil, err)
-			}
-		case <-tc:
-			armed = time.Time{}
-			retry(head, ErrAckTimeout)
-		case <-ctx.Done():
-			if len(queue) == 0 {
-				return false
-			}
-			done(head, nil, ctx.Err())
-		}
-		queue = queue[1:]
-		return false
-	}
-
+	run := &publishRun{p: p, ctx: ctx, results: results,
+		queue: make([]pending, 0, min(len(msgs), p.o.MaxInFlight)), timer: time.NewTimer(time.Hour)}
+	run.timer.Stop()
+	defer run.timer.Stop()
 	for i, msg := range msgs {
 		if msg == nil {
 			continue
 		}
 		id := results[i].EventID
-		if ctx.Err() != nil {
-			results[i].Err = fmt.Errorf("publish %s: %w", id, ctx.Err())
-			continue
-		}
-		got := false
-		select { // fast path: a free slot, no need to look at pending acks
-		case p.slots <- struct{}{}:
-			got = true
-		default:
-		}
-		for !got && ctx.Err() == nil {
-			got = waitHead(true)
-		}
-		if ctx.Err() != nil {
-			if got {
-				release()
-			}
+		if !run.acquire() {
 			results[i].Err = fmt.Errorf("publish %s: %w", id, ctx.Err())
 			continue
 		}
@@ -378,13 +281,134 @@ func (p *Publisher) publishAll(ctx context.Context, msgs []*nats.Msg, results []
 		case retryable(err):
 			q.lastErr, q.deadline = err, minTime(now.Add(retryPause), q.final)
 		default:
-			release()
+			run.release()
 			results[i].Err = fmt.Errorf("publish %s: %w", id, err)
 			continue
 		}
-		queue = append(queue, q)
+		run.queue = append(run.queue, q)
 	}
-	for len(queue) > 0 {
-		waitHead(false)
+	for len(run.queue) > 0 {
+		run.waitHead(false)
 	}
+}
+
+// publishRun is one publishAll: the publishes awaiting their ack, oldest
+// first, and one timer for the oldest one's deadline.
+type publishRun struct {
+	p       *Publisher
+	ctx     context.Context
+	results []Result
+	queue   []pending
+	timer   *time.Timer
+	armed   time.Time // deadline the timer is set for
+}
+
+func (r *publishRun) arm(d time.Time) {
+	if d.Equal(r.armed) {
+		return
+	}
+	r.timer.Stop()
+	r.timer.Reset(time.Until(d))
+	r.armed = d
+}
+
+func (r *publishRun) release() { <-r.p.slots }
+
+// done records the outcome of publish q and frees its slot.
+func (r *publishRun) done(q pending, ack *jetstream.PubAck, err error) {
+	res := &r.results[q.idx]
+	if err != nil {
+		res.Err = fmt.Errorf("publish %s: %w", res.EventID, err)
+	} else {
+		res.Acked, res.Duplicate, res.Seq = true, ack.Duplicate, ack.Sequence
+	}
+	r.release()
+}
+
+// retry re-queues q (keeping its slot) while AckTimeout allows: at once
+// after an attempt without an ack (same Nats-Msg-Id, so a late ack of the
+// first is harmless), after retryPause when no stream responded.
+func (r *publishRun) retry(q pending, cause error) {
+	now := time.Now()
+	switch {
+	case !now.Before(q.final):
+		if cause == ErrAckTimeout && q.lastErr != nil && q.fut == nil {
+			cause = q.lastErr
+		}
+		r.done(q, nil, cause)
+		return
+	case q.fut == nil || cause == ErrAckTimeout: // re-send time, or an attempt without an ack
+		q = r.p.attempt(q)
+	default: // no stream responded: wait a moment
+		q.fut, q.lastErr, q.deadline = nil, cause, minTime(now.Add(retryPause), q.final)
+	}
+	r.queue = append(r.queue, q)
+}
+
+// acquire takes an in-flight slot, resolving pending acks while none is
+// free; false (holding no slot) once ctx has ended.
+func (r *publishRun) acquire() bool {
+	if r.ctx.Err() != nil {
+		return false
+	}
+	got := false
+	select { // fast path: a free slot, no need to look at pending acks
+	case r.p.slots <- struct{}{}:
+		got = true
+	default:
+	}
+	for !got && r.ctx.Err() == nil {
+		got = r.waitHead(true)
+	}
+	if r.ctx.Err() != nil {
+		if got {
+			r.release()
+		}
+		return false
+	}
+	return true
+}
+
+// waitHead resolves the oldest pending publish; with acquire it may
+// instead take a free slot (returns true then).
+func (r *publishRun) waitHead(acquire bool) (gotSlot bool) {
+	var slots chan struct{}
+	if acquire {
+		slots = r.p.slots
+	}
+	var head pending
+	var ok <-chan *jetstream.PubAck
+	var errc <-chan error
+	var tc <-chan time.Time
+	if len(r.queue) > 0 {
+		if r.queue[0].ok == nil && r.queue[0].fut != nil { // once per attempt: each call takes the JetStream client's lock
+			r.queue[0].ok, r.queue[0].errc = r.queue[0].fut.Ok(), r.queue[0].fut.Err()
+		}
+		head = r.queue[0]
+		ok, errc = head.ok, head.errc
+		r.arm(head.deadline)
+		tc = r.timer.C
+	}
+	select {
+	case slots <- struct{}{}:
+		return true
+	case ack := <-ok:
+		r.done(head, ack, nil)
+	case err := <-errc:
+		if retryable(err) {
+			r.retry(head, err)
+		} else {
+			r.done(head, nil, err)
+		}
+	case <-tc:
+		r.armed = time.Time{}
+		r.retry(head, ErrAckTimeout)
+	case <-r.ctx.Done():
+		if len(r.queue) == 0 {
+			return false
+		}
+		r.done(head, nil, r.ctx.Err())
+	}
+	r.queue = r.queue[1:]
+	return false
 }

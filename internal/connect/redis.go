@@ -126,7 +126,9 @@ func (o RedisOptions) tlsConfig() (*tls.Config, error) {
 // lazily; the TLS files are read now): call PingRedis to find out whether
 // Redis is reachable and accepts the credentials. Sentinel uses a failover
 // client that follows the master (TLS and the sentinels' own credentials
-// apply to the sentinels too); Cluster a cluster client.
+// apply to the sentinels too); Cluster a cluster client. Every client
+// honours the deadline of a call's context (ContextTimeoutEnabled): a caller
+// bounds a call against a hanging Redis with context.WithTimeout alone.
 func Redis(opts RedisOptions) (redis.UniversalClient, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
@@ -145,6 +147,7 @@ func Redis(opts RedisOptions) (redis.UniversalClient, error) {
 		return redis.NewClusterClient(&redis.ClusterOptions{
 			Addrs: opts.ClusterAddrs, Username: opts.Username, Password: opts.Password,
 			TLSConfig: tlsCfg, ClientName: name, DialTimeout: dial,
+			ContextTimeoutEnabled: true,
 		}), nil
 	case "sentinel":
 		return redis.NewFailoverClient(&redis.FailoverOptions{
@@ -152,11 +155,13 @@ func Redis(opts RedisOptions) (redis.UniversalClient, error) {
 			SentinelUsername: opts.SentinelUsername, SentinelPassword: opts.SentinelPassword,
 			Username: opts.Username, Password: opts.Password, DB: opts.DB,
 			TLSConfig: tlsCfg, ClientName: name, DialTimeout: dial,
+			ContextTimeoutEnabled: true,
 		}), nil
 	}
 	return redis.NewClient(&redis.Options{
 		Addr: opts.addr(), Username: opts.Username, Password: opts.Password, DB: opts.DB,
 		TLSConfig: tlsCfg, ClientName: name, DialTimeout: dial,
+		ContextTimeoutEnabled: true,
 	}), nil
 }
 

@@ -55,14 +55,7 @@ func Middleware(t testing.TB, opts ...Option) func(http.Handler) http.Handler {
 				return
 			}
 			if isAPI && o.requests {
-				body, _ := io.ReadAll(r.Body)
-				_ = r.Body.Close()
-				r.Body = io.NopCloser(bytes.NewReader(body))
-				c := requestForSpec(r)
-				c.Body = io.NopCloser(bytes.NewReader(body))
-				if err := v.ValidateRequest(c); err != nil {
-					fail("contract: %v", err)
-				}
+				checkRequest(v, r, fail)
 			}
 			rec := &recorder{header: http.Header{}}
 			next.ServeHTTP(rec, r)
@@ -70,36 +63,54 @@ func Middleware(t testing.TB, opts ...Option) func(http.Handler) http.Handler {
 				rec.status = http.StatusOK
 			}
 			body := rec.body.Bytes()
-			switch {
-			case isToken && rec.status == http.StatusOK:
-				if err := TokenResponseShape(body); err != nil {
-					fail("contract: POST /oauth/token: %v", err)
-				}
-			case isToken:
-				if err := OAuthErrorShape(body); err != nil {
-					fail("contract: POST /oauth/token %d: %v", rec.status, err)
-				}
-			case rec.status >= 200 && rec.status < 300:
-				resp := &http.Response{StatusCode: rec.status, Header: rec.header, Body: io.NopCloser(bytes.NewReader(body)), Request: r}
-				c := requestForSpec(r)
-				c.Body = http.NoBody
-				if err := v.ValidateResponse(c, resp); err != nil {
-					fail("contract: %v\nbody: %s", err, truncate(body))
-				}
-			case rec.status == 499:
-				// The client went away before the answer (the emulator's
-				// request log status); nothing was sent.
-			case len(body) > 0 || rec.status != http.StatusMethodNotAllowed:
-				if err := APIErrorShape(rec.status, body); err != nil {
-					fail("contract: %s %s: %v", r.Method, r.URL.RequestURI(), err)
-				}
-			}
+			checkResponse(v, r, isToken, rec, body, fail)
 			for k, vals := range rec.header {
 				w.Header()[k] = vals
 			}
 			w.WriteHeader(rec.status)
 			_, _ = w.Write(body)
 		})
+	}
+}
+
+// checkRequest validates r against the spec, keeping its body readable.
+func checkRequest(v *Validator, r *http.Request, fail func(string, ...any)) {
+	body, _ := io.ReadAll(r.Body)
+	_ = r.Body.Close()
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	c := requestForSpec(r)
+	c.Body = io.NopCloser(bytes.NewReader(body))
+	if err := v.ValidateRequest(c); err != nil {
+		fail("contract: %v", err)
+	}
+}
+
+// checkResponse validates the answer to r: a token answer or OAuth error, a
+// 2xx against the spec, any other status against Auth0's error shape.
+func checkResponse(v *Validator, r *http.Request, isToken bool, rec *recorder, body []byte, fail func(string, ...any)) {
+	switch {
+	case isToken && rec.status == http.StatusOK:
+		if err := TokenResponseShape(body); err != nil {
+			fail("contract: POST /oauth/token: %v", err)
+		}
+	case isToken:
+		if err := OAuthErrorShape(body); err != nil {
+			fail("contract: POST /oauth/token %d: %v", rec.status, err)
+		}
+	case rec.status >= 200 && rec.status < 300:
+		resp := &http.Response{StatusCode: rec.status, Header: rec.header, Body: io.NopCloser(bytes.NewReader(body)), Request: r}
+		c := requestForSpec(r)
+		c.Body = http.NoBody
+		if err := v.ValidateResponse(c, resp); err != nil {
+			fail("contract: %v\nbody: %s", err, truncate(body))
+		}
+	case rec.status == 499:
+		// The client went away before the answer (the emulator's request
+		// log status); nothing was sent.
+	case len(body) > 0 || rec.status != http.StatusMethodNotAllowed:
+		if err := APIErrorShape(rec.status, body); err != nil {
+			fail("contract: %s %s: %v", r.Method, r.URL.RequestURI(), err)
+		}
 	}
 }
 

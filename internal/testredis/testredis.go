@@ -199,6 +199,7 @@ func (s *Server) clientOptions() *redis.Options {
 	if s.opts.TLS != nil {
 		o.TLSConfig = s.opts.TLS.ClientTLS(s.t)
 	}
+	o.ContextTimeoutEnabled = true // as internal/connect builds the worker's clients
 	return o
 }
 

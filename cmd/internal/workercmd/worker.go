@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/config"
@@ -67,133 +67,197 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 	w := &worker{cfg: cfg, log: log, metrics: metrics.New(),
 		names: publisher.NamesFor(cfg.NATS.SubjectPrefix),
 		keys:  rediskeys.Keys{Prefix: cfg.Redis.KeyPrefix, Tenant: cfg.Auth0.TenantKey}}
+	defer w.close()
+	if err := w.connect(ctx); err != nil {
+		return err
+	}
+	rs, err := w.components(mode)
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	go w.warmToken(ctx)
+	return w.run(ctx, mode, rs, started)
+}
 
+// connect builds the Auth0 client, the NATS connection and its streams, the
+// Redis client and the HTTP server, in that order; close undoes it.
+func (w *worker) connect(ctx context.Context) error {
 	var err error
-	w.client, err = newAuth0Client(cfg, w.metrics, log.With("component", "auth0"))
+	w.client, err = newAuth0Client(w.cfg, w.metrics, w.log.With("component", "auth0"))
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("auth0 client: %w", err)}
 	}
-
-	w.nc, err = connect.NATS(connect.NATSFromConfig(cfg), "auth0-worker", log)
+	w.nc, err = connect.NATS(connect.NATSFromConfig(w.cfg), "auth0-worker", w.log)
 	if err != nil {
 		return err
 	}
-	defer w.nc.Close()
-	pubOpts := publisher.Options{Names: w.names, Source: cfg.Events.Source, EventFields: cfg.Events.Fields, Logger: log.With("component", "publisher")}
-	w.js, err = jetstream.New(w.nc, publisher.JetStreamOpts(pubOpts)...)
+	if err := w.ensureStreams(ctx); err != nil {
+		return err
+	}
+	w.rdb, err = connect.Redis(connect.RedisFromConfig(w.cfg))
+	if err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	w.http = httpserver.New(w.cfg.HTTPAddr, w.metrics.Registry, map[string]httpserver.Check{
+		"nats":  httpserver.NATSCheck(w.nc),
+		"redis": httpserver.RedisCheck(w.rdb),
+		"auth0": httpserver.Auth0Check(w.client),
+	}, w.log.With("component", "http"))
+	if err := w.http.Start(); err != nil {
+		return fmt.Errorf("http %s: %w", w.cfg.HTTPAddr, err)
+	}
+	return nil
+}
+
+// close closes what connect opened (the NATS connection is drained before, at shutdown).
+func (w *worker) close() {
+	if w.rdb != nil {
+		_ = w.rdb.Close()
+	}
+	if w.nc != nil {
+		w.nc.Close()
+	}
+}
+
+func (w *worker) pubOpts() publisher.Options {
+	return publisher.Options{Names: w.names, Source: w.cfg.Events.Source, EventFields: w.cfg.Events.Fields, Logger: w.log.With("component", "publisher")}
+}
+
+func (w *worker) streamOpts() publisher.StreamOptions {
+	return publisher.StreamOptions{Replicas: w.cfg.NATS.StreamReplicas, MaxAge: w.cfg.Events.MaxAge, DLQMaxAge: w.cfg.Command.DLQMaxAge}
+}
+
+// ensureStreams opens JetStream and creates or updates the worker's streams.
+func (w *worker) ensureStreams(ctx context.Context) error {
+	var err error
+	w.js, err = jetstream.New(w.nc, publisher.JetStreamOpts(w.pubOpts())...)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
 	}
-	streamOpts := publisher.StreamOptions{Replicas: cfg.NATS.StreamReplicas, MaxAge: cfg.Events.MaxAge, DLQMaxAge: cfg.Command.DLQMaxAge}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = publisher.EnsureAll(sctx, w.js, w.names, streamOpts, log)
-	cancel()
+	defer cancel()
+	err = publisher.EnsureAll(sctx, w.js, w.names, w.streamOpts(), w.log)
 	if errors.Is(err, publisher.ErrSubjectClash) {
 		return &exitError{code: 2, err: err}
 	}
 	if err != nil {
 		return fmt.Errorf("jetstream streams: %w", err)
 	}
+	return nil
+}
 
-	w.rdb, err = connect.Redis(connect.RedisFromConfig(cfg))
-	if err != nil {
-		return &exitError{code: 2, err: err}
-	}
-	defer w.rdb.Close()
+// runners are the components of one mode: each runs until its context ends.
+type runners struct {
+	run   []func(context.Context) error
+	ready <-chan struct{} // closed once the command transports take work; nil without them
+}
 
-	w.http = httpserver.New(cfg.HTTPAddr, w.metrics.Registry, map[string]httpserver.Check{
-		"nats":  httpserver.NATSCheck(w.nc),
-		"redis": httpserver.RedisCheck(w.rdb),
-		"auth0": httpserver.Auth0Check(w.client),
-	}, log.With("component", "http"))
-	if err := w.http.Start(); err != nil {
-		return fmt.Errorf("http %s: %w", cfg.HTTPAddr, err)
-	}
-
-	var runners []func(context.Context) error
-	var ready <-chan struct{}
+func (w *worker) components(mode string) (runners, error) {
+	var rs runners
 	if mode == "run" || mode == "poll" {
-		p, err := w.newPoller(pubOpts)
+		p, err := w.newPoller(w.pubOpts())
 		if err != nil {
-			return &exitError{code: 2, err: err}
+			return rs, err
 		}
-		runners = append(runners, p.Run)
+		rs.run = append(rs.run, p.Run)
 	}
 	if mode == "run" || mode == "serve" {
 		c, err := consumer.New(consumer.Options{
 			Client: w.client, NC: w.nc, JS: w.js, Redis: w.rdb, Keys: w.keys, Names: w.names,
-			BaseURL: cfg.Auth0.BaseURL, Concurrency: cfg.Command.Concurrency, Timeout: cfg.Command.Timeout,
-			MaxDeliver: cfg.Command.MaxDeliver, StreamOptions: streamOpts, Metrics: w.metrics,
-			Logger: log, Version: version,
+			BaseURL: w.cfg.Auth0.BaseURL, Concurrency: w.cfg.Command.Concurrency, Timeout: w.cfg.Command.Timeout,
+			MaxDeliver: w.cfg.Command.MaxDeliver, StreamOptions: w.streamOpts(), Metrics: w.metrics,
+			Logger: w.log, Version: version,
 		})
 		if err != nil {
-			return &exitError{code: 2, err: err}
+			return rs, err
 		}
-		runners = append(runners, c.Run)
-		ready = c.Ready()
+		rs.run = append(rs.run, c.Run)
+		rs.ready = c.Ready()
 	}
+	return rs, nil
+}
 
-	// Warm the token so /readyz turns green without waiting for traffic; a
-	// failure here is logged, not fatal (Auth0 may be briefly unreachable).
-	go func() {
-		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		defer cancel()
-		if err := w.client.EnsureToken(tctx); err != nil && ctx.Err() == nil {
-			log.Error("auth0 token", "err", err)
-		}
-	}()
+// warmToken fetches the token so /readyz turns green without waiting for
+// traffic; a failure is logged, not fatal (Auth0 may be briefly unreachable).
+func (w *worker) warmToken(ctx context.Context) {
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := w.client.EnsureToken(tctx); err != nil && ctx.Err() == nil {
+		w.log.Error("auth0 token", "err", err)
+	}
+}
 
+// run runs the components in one errgroup until ctx ends or one of them
+// fails (that cancels the others), then shuts down. The components get their
+// own context, not ctx: they stop when run says so, in order.
+func (w *worker) run(ctx context.Context, mode string, rs runners, started func(*worker)) error {
 	runCtx, stopRunners := context.WithCancel(context.Background())
 	defer stopRunners()
-	errc := make(chan error, len(runners))
-	var wg sync.WaitGroup
-	for _, run := range runners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := run(runCtx); err != nil && !errors.Is(err, context.Canceled) {
-				errc <- err
+	g, gctx := errgroup.WithContext(runCtx)
+	for _, run := range rs.run {
+		g.Go(func() error {
+			if err := run(gctx); err != nil && !errors.Is(err, context.Canceled) {
+				return err
 			}
-		}()
+			return nil
+		})
 	}
-	var runErr error
-	if ready != nil { // the command transports take work: announce only then
-		select {
-		case <-ready:
-		case runErr = <-errc:
-		case <-ctx.Done():
-		}
-	}
-	if runErr == nil && ctx.Err() == nil {
+	runErr := w.wait(ctx, gctx, rs.ready, func() {
 		if started != nil {
 			started(w)
 		}
-		log.Info("auth0-worker running", "mode", mode, "http", w.http.Addr(), "subject_prefix", w.names.Prefix)
-		select {
-		case <-ctx.Done():
-		case runErr = <-errc:
-		}
-	}
+		w.log.Info("auth0-worker running", "mode", mode, "http", w.http.Addr(), "subject_prefix", w.names.Prefix)
+	})
 	if runErr != nil {
-		log.Error("component failed; shutting down", "err", runErr)
+		w.log.Error("component failed; shutting down", "err", runErr)
 	} else {
-		log.Info("shutting down: stop taking work, finish in-flight commands, flush publishes, release the lease")
+		w.log.Info("shutting down: stop taking work, finish in-flight commands, flush publishes, release the lease")
 	}
 	deadline := time.Now().Add(shutdownBudget)
 	stopRunners()
+	w.stop(g, deadline)
+	return runErr
+}
+
+// wait returns when ctx ends (nil) or a component fails (its error: gctx
+// ends only so, with the error as its cause). Once ready is closed (at once
+// when nil) and neither happened, running is called.
+func (w *worker) wait(ctx, gctx context.Context, ready <-chan struct{}, running func()) error {
+	if ready != nil { // the command transports take work: announce only then
+		select {
+		case <-ready:
+		case <-gctx.Done():
+		case <-ctx.Done():
+		}
+	}
+	if gctx.Err() == nil && ctx.Err() == nil {
+		running()
+		select {
+		case <-ctx.Done():
+		case <-gctx.Done():
+		}
+	}
+	if gctx.Err() != nil {
+		return context.Cause(gctx)
+	}
+	return nil
+}
+
+// stop waits for the components until a second before deadline, then stops
+// the HTTP server and drains NATS by deadline.
+func (w *worker) stop(g *errgroup.Group, deadline time.Time) {
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() { _ = g.Wait(); close(done) }() // errors after the shutdown began are the components' to log
 	select {
 	case <-done:
 	case <-time.After(time.Until(deadline) - time.Second):
-		log.Warn("components did not stop in time; exiting anyway")
+		w.log.Warn("components did not stop in time; exiting anyway")
 	}
 	hctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	_ = w.http.Shutdown(hctx)
-	drainNATS(hctx, w.nc, log)
-	log.Info("auth0-worker stopped")
-	return runErr
+	drainNATS(hctx, w.nc, w.log)
+	w.log.Info("auth0-worker stopped")
 }
 
 func (w *worker) newPoller(pubOpts publisher.Options) (*poller.Poller, error) {

@@ -1,4 +1,4 @@
-package emulator
+package sse
 
 // The Server-Sent Events writer: framing of one message
 // (https://html.spec.whatwg.org/multipage/server-sent-events.html).
@@ -8,16 +8,14 @@ import (
 	"io"
 	"strconv"
 	"strings"
-
-	"github.com/auth0-worker/auth0-worker/auth0"
 )
 
-// errSSEField is returned by writeSSE for an event name or id that cannot be
+// ErrField is returned by Write for an event name or id that cannot be
 // framed (a line break in it would end the field; a NUL makes readers drop
 // the id).
-var errSSEField = errors.New("emulator: sse: event or id contains CR, LF or NUL")
+var ErrField = errors.New("sse: event or id contains CR, LF or NUL")
 
-// writeSSE writes m as one SSE message in a single Write: comment lines
+// Write writes m as one SSE message in a single Write: comment lines
 // first, then event, id, retry and data lines, then the blank line that
 // dispatches it. CR LF and CR inside Data or Comment become line breaks (each
 // line its own data: or comment line), so a reader gets them back as "\n".
@@ -26,16 +24,16 @@ var errSSEField = errors.New("emulator: sse: event or id contains CR, LF or NUL"
 // Data lines are written when Data or Event is set: a named event without
 // data would not be dispatched by browsers. Retry is written when > 0.
 // Nothing is written for an empty message.
-func writeSSE(w io.Writer, m auth0.SSEMessage) error {
+func Write(w io.Writer, m Message) error {
 	if strings.ContainsAny(m.Event, "\r\n") || strings.ContainsAny(m.ID, "\r\n\x00") {
-		return errSSEField
+		return ErrField
 	}
 	if m.Retry < 0 {
-		return errors.New("emulator: sse: negative retry")
+		return errors.New("sse: negative retry")
 	}
 	var b strings.Builder
 	if m.Comment != "" {
-		for _, line := range sseLines(m.Comment) {
+		for _, line := range lines(m.Comment) {
 			b.WriteByte(':')
 			if strings.HasPrefix(line, " ") {
 				b.WriteByte(' ')
@@ -60,7 +58,7 @@ func writeSSE(w io.Writer, m auth0.SSEMessage) error {
 		b.WriteByte('\n')
 	}
 	if m.Data != "" || m.Event != "" {
-		for _, line := range sseLines(m.Data) {
+		for _, line := range lines(m.Data) {
 			b.WriteString("data: ")
 			b.WriteString(line)
 			b.WriteByte('\n')
@@ -74,8 +72,8 @@ func writeSSE(w io.Writer, m auth0.SSEMessage) error {
 	return err
 }
 
-// sseLines splits s at CR LF, LF and CR, the SSE line terminators.
-func sseLines(s string) []string {
+// lines splits s at CR LF, LF and CR, the SSE line terminators.
+func lines(s string) []string {
 	if strings.IndexByte(s, '\r') >= 0 {
 		s = strings.ReplaceAll(s, "\r\n", "\n")
 		s = strings.ReplaceAll(s, "\r", "\n")

@@ -1,4 +1,4 @@
-package auth0
+package sse
 
 import (
 	"errors"
@@ -8,10 +8,13 @@ import (
 	"testing"
 )
 
-func readAllSSE(t testing.TB, in string) []SSEMessage {
+// testMax is the bound the Auth0 client uses (auth0.MaxSSEMessageSize).
+const testMax = 40 << 20
+
+func readAllSSE(t testing.TB, in string) []Message {
 	t.Helper()
-	r := NewSSEReader(strings.NewReader(in))
-	var out []SSEMessage
+	r := NewReader(strings.NewReader(in), testMax)
+	var out []Message
 	for {
 		m, err := r.Next()
 		if errors.Is(err, io.EOF) {
@@ -28,27 +31,27 @@ func TestSSEReaderFraming(t *testing.T) {
 	tests := []struct {
 		name string
 		in   string
-		want []SSEMessage
+		want []Message
 	}{
 		{"auth0 stream", ":connected\n\nretry: 1000\n\nevent: user.created\nid: 7\ndata: {\"offset\":\"7\"}\n\n: heartbeat\n\nevent: offset-only\nid: 8\ndata: {\"offset\":\"8\"}\n\n",
-			[]SSEMessage{{Comment: "connected"}, {Retry: 1000}, {Event: "user.created", ID: "7", HasID: true, Data: `{"offset":"7"}`}, {Comment: "heartbeat"}, {Event: "offset-only", ID: "8", HasID: true, Data: `{"offset":"8"}`}}},
-		{"multi-line data", "data: a\ndata:b\ndata:  c\n\n", []SSEMessage{{Data: "a\nb\n c"}}},
-		{"CRLF", "event: x\r\ndata: 1\r\n\r\n", []SSEMessage{{Event: "x", Data: "1"}}},
-		{"CR only", "event: x\rdata: 1\r\rdata: 2\r\r", []SSEMessage{{Event: "x", Data: "1"}, {Data: "2"}}},
-		{"mixed endings", "data: 1\r\n\ndata: 2\r\r\ndata: 3\n\r", []SSEMessage{{Data: "1"}, {Data: "2"}, {Data: "3"}}},
-		{"BOM", "\xEF\xBB\xBFdata: x\n\n", []SSEMessage{{Data: "x"}}},
+			[]Message{{Comment: "connected"}, {Retry: 1000}, {Event: "user.created", ID: "7", HasID: true, Data: `{"offset":"7"}`}, {Comment: "heartbeat"}, {Event: "offset-only", ID: "8", HasID: true, Data: `{"offset":"8"}`}}},
+		{"multi-line data", "data: a\ndata:b\ndata:  c\n\n", []Message{{Data: "a\nb\n c"}}},
+		{"CRLF", "event: x\r\ndata: 1\r\n\r\n", []Message{{Event: "x", Data: "1"}}},
+		{"CR only", "event: x\rdata: 1\r\rdata: 2\r\r", []Message{{Event: "x", Data: "1"}, {Data: "2"}}},
+		{"mixed endings", "data: 1\r\n\ndata: 2\r\r\ndata: 3\n\r", []Message{{Data: "1"}, {Data: "2"}, {Data: "3"}}},
+		{"BOM", "\xEF\xBB\xBFdata: x\n\n", []Message{{Data: "x"}}},
 		{"only one BOM stripped", "\xEF\xBB\xBF\xEF\xBB\xBFdata: x\n\n", nil},
-		{"field without colon", "data\n\ndata\ndata\n\n", []SSEMessage{{Data: ""}, {Data: "\n"}}},
-		{"empty id resets", "id\ndata: x\n\n", []SSEMessage{{HasID: true, Data: "x"}}},
-		{"id with NUL ignored", "id: a\x00b\ndata: x\n\n", []SSEMessage{{Data: "x"}}},
-		{"bad retry ignored", "retry: 10a\ndata: x\n\n", []SSEMessage{{Data: "x"}}},
-		{"unknown field ignored", "foo: bar\ndata: x\n\n", []SSEMessage{{Data: "x"}}},
-		{"incomplete message at EOF dropped", "data: x\n\ndata: y\n", []SSEMessage{{Data: "x"}}},
+		{"field without colon", "data\n\ndata\ndata\n\n", []Message{{Data: ""}, {Data: "\n"}}},
+		{"empty id resets", "id\ndata: x\n\n", []Message{{HasID: true, Data: "x"}}},
+		{"id with NUL ignored", "id: a\x00b\ndata: x\n\n", []Message{{Data: "x"}}},
+		{"bad retry ignored", "retry: 10a\ndata: x\n\n", []Message{{Data: "x"}}},
+		{"unknown field ignored", "foo: bar\ndata: x\n\n", []Message{{Data: "x"}}},
+		{"incomplete message at EOF dropped", "data: x\n\ndata: y\n", []Message{{Data: "x"}}},
 		{"no trailing blank line", "data: x", nil},
-		{"colon in value kept", "data: a: b\n\n", []SSEMessage{{Data: "a: b"}}},
-		{"tab not stripped", "data:\tx\n\n", []SSEMessage{{Data: "\tx"}}},
-		{"last event wins", "event: a\nevent: b\ndata: 1\n\n", []SSEMessage{{Event: "b", Data: "1"}}},
-		{"comment and data", ": hb\ndata: 1\n\n", []SSEMessage{{Comment: "hb", Data: "1"}}},
+		{"colon in value kept", "data: a: b\n\n", []Message{{Data: "a: b"}}},
+		{"tab not stripped", "data:\tx\n\n", []Message{{Data: "\tx"}}},
+		{"last event wins", "event: a\nevent: b\ndata: 1\n\n", []Message{{Event: "b", Data: "1"}}},
+		{"comment and data", ": hb\ndata: 1\n\n", []Message{{Comment: "hb", Data: "1"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,7 +64,7 @@ func TestSSEReaderFraming(t *testing.T) {
 }
 
 func TestSSEReaderLastEventIDPersists(t *testing.T) {
-	r := NewSSEReader(strings.NewReader("id: 5\ndata: a\n\ndata: b\n\n"))
+	r := NewReader(strings.NewReader("id: 5\ndata: a\n\ndata: b\n\n"), testMax)
 	if _, err := r.Next(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,7 +90,7 @@ func TestSSEReaderTooLarge(t *testing.T) {
 		{"CR ends the long line", "event: user.created\nid: 7\ndata: " + big + "\r\r\nid: 8\ndata: ok\n\n"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := NewSSEReaderSize(&oneByteReader{b: []byte(tc.in)}, max)
+			r := NewReader(&oneByteReader{b: []byte(tc.in)}, max)
 			m, err := r.Next()
 			if err != nil || !m.TooLarge || m.Data != "" || m.ID != "7" || m.Event != "user.created" {
 				t.Fatalf("first = %+v, %v", m, err)
@@ -100,7 +103,7 @@ func TestSSEReaderTooLarge(t *testing.T) {
 	}
 	// The bound is per message: a message just under it is read whole.
 	ok := "data: " + strings.Repeat("z", max-8) + "\n\n"
-	if m, err := NewSSEReaderSize(strings.NewReader(ok), max).Next(); err != nil || m.TooLarge || len(m.Data) != max-8 {
+	if m, err := NewReader(strings.NewReader(ok), max).Next(); err != nil || m.TooLarge || len(m.Data) != max-8 {
 		t.Fatalf("under the bound: %v, too large %v, %d bytes", err, m.TooLarge, len(m.Data))
 	}
 }
@@ -109,8 +112,8 @@ func TestSSEReaderTooLarge(t *testing.T) {
 // possible LF: the message is dispatched as soon as its blank line arrives.
 func TestSSEReaderCRDoesNotBlock(t *testing.T) {
 	pr, pw := io.Pipe()
-	r := NewSSEReader(pr)
-	got := make(chan SSEMessage, 1)
+	r := NewReader(pr, testMax)
+	got := make(chan Message, 1)
 	go func() {
 		m, _ := r.Next()
 		got <- m
@@ -138,8 +141,8 @@ func FuzzSSEReader(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		whole := readAllSSE(t, string(in))
-		r := NewSSEReader(&oneByteReader{b: in})
-		var pieces []SSEMessage
+		r := NewReader(&oneByteReader{b: in}, testMax)
+		var pieces []Message
 		for {
 			m, err := r.Next()
 			if err != nil {

@@ -1,0 +1,33 @@
+package emulator
+
+import (
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestEmulatorImportsNoWorkerPackage: the emulator stands for Auth0, so it
+// shares no code with the worker but the SSE wire framing (internal/sse);
+// in particular not the auth0 client it is tested against.
+func TestEmulatorImportsNoWorkerPackage(t *testing.T) {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Fatalf("the go command is needed to list the emulator's dependencies: %v", err)
+	}
+	out, err := exec.Command(goBin, "list", "-deps", ".").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list -deps: %v\n%s", err, out)
+	}
+	const module = "github.com/auth0-worker/auth0-worker/"
+	allowed := map[string]bool{module + "emulator": true, module + "internal/sse": true}
+	n := 0
+	for _, d := range strings.Fields(string(out)) {
+		n++
+		if strings.HasPrefix(d, module) && !allowed[d] {
+			t.Errorf("the emulator imports %s", d)
+		}
+	}
+	if n < 20 {
+		t.Fatalf("go list -deps printed only %d packages: %q", n, out)
+	}
+}
