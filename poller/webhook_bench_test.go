@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"sort"
 	"strconv"
@@ -71,10 +72,34 @@ var benchSenders = func() int {
 // sends them, from BENCH_SENDERS concurrent senders) until every event is stored and
 // marked seen — each 204 means that — beside the raw JetStream baseline
 // (async publishes of the same number of envelopes of the same users, the
-// pipeline's in-flight bound) in the same run.
+// pipeline's in-flight bound) in the same run. Two Redis settings, as the
+// trigger benchmark: fsync=always (internal/testredis's default) and
+// fsync=everysec (Redis's default). ceiling: the same senders against an
+// HTTP handler that reads the body and answers 204 at once — what the
+// sender side can deliver at most.
 func BenchmarkReceiverThroughput(b *testing.B) {
-	r := newRigWatch(b, false, testredis.Options{}, emulator.Knobs{})
-	url, _ := r.startReceiver(b, WebhookOptions{MaxConcurrent: benchSenders})
+	for _, fsync := range []string{"always", "everysec"} {
+		b.Run("fsync="+fsync, func(b *testing.B) {
+			r := newRigWatch(b, false, testredis.Options{ExtraArgs: []string{"--appendfsync", fsync}}, emulator.Knobs{})
+			if got, err := r.rs.Client(b).ConfigGet(context.Background(), "appendfsync").Result(); err != nil || got["appendfsync"] != fsync {
+				b.Fatalf("redis-server appendfsync %v (%v), want %s", got, err, fsync)
+			}
+			url, _ := r.startReceiver(b, WebhookOptions{MaxConcurrent: benchSenders})
+			benchReceiver(b, r, url)
+		})
+	}
+	b.Run("ceiling", func(b *testing.B) {
+		r := newRigWatch(b, false, testredis.Options{}, emulator.Knobs{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			_, _ = io.Copy(io.Discard, req.Body)
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		b.Cleanup(srv.Close)
+		benchReceiver(b, r, srv.URL+WebhookPath)
+	})
+}
+
+func benchReceiver(b *testing.B, r *rig, url string) {
 	const n = 2000
 	senders := benchSenders
 	ids := seed(b, r.srv.Emulator, "rcv", n, nil, true)
