@@ -105,8 +105,12 @@ func benchReceiver(b *testing.B, r *rig, url string) {
 	ids := seed(b, r.srv.Emulator, "rcv", n, nil, true)
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}}
 	var hook, raw time.Duration
+	var bodyBytes int
 	for i := 0; i < b.N; i++ {
 		bodies := hookBodies(b, r, ids, i)
+		for _, body := range bodies {
+			bodyBytes += len(body)
+		}
 		work := make(chan []byte, len(bodies))
 		for _, body := range bodies {
 			work <- body
@@ -133,6 +137,25 @@ func benchReceiver(b *testing.B, r *rig, url string) {
 	b.ReportMetric(float64(n*b.N)/hook.Seconds(), "requests/s")
 	b.ReportMetric(float64(n*b.N)/raw.Seconds(), "baseline_msgs/s")
 	b.ReportMetric(100*raw.Seconds()/hook.Seconds(), "%_of_baseline")
+	// Fairness: what each side stores per message (the stream's bytes,
+	// headers included), beside the size of one POST body.
+	b.ReportMetric(float64(bodyBytes)/float64(n*b.N), "post_body_B")
+	b.ReportMetric(storedBytes(b, r, r.stream.CachedInfo().Config.Name), "stored_B/msg")
+	b.ReportMetric(storedBytes(b, r, publisher.NamesFor("baseline0").Users), "baseline_stored_B/msg")
+}
+
+// storedBytes is the average stored size of a message of stream name (0
+// when empty).
+func storedBytes(b *testing.B, r *rig, name string) float64 {
+	s, err := r.js.Stream(context.Background(), name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := s.CachedInfo().State
+	if st.Msgs == 0 {
+		return 0
+	}
+	return float64(st.Bytes) / float64(st.Msgs)
 }
 
 // BenchmarkReceiverLatency: from the start of the POST to the event stored
