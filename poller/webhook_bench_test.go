@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -90,12 +92,22 @@ func BenchmarkReceiverThroughput(b *testing.B) {
 	}
 	b.Run("ceiling", func(b *testing.B) {
 		r := newRigWatch(b, false, testredis.Options{}, emulator.Knobs{})
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var conns atomic.Int64
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 			_, _ = io.Copy(io.Discard, req.Body)
 			w.WriteHeader(http.StatusNoContent)
 		}))
+		// Connections opened: the senders keep theirs alive (at most one
+		// per sender), so the ceiling is not a TCP handshake rate.
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.Start()
 		b.Cleanup(srv.Close)
 		benchReceiver(b, r, srv.URL+WebhookPath)
+		b.ReportMetric(float64(conns.Load()), "conns")
 	})
 }
 
