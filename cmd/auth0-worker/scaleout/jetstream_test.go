@@ -66,6 +66,7 @@ func TestJetStreamClusterLeaderLoss(t *testing.T) {
 	life.created(t, emu.Emulator, ids)
 	msgs := life.exactlyOnce(t, js, 30*time.Second)
 	refused := deliveriesDone(t, emu.Emulator, est, killed, elected)
+	t.Logf("users phase: every event stored and every delivery done %v after the burst began", time.Since(start).Round(time.Millisecond))
 	next := e2e.FirstStoredAfter(msgs, elected)
 	p99, n := e2e.LagP99(t, msgs, start, time.Now())
 	t.Logf("RELIABILITY stream-leader kill (AUTH0_USERS, %d users created, %d updates, webhooks to both receivers: attempts refused and retried by status %v): next event stored %v after the kill, %v after the new leader's election; event-to-stored p99 %v over the burst's %d events",
@@ -86,6 +87,7 @@ func TestJetStreamClusterLeaderLoss(t *testing.T) {
 	if nextResult.IsZero() || nextResult.Sub(cmdElected) > 3*time.Second {
 		t.Errorf("next outcome stored %v after the new AUTH0_COMMANDS leader's election, want ≤ 3s", nextResult.Sub(cmdElected))
 	}
+	t.Logf("commands phase: every outcome stored %v after the leader kill", time.Since(cmdKilled).Round(time.Millisecond))
 	testwait.For(t, 30*time.Second, "AUTH0_COMMANDS drained", func() bool { return e2e.Count(js, "AUTH0_COMMANDS") == 0 })
 	if got, want := emu.Emulator.UserCount(), len(ids)+len(outcomes); got != want {
 		t.Errorf("the emulator holds %d users, want %d (%d signed up, %d commands)", got, want, len(ids), len(outcomes))
