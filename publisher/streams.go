@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -145,9 +146,36 @@ func sortedCopy(s []string) []string {
 // EnsureAll creates or verifies every stream of the prefix.
 func EnsureAll(ctx context.Context, js jetstream.JetStream, n Names, o StreamOptions, log *slog.Logger) error {
 	for _, cfg := range []jetstream.StreamConfig{n.UsersStream(o), n.CommandsStream(o), n.ResultsStream(o), n.DLQStream(o)} {
-		if _, err := EnsureStream(ctx, js, cfg, log); err != nil {
+		if err := ensureRetrying(ctx, js, cfg, log); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// ensureAttemptTimeout bounds one EnsureStream attempt. On a JetStream
+// cluster an API request can go unanswered (a meta-leader change while two
+// replicas create the same streams); without a bound it would wait out the
+// caller's whole deadline.
+const ensureAttemptTimeout = 5 * time.Second
+
+// ensureRetrying runs EnsureStream again while an attempt only timed out and
+// ctx allows; any other error is final.
+func ensureRetrying(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, log *slog.Logger) error {
+	attempt := func() error {
+		actx, cancel := context.WithTimeout(ctx, ensureAttemptTimeout)
+		defer cancel()
+		_, err := EnsureStream(actx, js, cfg, log)
+		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			if log != nil {
+				log.Warn("JetStream did not answer in time; asking again", "stream", cfg.Name, "after", ensureAttemptTimeout)
+			}
+			return err
+		}
+		if err != nil {
+			return backoff.Permanent(err)
+		}
+		return nil
+	}
+	return backoff.Retry(attempt, backoff.WithContext(backoff.NewConstantBackOff(200*time.Millisecond), ctx))
 }
