@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 )
 
 // FromEnv loads from the process environment and args (the arguments after
@@ -653,10 +655,10 @@ func (l *loader) poll(c *Config) error {
 	}
 	p.Query = strings.TrimSpace(q.s)
 	var err error
-	if p.Limit, err = l.integer("POLL_LIMIT", 1, math.MaxInt); err != nil {
+	if p.Limit, err = l.integer("POLL_LIMIT", limits.MinPollLimit, math.MaxInt); err != nil {
 		return err
 	}
-	if p.Interval, err = l.duration("POLL_INTERVAL", time.Millisecond, "more than 0"); err != nil {
+	if p.Interval, err = l.duration("POLL_INTERVAL", limits.MinPollInterval, "more than 0"); err != nil {
 		return err
 	}
 	if p.Overlap, err = l.duration("POLL_OVERLAP", 0, "0 or more"); err != nil {
@@ -678,10 +680,10 @@ func (l *loader) poll(c *Config) error {
 	if p.ReconcileInterval, err = l.duration("RECONCILE_INTERVAL", 0, "0 (off) or more"); err != nil {
 		return err
 	}
-	if p.DedupeTTL, err = l.duration("DEDUPE_TTL", time.Second, "at least 1s"); err != nil {
+	if p.DedupeTTL, err = l.duration("DEDUPE_TTL", limits.MinDedupeTTL, "at least "+limits.Text(limits.MinDedupeTTL)); err != nil {
 		return err
 	}
-	if p.LeaseTTL, err = l.duration("LEASE_TTL", 100*time.Millisecond, "at least 100ms"); err != nil {
+	if p.LeaseTTL, err = l.duration("LEASE_TTL", limits.MinLeaseTTL, "at least "+limits.Text(limits.MinLeaseTTL)); err != nil {
 		return err
 	}
 	return nil
@@ -692,7 +694,7 @@ func (l *loader) command(c *Config) error {
 	if c.Command.Concurrency, err = l.integer("COMMAND_CONCURRENCY", 1, math.MaxInt); err != nil {
 		return err
 	}
-	if c.Command.Timeout, err = l.duration("COMMAND_TIMEOUT", time.Millisecond, "more than 0"); err != nil {
+	if c.Command.Timeout, err = l.duration("COMMAND_TIMEOUT", limits.MinCommandTimeout, "more than 0"); err != nil {
 		return err
 	}
 	if c.Command.DLQMaxAge, err = l.duration("DLQ_MAX_AGE", time.Second, "at least 1s"); err != nil {
