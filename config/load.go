@@ -586,15 +586,34 @@ func (l *loader) webhook(c *Config) error {
 	cert, key := l.get("WEBHOOK_TLS_CERT"), l.get("WEBHOOK_TLS_KEY")
 	w.TLSCert, w.TLSKey = cert.s, key.s
 	if w.Addr == "" {
-		if (c.Events.Wants("user.updated") || c.Events.Wants("user.deleted")) && c.Poll.Source == SourceSearch {
-			ev := l.get("EVENT_TYPES")
-			return bad(ev, "user.updated and user.deleted need the Events API or the receiver, and POLL_SOURCE is search with no WEBHOOK_ADDR (set POLL_SOURCE=events or auto, or WEBHOOK_ADDR)")
-		}
-		return nil
+		return l.webhookOff(c)
 	}
 	if _, port, err := net.SplitHostPort(w.Addr); err != nil || port == "" {
 		return bad(addr, "must be host:port or :port")
 	}
+	if err := webhookAuth(w, tok, user, pw); err != nil {
+		return err
+	}
+	if (w.TLSCert == "") != (w.TLSKey == "") {
+		if w.TLSCert == "" {
+			return missing(cert)
+		}
+		return missing(key)
+	}
+	return nil
+}
+
+// webhookOff: with no receiver, updates and deletions need the Events API.
+func (l *loader) webhookOff(c *Config) error {
+	if (c.Events.Wants("user.updated") || c.Events.Wants("user.deleted")) && c.Poll.Source == SourceSearch {
+		return bad(l.get("EVENT_TYPES"), "user.updated and user.deleted need the Events API or the receiver, and POLL_SOURCE is search with no WEBHOOK_ADDR (set POLL_SOURCE=events or auto, or WEBHOOK_ADDR)")
+	}
+	return nil
+}
+
+// webhookAuth: the receiver takes exactly one of a bearer token or complete
+// basic credentials.
+func webhookAuth(w *Webhook, tok, user, pw value) error {
 	switch {
 	case w.BearerToken != "" && (w.BasicUser != "" || w.BasicPassword != ""):
 		return bad(tok, "both a bearer token and basic credentials are set; set only one")
@@ -606,11 +625,6 @@ func (l *loader) webhook(c *Config) error {
 		return missing(pw)
 	case strings.ContainsRune(w.BasicUser, ':'):
 		return bad(user, "must not contain ':'")
-	case (w.TLSCert == "") != (w.TLSKey == ""):
-		if w.TLSCert == "" {
-			return missing(cert)
-		}
-		return missing(key)
 	}
 	return nil
 }
