@@ -57,7 +57,8 @@ type Options struct {
 	// Interval is POLL_INTERVAL, the search cycle (default 10s).
 	Interval time.Duration
 	// Overlap is POLL_OVERLAP, how far behind the cursor a search re-reads
-	// (default 2m).
+	// (default 2m). Because the zero value means the default here, a negative
+	// value means no overlap (POLL_OVERLAP=0 maps to -1).
 	Overlap time.Duration
 	// Start is POLL_START for the first start (no cursor yet): "now", "all"
 	// or an RFC 3339 time (default "now").
@@ -168,11 +169,10 @@ func (o *Options) checkCycle() error {
 		return invalid("Limit %d: must be positive, e.g. %d", o.Limit, limits.PollLimit)
 	case o.Interval < limits.MinPollInterval:
 		return invalid("Interval %v: must be positive, e.g. %s", o.Interval, limits.Text(limits.PollInterval))
-	case o.Overlap < 0:
-		return invalid("Overlap %v: must not be negative, e.g. %s", o.Overlap, limits.Text(limits.PollOverlap))
 	case o.LeaseTTL < limits.MinLeaseTTL:
 		return invalid("LeaseTTL %v: must be at least %s, e.g. %s", o.LeaseTTL, limits.Text(limits.MinLeaseTTL), limits.Text(limits.LeaseTTL))
 	}
+	o.Overlap = max(o.Overlap, 0) // negative: none
 	return nil
 }
 
