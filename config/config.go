@@ -316,7 +316,7 @@ type Poll struct {
 	ReconcileInterval time.Duration
 	// DedupeTTL is DEDUPE_TTL, ≥ 1s (Redis EX is in seconds). Default 168h.
 	DedupeTTL time.Duration
-	// LeaseTTL is LEASE_TTL, ≥ 100ms. Default 15s.
+	// LeaseTTL is LEASE_TTL, ≥ limits.MinLeaseTTL (300ms). Default 15s.
 	LeaseTTL time.Duration
 }
 

@@ -348,7 +348,9 @@ func cases(dir string) []tcase {
 		{v: "DEDUPE_TTL", env: map[string]string{"DEDUPE_TTL": "500ms"}, wantErr: `DEDUPE_TTL: "500ms": must be at least 1s`},
 		{v: "LEASE_TTL", check: expect("LeaseTTL", func(c *Config) time.Duration { return c.Poll.LeaseTTL }, 15*time.Second)},
 		{v: "LEASE_TTL", env: map[string]string{"LEASE_TTL": "2s"}, check: expect("LeaseTTL", func(c *Config) time.Duration { return c.Poll.LeaseTTL }, 2*time.Second)},
-		{v: "LEASE_TTL", env: map[string]string{"LEASE_TTL": "10ms"}, wantErr: `LEASE_TTL: "10ms": must be at least 100ms`},
+		{v: "LEASE_TTL", env: map[string]string{"LEASE_TTL": "10ms"}, wantErr: `LEASE_TTL: "10ms": must be at least 300ms`},
+		// 100ms passed config once and was refused by poller.New only after every connection was made.
+		{v: "LEASE_TTL", env: map[string]string{"LEASE_TTL": "100ms"}, wantErr: `LEASE_TTL: "100ms": must be at least 300ms`},
 
 		// Commands
 		{v: "COMMAND_CONCURRENCY", check: expect("Concurrency", func(c *Config) int { return c.Command.Concurrency }, 8)},

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 )
 
 // FromEnv loads from the process environment and args (the arguments after
@@ -584,15 +586,34 @@ func (l *loader) webhook(c *Config) error {
 	cert, key := l.get("WEBHOOK_TLS_CERT"), l.get("WEBHOOK_TLS_KEY")
 	w.TLSCert, w.TLSKey = cert.s, key.s
 	if w.Addr == "" {
-		if (c.Events.Wants("user.updated") || c.Events.Wants("user.deleted")) && c.Poll.Source == SourceSearch {
-			ev := l.get("EVENT_TYPES")
-			return bad(ev, "user.updated and user.deleted need the Events API or the receiver, and POLL_SOURCE is search with no WEBHOOK_ADDR (set POLL_SOURCE=events or auto, or WEBHOOK_ADDR)")
-		}
-		return nil
+		return l.webhookOff(c)
 	}
 	if _, port, err := net.SplitHostPort(w.Addr); err != nil || port == "" {
 		return bad(addr, "must be host:port or :port")
 	}
+	if err := webhookAuth(w, tok, user, pw); err != nil {
+		return err
+	}
+	if (w.TLSCert == "") != (w.TLSKey == "") {
+		if w.TLSCert == "" {
+			return missing(cert)
+		}
+		return missing(key)
+	}
+	return nil
+}
+
+// webhookOff: with no receiver, updates and deletions need the Events API.
+func (l *loader) webhookOff(c *Config) error {
+	if (c.Events.Wants("user.updated") || c.Events.Wants("user.deleted")) && c.Poll.Source == SourceSearch {
+		return bad(l.get("EVENT_TYPES"), "user.updated and user.deleted need the Events API or the receiver, and POLL_SOURCE is search with no WEBHOOK_ADDR (set POLL_SOURCE=events or auto, or WEBHOOK_ADDR)")
+	}
+	return nil
+}
+
+// webhookAuth: the receiver takes exactly one of a bearer token or complete
+// basic credentials.
+func webhookAuth(w *Webhook, tok, user, pw value) error {
 	switch {
 	case w.BearerToken != "" && (w.BasicUser != "" || w.BasicPassword != ""):
 		return bad(tok, "both a bearer token and basic credentials are set; set only one")
@@ -604,11 +625,6 @@ func (l *loader) webhook(c *Config) error {
 		return missing(pw)
 	case strings.ContainsRune(w.BasicUser, ':'):
 		return bad(user, "must not contain ':'")
-	case (w.TLSCert == "") != (w.TLSKey == ""):
-		if w.TLSCert == "" {
-			return missing(cert)
-		}
-		return missing(key)
 	}
 	return nil
 }
@@ -653,10 +669,10 @@ func (l *loader) poll(c *Config) error {
 	}
 	p.Query = strings.TrimSpace(q.s)
 	var err error
-	if p.Limit, err = l.integer("POLL_LIMIT", 1, math.MaxInt); err != nil {
+	if p.Limit, err = l.integer("POLL_LIMIT", limits.MinPollLimit, math.MaxInt); err != nil {
 		return err
 	}
-	if p.Interval, err = l.duration("POLL_INTERVAL", time.Millisecond, "more than 0"); err != nil {
+	if p.Interval, err = l.duration("POLL_INTERVAL", limits.MinPollInterval, "more than 0"); err != nil {
 		return err
 	}
 	if p.Overlap, err = l.duration("POLL_OVERLAP", 0, "0 or more"); err != nil {
@@ -678,10 +694,10 @@ func (l *loader) poll(c *Config) error {
 	if p.ReconcileInterval, err = l.duration("RECONCILE_INTERVAL", 0, "0 (off) or more"); err != nil {
 		return err
 	}
-	if p.DedupeTTL, err = l.duration("DEDUPE_TTL", time.Second, "at least 1s"); err != nil {
+	if p.DedupeTTL, err = l.duration("DEDUPE_TTL", limits.MinDedupeTTL, "at least "+limits.Text(limits.MinDedupeTTL)); err != nil {
 		return err
 	}
-	if p.LeaseTTL, err = l.duration("LEASE_TTL", 100*time.Millisecond, "at least 100ms"); err != nil {
+	if p.LeaseTTL, err = l.duration("LEASE_TTL", limits.MinLeaseTTL, "at least "+limits.Text(limits.MinLeaseTTL)); err != nil {
 		return err
 	}
 	return nil
@@ -692,7 +708,7 @@ func (l *loader) command(c *Config) error {
 	if c.Command.Concurrency, err = l.integer("COMMAND_CONCURRENCY", 1, math.MaxInt); err != nil {
 		return err
 	}
-	if c.Command.Timeout, err = l.duration("COMMAND_TIMEOUT", time.Millisecond, "more than 0"); err != nil {
+	if c.Command.Timeout, err = l.duration("COMMAND_TIMEOUT", limits.MinCommandTimeout, "more than 0"); err != nil {
 		return err
 	}
 	if c.Command.DLQMaxAge, err = l.duration("DLQ_MAX_AGE", time.Second, "at least 1s"); err != nil {

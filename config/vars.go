@@ -3,7 +3,10 @@ package config
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 )
 
 // Var describes one configuration variable (README "Configuration").
@@ -66,19 +69,19 @@ var Vars = []Var{
 	{Name: "REDIS_TLS_SERVER_NAME", Help: "name to verify the Redis servers' certificates against (default: each node's host)", Example: "redis.internal"},
 	{Name: "REDIS_SENTINEL_USERNAME", Help: "ACL user of the sentinels, when they require auth (with REDIS_SENTINEL_PASSWORD)", Example: "sentinel-client"},
 	{Name: "REDIS_SENTINEL_PASSWORD", Help: "password of the sentinels (or REDIS_SENTINEL_PASSWORD_FILE)", Example: "<the Sentinel password>", Secret: true, HasFile: true},
-	{Name: "REDIS_KEY_PREFIX", Default: "auth0w", Help: "first part of every Redis key", Example: "auth0w-bus-b"},
+	{Name: "REDIS_KEY_PREFIX", Default: limits.KeyPrefix, Help: "first part of every Redis key", Example: "auth0w-bus-b"},
 	{Name: "POLL_SOURCE", Default: "auto", Help: "events, search or auto", Example: "auto"},
 	{Name: "POLL_QUERY", Help: "extra Lucene filter ANDed to the new-user query (search only)", Example: "identities.connection:\"Username-Password-Authentication\""},
-	{Name: "POLL_LIMIT", Default: "1000", Help: "max users published per poll cycle (≥ 1)", Example: "1000"},
-	{Name: "POLL_INTERVAL", Default: "10s", Help: "search-source cycle", Example: "10s"},
-	{Name: "POLL_OVERLAP", Default: "2m", Help: "how far behind the cursor each search re-reads", Example: "2m"},
+	{Name: "POLL_LIMIT", Default: strconv.Itoa(limits.PollLimit), Help: "max users published per poll cycle (≥ 1)", Example: "1000"},
+	{Name: "POLL_INTERVAL", Default: limits.Text(limits.PollInterval), Help: "search-source cycle", Example: "10s"},
+	{Name: "POLL_OVERLAP", Default: limits.Text(limits.PollOverlap), Help: "how far behind the cursor each search re-reads", Example: "2m"},
 	{Name: "POLL_START", Default: "now", Help: "first start only: now, all, or an RFC 3339 time", Example: "2026-01-02T15:04:05Z"},
-	{Name: "RECONCILE_INTERVAL", Default: "10m", Help: "with the events source, how often a search pass catches missed users; 0 = off", Example: "10m"},
-	{Name: "DEDUPE_TTL", Default: "168h", Help: "how long a published event id is remembered (≥ 1s)", Example: "168h"},
-	{Name: "LEASE_TTL", Default: "15s", Help: "the poller lease (≥ 100ms)", Example: "15s"},
-	{Name: "COMMAND_CONCURRENCY", Default: "8", Help: "commands executed at once per process (≥ 1)", Example: "8"},
-	{Name: "COMMAND_TIMEOUT", Default: "30s", Help: "one command's budget, Auth0 retries included", Example: "30s"},
-	{Name: "COMMAND_MAX_DELIVER", Default: "5", Help: "attempts for a durable command before it is dead-lettered (≥ 1)", Example: "5"},
+	{Name: "RECONCILE_INTERVAL", Default: limits.Text(limits.ReconcileInterval), Help: "with the events source, how often a search pass catches missed users; 0 = off", Example: "10m"},
+	{Name: "DEDUPE_TTL", Default: limits.Text(limits.DedupeTTL), Help: "how long a published event id is remembered (≥ 1s)", Example: "168h"},
+	{Name: "LEASE_TTL", Default: limits.Text(limits.LeaseTTL), Help: "the poller lease (≥ " + limits.Text(limits.MinLeaseTTL) + ")", Example: "15s"},
+	{Name: "COMMAND_CONCURRENCY", Default: strconv.Itoa(limits.CommandConcurrency), Help: "commands executed at once per process (≥ 1)", Example: "8"},
+	{Name: "COMMAND_TIMEOUT", Default: limits.Text(limits.CommandTimeout), Help: "one command's budget, Auth0 retries included", Example: "30s"},
+	{Name: "COMMAND_MAX_DELIVER", Default: strconv.Itoa(limits.CommandMaxDeliver), Help: "attempts for a durable command before it is dead-lettered (≥ 1)", Example: "5"},
 	{Name: "DLQ_MAX_AGE", Default: "336h", Help: "retention of the dead-letter stream (it may hold personal data)", Example: "336h"},
 	{Name: "HTTP_ADDR", Default: ":8080", Help: "host:port of /healthz, /readyz, /metrics", Example: ":8080"},
 	{Name: "LOG_LEVEL", Default: "info", Help: "debug, info, warn or error", Example: "info"},

@@ -73,6 +73,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 	"github.com/auth0-worker/auth0-worker/publisher"
@@ -200,15 +201,15 @@ func (o *Options) check() error {
 // setDefaults fills the zero values with the defaults stated on Options.
 func (o *Options) setDefaults() {
 	if o.Keys.Prefix == "" {
-		o.Keys.Prefix = "auth0w"
+		o.Keys.Prefix = limits.KeyPrefix
 	}
 	if o.Names.Prefix == "" {
 		o.Names = publisher.NamesFor("auth0")
 	}
-	orDefault(&o.Concurrency, 8)
+	orDefault(&o.Concurrency, limits.CommandConcurrency)
 	orDefault(&o.QueueSize, 4*o.Concurrency)
-	orDefault(&o.Timeout, 30*time.Second)
-	orDefault(&o.MaxDeliver, 5)
+	orDefault(&o.Timeout, limits.CommandTimeout)
+	orDefault(&o.MaxDeliver, limits.CommandMaxDeliver)
 	orDefault(&o.AckWait, 15*time.Second)
 	orDefault(&o.RetryBase, time.Second)
 	orDefault(&o.RetryMax, 30*time.Second)

@@ -208,43 +208,59 @@ func (e *Emulator) serveAdminEventStreams(w http.ResponseWriter, r *http.Request
 		st, err := e.EventStream(id)
 		writeStreamResult(w, http.StatusOK, st, err)
 	case sub == "" && r.Method == http.MethodPatch:
-		var body eventStreamPatch
-		if err := decodeAdminBody(r, &body); err != nil {
-			writeAPIError(w, http.StatusBadRequest, "invalid_body", `body must be an object of status, subscriptions, destination, webhook_endpoints and/or delivery: `+err.Error())
-			return
-		}
-		err := e.patchEventStream(id, body)
-		st, _ := e.EventStream(id)
-		writeStreamResult(w, http.StatusOK, st, err)
+		e.adminPatchEventStream(w, r, id)
 	case sub == "" && r.Method == http.MethodDelete:
 		writeStreamResult(w, http.StatusNoContent, nil, e.DeleteEventStream(id))
 	case sub == "deliveries" && r.Method == http.MethodGet:
-		list, err := e.Deliveries(id)
-		if want := r.URL.Query().Get("status"); want != "" && err == nil {
-			kept := list[:0]
-			for _, d := range list {
-				if d.Status == want {
-					kept = append(kept, d)
-				}
-			}
-			list = kept
-		}
-		writeStreamResult(w, http.StatusOK, list, err)
+		e.adminDeliveries(w, r, id)
 	case sub == "redeliver" && r.Method == http.MethodPost:
-		var body struct {
-			DeliveryIDs []string `json:"delivery_ids"`
-		}
-		if r.ContentLength != 0 {
-			if err := decodeAdminBody(r, &body); err != nil {
-				writeAPIError(w, http.StatusBadRequest, "invalid_body", `body must be empty or {"delivery_ids":["dlv_..."]}: `+err.Error())
-				return
-			}
-		}
-		n, err := e.RedeliverEvents(id, body.DeliveryIDs...)
-		writeStreamResult(w, http.StatusOK, map[string]int{"redelivered": n}, err)
+		e.adminRedeliver(w, r, id)
 	default:
 		writeAPIError(w, http.StatusNotFound, "", "Not Found: event-stream admin endpoints are POST/GET /emulator/event-streams, GET/PATCH/DELETE /emulator/event-streams/{id}, GET /emulator/event-streams/{id}/deliveries[?status=failed], POST /emulator/event-streams/{id}/redeliver")
 	}
+}
+
+// adminPatchEventStream is PATCH /emulator/event-streams/{id}.
+func (e *Emulator) adminPatchEventStream(w http.ResponseWriter, r *http.Request, id string) {
+	var body eventStreamPatch
+	if err := decodeAdminBody(r, &body); err != nil {
+		writeAPIError(w, http.StatusBadRequest, "invalid_body", `body must be an object of status, subscriptions, destination, webhook_endpoints and/or delivery: `+err.Error())
+		return
+	}
+	err := e.patchEventStream(id, body)
+	st, _ := e.EventStream(id)
+	writeStreamResult(w, http.StatusOK, st, err)
+}
+
+// adminDeliveries is GET /emulator/event-streams/{id}/deliveries[?status=].
+func (e *Emulator) adminDeliveries(w http.ResponseWriter, r *http.Request, id string) {
+	list, err := e.Deliveries(id)
+	if want := r.URL.Query().Get("status"); want != "" && err == nil {
+		kept := list[:0]
+		for _, d := range list {
+			if d.Status == want {
+				kept = append(kept, d)
+			}
+		}
+		list = kept
+	}
+	writeStreamResult(w, http.StatusOK, list, err)
+}
+
+// adminRedeliver is POST /emulator/event-streams/{id}/redeliver; an empty
+// body redelivers every failed delivery.
+func (e *Emulator) adminRedeliver(w http.ResponseWriter, r *http.Request, id string) {
+	var body struct {
+		DeliveryIDs []string `json:"delivery_ids"`
+	}
+	if r.ContentLength != 0 {
+		if err := decodeAdminBody(r, &body); err != nil {
+			writeAPIError(w, http.StatusBadRequest, "invalid_body", `body must be empty or {"delivery_ids":["dlv_..."]}: `+err.Error())
+			return
+		}
+	}
+	n, err := e.RedeliverEvents(id, body.DeliveryIDs...)
+	writeStreamResult(w, http.StatusOK, map[string]int{"redelivered": n}, err)
 }
 
 func (e *Emulator) adminCreateEventStream(w http.ResponseWriter, r *http.Request) {

@@ -11,6 +11,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/auth0-worker/auth0-worker/dedupe"
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 	"github.com/auth0-worker/auth0-worker/publisher"
@@ -56,7 +57,8 @@ type Options struct {
 	// Interval is POLL_INTERVAL, the search cycle (default 10s).
 	Interval time.Duration
 	// Overlap is POLL_OVERLAP, how far behind the cursor a search re-reads
-	// (default 2m).
+	// (default 2m). Because the zero value means the default here, a negative
+	// value means no overlap (POLL_OVERLAP=0 maps to -1).
 	Overlap time.Duration
 	// Start is POLL_START for the first start (no cursor yet): "now", "all"
 	// or an RFC 3339 time (default "now").
@@ -65,7 +67,7 @@ type Options struct {
 	// value means the default here, a negative value turns reconcile off
 	// (RECONCILE_INTERVAL=0 maps to -1).
 	ReconcileInterval time.Duration
-	// LeaseTTL is LEASE_TTL (default 15s; at least 300ms).
+	// LeaseTTL is LEASE_TTL (default 15s; at least 300ms: limits.MinLeaseTTL).
 	LeaseTTL time.Duration
 	// EventsRetry is how often auto tries the Events API again after falling
 	// back to search (default 10m).
@@ -91,101 +93,146 @@ type startPoint struct {
 	at   time.Time // for "time"
 }
 
+// invalid wraps ErrInvalidOptions around one validation message.
+func invalid(format string, a ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, a...)...)
+}
+
+// validate fills the defaults stated on Options and refuses what the poller
+// cannot run with. The bounds are those of internal/limits, which config
+// applies at start too, so a value config accepts is never refused here.
 func (o *Options) validate() (startPoint, error) {
-	var sp startPoint
-	bad := func(format string, a ...any) (startPoint, error) {
-		return sp, fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, a...)...)
+	for _, step := range []func() error{o.checkRequired, o.checkSource, o.checkCycle, o.checkTypes, o.checkWebhook} {
+		if err := step(); err != nil {
+			return startPoint{}, err
+		}
 	}
-	if o.Publisher == nil {
-		return bad("Publisher is required")
+	sp, err := parseStart(o.Start)
+	if err != nil {
+		return startPoint{}, err
 	}
-	if o.Dedupe == nil {
-		return bad("Dedupe is required")
+	if sp.kind == "now" {
+		o.Start = "now"
 	}
-	if o.Redis == nil {
-		return bad("Redis is required")
-	}
-	if o.Keys.Tenant == "" {
-		return bad("Keys.Tenant is required (host[:port] of the Auth0 base URL, e.g. tenant.eu.auth0.com)")
+	return sp, o.checkReaders(sp)
+}
+
+// checkRequired: the connections every source needs.
+func (o *Options) checkRequired() error {
+	switch {
+	case o.Publisher == nil:
+		return invalid("Publisher is required")
+	case o.Dedupe == nil:
+		return invalid("Dedupe is required")
+	case o.Redis == nil:
+		return invalid("Redis is required")
+	case o.Keys.Tenant == "":
+		return invalid("Keys.Tenant is required (host[:port] of the Auth0 base URL, e.g. tenant.eu.auth0.com)")
 	}
 	if o.Keys.Prefix == "" {
-		o.Keys.Prefix = "auth0w"
-	}
-	if o.Source == "" {
-		o.Source = SourceAuto
-	}
-	if r, ok := lookup(o.Source); !ok || r.Mode != Pull || !r.Selectable {
-		return bad("Source %q: want events, search or auto", o.Source)
-	}
-	o.Query = strings.TrimSpace(o.Query)
-	if o.Query != "" && o.Source == SourceEvents {
-		return bad("Query (POLL_QUERY) works only with the search source; it is refused with Source events (use search or auto)")
-	}
-	if o.Limit == 0 {
-		o.Limit = 1000
-	}
-	if o.Limit < 0 {
-		return bad("Limit %d: must be positive, e.g. 1000", o.Limit)
-	}
-	if o.Interval == 0 {
-		o.Interval = 10 * time.Second
-	}
-	if o.Interval < 0 {
-		return bad("Interval %v: must be positive, e.g. 10s", o.Interval)
-	}
-	if o.Overlap == 0 {
-		o.Overlap = 2 * time.Minute
-	}
-	if o.Overlap < 0 {
-		return bad("Overlap %v: must not be negative, e.g. 2m", o.Overlap)
-	}
-	if o.ReconcileInterval == 0 {
-		o.ReconcileInterval = 10 * time.Minute
-	}
-	if o.LeaseTTL == 0 {
-		o.LeaseTTL = 15 * time.Second
-	}
-	if o.LeaseTTL < 300*time.Millisecond {
-		return bad("LeaseTTL %v: must be at least 300ms, e.g. 15s", o.LeaseTTL)
-	}
-	if o.EventsRetry <= 0 {
-		o.EventsRetry = 10 * time.Minute
+		o.Keys.Prefix = limits.KeyPrefix
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	return nil
+}
+
+// checkSource: Source and Query (POLL_SOURCE, POLL_QUERY).
+func (o *Options) checkSource() error {
+	if o.Source == "" {
+		o.Source = SourceAuto
+	}
+	if r, ok := lookup(o.Source); !ok || r.Mode != Pull || !r.Selectable {
+		return invalid("Source %q: want events, search or auto", o.Source)
+	}
+	o.Query = strings.TrimSpace(o.Query)
+	if o.Query != "" && o.Source == SourceEvents {
+		return invalid("Query (POLL_QUERY) works only with the search source; it is refused with Source events (use search or auto)")
+	}
+	return nil
+}
+
+// checkCycle: the numbers and durations, defaults and bounds from
+// internal/limits.
+func (o *Options) checkCycle() error {
+	setDefault(&o.Limit, limits.PollLimit)
+	setDefault(&o.Interval, limits.PollInterval)
+	setDefault(&o.Overlap, limits.PollOverlap)
+	setDefault(&o.ReconcileInterval, limits.ReconcileInterval)
+	setDefault(&o.LeaseTTL, limits.LeaseTTL)
+	if o.EventsRetry <= 0 {
+		o.EventsRetry = 10 * time.Minute
+	}
+	switch {
+	case o.Limit < limits.MinPollLimit:
+		return invalid("Limit %d: must be positive, e.g. %d", o.Limit, limits.PollLimit)
+	case o.Interval < limits.MinPollInterval:
+		return invalid("Interval %v: must be positive, e.g. %s", o.Interval, limits.Text(limits.PollInterval))
+	case o.LeaseTTL < limits.MinLeaseTTL:
+		return invalid("LeaseTTL %v: must be at least %s, e.g. %s", o.LeaseTTL, limits.Text(limits.MinLeaseTTL), limits.Text(limits.LeaseTTL))
+	}
+	o.Overlap = max(o.Overlap, 0) // negative: none
+	return nil
+}
+
+// setDefault sets *p to v when it is zero (negative values are left for the
+// bounds checks, or mean "off" for ReconcileInterval).
+func setDefault[T int | time.Duration](p *T, v T) {
+	if *p == 0 {
+		*p = v
+	}
+}
+
+// checkTypes: EVENT_TYPES.
+func (o *Options) checkTypes() error {
 	if len(o.Types) == 0 {
 		o.Types = []string{publisher.TypeCreated}
 	}
 	for _, t := range o.Types {
 		if !slices.Contains(publisher.Types, t) {
-			return bad("Types: unknown event type %q (want user.created, user.updated or user.deleted)", t)
+			return invalid("Types: unknown event type %q (want user.created, user.updated or user.deleted)", t)
 		}
 	}
+	return nil
+}
+
+// checkWebhook: the receiver's options.
+func (o *Options) checkWebhook() error {
 	if err := o.Webhook.validate(); err != nil {
-		return bad("%v", err)
+		return invalid("%v", err)
 	}
-	switch s := strings.TrimSpace(o.Start); s {
+	return nil
+}
+
+// parseStart parses POLL_START: now (also empty), all or an RFC 3339 time.
+func parseStart(start string) (startPoint, error) {
+	switch s := strings.TrimSpace(start); s {
 	case "", "now":
-		sp.kind, o.Start = "now", "now"
+		return startPoint{kind: "now"}, nil
 	case "all":
-		sp.kind = "all"
+		return startPoint{kind: "all"}, nil
 	default:
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
-			return bad("Start %q: want now, all or an RFC 3339 time such as 2024-01-02T03:04:05Z", o.Start)
+			return startPoint{}, invalid("Start %q: want now, all or an RFC 3339 time such as 2024-01-02T03:04:05Z", start)
 		}
-		sp.kind, sp.at = "time", t.UTC()
+		return startPoint{kind: "time", at: t.UTC()}, nil
 	}
+}
+
+// checkReaders: the Auth0 readers the effective source, reconcile and
+// backfill need.
+func (o *Options) checkReaders(sp startPoint) error {
 	effective := o.effectiveSource()
 	if (effective == SourceEvents || effective == SourceAuto) && o.Events == nil {
-		return bad("Events is required for Source %s", o.Source)
+		return invalid("Events is required for Source %s", o.Source)
 	}
 	needSearch := effective == SourceSearch || effective == SourceAuto || (effective == SourceEvents && (o.ReconcileInterval > 0 || sp.kind != "now"))
 	if needSearch && o.Searcher == nil {
-		return bad("Searcher is required (search source, auto fallback, reconcile or backfill)")
+		return invalid("Searcher is required (search source, auto fallback, reconcile or backfill)")
 	}
-	return sp, nil
+	return nil
 }
 
 // wantsLifeCycle reports whether updated or deleted events are wanted: types

@@ -8,6 +8,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 )
 
@@ -34,7 +35,6 @@ func TestOptionsValidation(t *testing.T) {
 		{"auto with query needs no events", func(o *Options) { o.Source = SourceAuto; o.Query = "logins_count:0" }, ""},
 		{"negative limit", func(o *Options) { o.Limit = -1 }, "Limit -1"},
 		{"negative interval", func(o *Options) { o.Interval = -time.Second }, "Interval"},
-		{"negative overlap", func(o *Options) { o.Overlap = -time.Second }, "Overlap"},
 		{"tiny lease", func(o *Options) { o.LeaseTTL = time.Millisecond }, "LeaseTTL"},
 		{"bad start", func(o *Options) { o.Start = "yesterday" }, `Start "yesterday"`},
 		{"start time", func(o *Options) { o.Start = "2024-01-02T03:04:05Z" }, ""},
@@ -68,5 +68,26 @@ func TestOptionsValidation(t *testing.T) {
 				t.Fatalf("error %v, want one containing %q wrapping ErrInvalidOptions", err, c.want)
 			}
 		})
+	}
+}
+
+// TestOptionsAcceptConfigBounds: the smallest values config accepts
+// (internal/limits) pass New, and POLL_OVERLAP=0 (mapped to a negative
+// Overlap by cmd) means no overlap rather than the 2m default.
+func TestOptionsAcceptConfigBounds(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled: New does no I/O
+	defer rdb.Close()
+	p, err := New(Options{Searcher: &fakeSearcher{}, Publisher: newFakePublisher(), Dedupe: newMemDedupe(), Redis: rdb,
+		Keys: rediskeys.Keys{Tenant: "t.example"}, Source: SourceSearch,
+		Limit: limits.MinPollLimit, Interval: limits.MinPollInterval, LeaseTTL: limits.MinLeaseTTL, Overlap: -1})
+	if err != nil {
+		t.Fatalf("New refused the bounds config accepts: %v", err)
+	}
+	if p.opts.Overlap != 0 || p.opts.LeaseTTL != limits.MinLeaseTTL || p.opts.Interval != limits.MinPollInterval {
+		t.Fatalf("Overlap %v (want 0), LeaseTTL %v, Interval %v", p.opts.Overlap, p.opts.LeaseTTL, p.opts.Interval)
+	}
+	if _, err := New(Options{Searcher: &fakeSearcher{}, Publisher: newFakePublisher(), Dedupe: newMemDedupe(), Redis: rdb,
+		Keys: rediskeys.Keys{Tenant: "t.example"}, Source: SourceSearch, LeaseTTL: limits.MinLeaseTTL - 1}); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("LeaseTTL below limits.MinLeaseTTL: err %v, want ErrInvalidOptions", err)
 	}
 }

@@ -201,7 +201,19 @@ func envName(flagName string) string {
 	return "AUTH0_EMULATOR_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
 }
 
+// validate checks every option, one named step per group, and returns the
+// first problem (flag, variable, what was wrong).
 func validate(o *options) error {
+	for _, step := range []func(*options) error{validateKnobRanges, validateKnobLimits, validateStreams, validateClients, validateLogging} {
+		if err := step(o); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateKnobRanges: probabilities in [0, 1], durations not negative.
+func validateKnobRanges(o *options) error {
 	k := o.cfg.Knobs
 	prob := func(name string, p float64) error {
 		if p < 0 || p > 1 {
@@ -230,6 +242,12 @@ func validate(o *options) error {
 			return err
 		}
 	}
+	return nil
+}
+
+// validateKnobLimits: rates, counts, policies and the token lifetime.
+func validateKnobLimits(o *options) error {
+	k := o.cfg.Knobs
 	switch {
 	case k.RateLimit < 0:
 		return fmt.Errorf("--rate-limit (AUTH0_EMULATOR_RATE_LIMIT) must not be negative, e.g. 10; got %v", k.RateLimit)
@@ -248,12 +266,20 @@ func validate(o *options) error {
 	case o.cfg.TokenLifetime <= 0:
 		return fmt.Errorf("--token-lifetime (AUTH0_EMULATOR_TOKEN_LIFETIME) must be positive, e.g. 24h; got %v", o.cfg.TokenLifetime)
 	}
+	return nil
+}
+
+// validateStreams: the Event Streams defaults and the --stream option.
+func validateStreams(o *options) error {
 	if err := o.cfg.EventStreamDefaults.Check(); err != nil {
 		return fmt.Errorf("--webhook-* (AUTH0_EMULATOR_WEBHOOK_*): %v", err)
 	}
-	if _, _, err := o.stream.config(); err != nil {
-		return err
-	}
+	_, _, err := o.stream.config()
+	return err
+}
+
+// validateClients: client ids are unique.
+func validateClients(o *options) error {
 	seen := map[string]bool{}
 	for _, c := range o.cfg.Clients {
 		if seen[c.ID] {
@@ -261,6 +287,11 @@ func validate(o *options) error {
 		}
 		seen[c.ID] = true
 	}
+	return nil
+}
+
+// validateLogging: --log-level and --log-format.
+func validateLogging(o *options) error {
 	switch o.logLevel {
 	case "debug", "info", "warn", "error":
 	default:

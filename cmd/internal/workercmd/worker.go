@@ -269,11 +269,15 @@ func (w *worker) newPoller(pubOpts publisher.Options) (*poller.Poller, error) {
 	if reconcile == 0 {
 		reconcile = -1 // RECONCILE_INTERVAL=0 means off; the poller's zero means default
 	}
+	overlap := w.cfg.Poll.Overlap
+	if overlap == 0 {
+		overlap = -1 // POLL_OVERLAP=0 means none; the poller's zero means default
+	}
 	return poller.New(poller.Options{
 		Searcher: w.client, Events: w.client, Publisher: pub,
 		Dedupe: dedupe.NewRedis(w.rdb, w.keys, w.cfg.Poll.DedupeTTL), Redis: w.rdb, Keys: w.keys,
 		Source: string(w.cfg.Poll.Source), Query: w.cfg.Poll.Query, Limit: w.cfg.Poll.Limit,
-		Interval: w.cfg.Poll.Interval, Overlap: w.cfg.Poll.Overlap, Start: w.cfg.Poll.Start.String(),
+		Interval: w.cfg.Poll.Interval, Overlap: overlap, Start: w.cfg.Poll.Start.String(),
 		ReconcileInterval: reconcile, LeaseTTL: w.cfg.Poll.LeaseTTL,
 		Types: w.cfg.Events.Types, Webhook: webhookOptions(w.cfg.Webhook),
 		Metrics: w.metrics, Logger: w.log.With("component", "poller"),
