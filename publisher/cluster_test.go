@@ -114,3 +114,45 @@ func TestStreamLeaderLoss(t *testing.T) {
 		t.Fatalf("%d events stored, %d acknowledged", len(msgs), count())
 	}
 }
+
+// Two sources publishing the same events at once on a clustered stream: the
+// second publish of an id still being stored gets 409 "duplicate message id
+// is in process", which is retried, not a failure (before, the receiver
+// answered such a batch 503).
+func TestSameEventsFromTwoSourcesOnACluster(t *testing.T) {
+	c := testnats.StartCluster(t)
+	o := publisher.Options{Names: publisher.NamesFor("auth0"), Source: "https://tenant.eu.auth0.com/"}
+	var pubs [2]*publisher.Publisher
+	for i := range pubs {
+		js, err := jetstream.New(c.Connect(t), publisher.JetStreamOpts(o)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := publisher.EnsureAll(ctx(t), js, o.Names, publisher.StreamOptions{Replicas: 3}, slog.New(slog.DiscardHandler)); err != nil {
+			t.Fatal(err)
+		}
+		if pubs[i], err = publisher.New(js, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for round := 0; round < 20; round++ {
+		users := make([]auth0.User, 50)
+		for i := range users {
+			users[i] = user(round*100+i, "2026-03-01T10:00:00.000Z")
+		}
+		var wg sync.WaitGroup
+		results := make([][]publisher.Result, len(pubs))
+		for i, p := range pubs {
+			wg.Add(1)
+			go func() { defer wg.Done(); results[i] = p.PublishUsers(ctx(t), users) }()
+		}
+		wg.Wait()
+		for i := range results {
+			for _, r := range results[i] {
+				if !r.Acked {
+					t.Fatalf("round %d, source %d: %s not acked: %v", round, i, r.EventID, r.Err)
+				}
+			}
+		}
+	}
+}

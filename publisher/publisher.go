@@ -176,8 +176,16 @@ func retryable(err error) bool {
 	var apiErr *jetstream.APIError
 	return errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, jetstream.ErrAsyncPublishTimeout) || errors.Is(err, nats.ErrDisconnected) ||
-		errors.Is(err, nats.ErrConnectionReconnecting) || (errors.As(err, &apiErr) && apiErr.Code == 503)
+		errors.Is(err, nats.ErrConnectionReconnecting) ||
+		(errors.As(err, &apiErr) && (apiErr.Code == 503 || apiErr.ErrorCode == errCodeDuplicateInProcess))
 }
+
+// errCodeDuplicateInProcess is a clustered stream's 409 "duplicate message id
+// is in process": another publish of the same Nats-Msg-Id (the same event
+// from a second source, e.g. SSE and the receiver at once) is still being
+// stored. Asked again a moment later, JetStream answers with the duplicate's
+// ack; failing instead would make the receiver answer 503 for nothing.
+const errCodeDuplicateInProcess jetstream.ErrorCode = 10158
 
 // attempt sends q.msg again, or schedules a re-send when sending fails.
 func (p *Publisher) attempt(q pending) pending {

@@ -64,8 +64,8 @@ func TestRedisSentinelMasterLoss(t *testing.T) {
 	p99, n := e2e.LagP99(t, msgs, start, time.Now())
 	t.Logf("RELIABILITY Redis master kill (Sentinel, TLS, ACL): promoted %v after the kill; next event stored %v after the promotion; longest two-leader overlap %v (LEASE_TTL %v); creation-to-stored p99 %v over %d events",
 		promoted.Sub(killed).Round(time.Millisecond), next.Sub(promoted).Round(time.Millisecond), longest, leaseTTL, p99.Round(time.Millisecond), n)
-	if next.IsZero() || next.Sub(promoted) > 3*time.Second {
-		t.Errorf("next event stored %v after the promotion, want ≤ 3s", next.Sub(promoted))
+	if next.IsZero() || next.Sub(promoted) > resumeMargin {
+		t.Errorf("next event stored %v after the promotion, want ≤ %v (target 3 s, BENCHMARKS.md Reliability)", next.Sub(promoted), resumeMargin)
 	}
 	if longest > leaseTTL {
 		t.Errorf("both workers led for %v at once, more than LEASE_TTL %v", longest, leaseTTL)
