@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/auth0-worker/auth0-worker/internal/tracing"
 )
@@ -21,7 +22,7 @@ import (
 // no-op span.
 func (c *Consumer) startSpan(ctx context.Context, transport, command string, h nats.Header) (context.Context, trace.Span) {
 	if c.tr == nil {
-		return ctx, trace.SpanFromContext(ctx)
+		return ctx, noop.Span{}
 	}
 	ctx = tracing.Extract(ctx, h)
 	return c.tr.Start(ctx, command+" process", trace.WithSpanKind(trace.SpanKindConsumer),
