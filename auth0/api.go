@@ -94,6 +94,14 @@ type User struct {
 	// email of the wrong JSON type. Decoding is per user: a bad user never
 	// fails the page or stream around it. Other fields pass through.
 	Problem *UserProblem `json:"-"`
+	// Kind is the life-cycle event that carried this object: "user.updated"
+	// or "user.deleted"; "" (the zero value) means user.created. Set by the
+	// caller (the events source, the receiver), never by decoding a user.
+	Kind string `json:"-"`
+	// EventTime is the `time` of the Auth0 event that carried the object:
+	// the fallback for an updated object without updated_at or a deleted
+	// one without deleted_at (README "User life cycle").
+	EventTime string `json:"-"`
 }
 
 // Identity is one entry of a user's identities. UserID decodes from a JSON

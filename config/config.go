@@ -118,6 +118,7 @@ type Config struct {
 	Redis   Redis
 	Poll    Poll
 	Command Command
+	Webhook Webhook
 	// HTTPAddr is HTTP_ADDR, host:port of /healthz, /readyz, /metrics.
 	// Default ":8080".
 	HTTPAddr string
@@ -204,6 +205,36 @@ type Events struct {
 	Fields []string
 	// Source is derived: the CloudEvents `source`, BaseURL + "/".
 	Source string
+	// Types is EVENT_TYPES: the user events published, each one of
+	// "user.created", "user.updated", "user.deleted", in that order, no
+	// repeats. Default {"user.created"}.
+	Types []string
+}
+
+// Wants reports whether EVENT_TYPES holds typ ("user.updated", ...).
+func (e Events) Wants(typ string) bool {
+	for _, t := range e.Types {
+		if t == typ {
+			return true
+		}
+	}
+	return false
+}
+
+// Webhook is the Auth0 Event Streams receiver (README "User life cycle").
+type Webhook struct {
+	// Addr is WEBHOOK_ADDR, host:port; "" = no receiver (the default).
+	Addr string
+	// BearerToken is WEBHOOK_BEARER_TOKEN(_FILE). Exactly one of it and
+	// BasicUser+BasicPassword is set when Addr is. Never logged.
+	BearerToken Secret
+	// BasicUser and BasicPassword are WEBHOOK_BASIC_USER and
+	// WEBHOOK_BASIC_PASSWORD(_FILE). The password is never logged.
+	BasicUser     string
+	BasicPassword Secret
+	// TLSCert and TLSKey are WEBHOOK_TLS_CERT and WEBHOOK_TLS_KEY (file
+	// paths, together). Default none: plain HTTP.
+	TLSCert, TLSKey string
 }
 
 // RedisMode says how Redis is reached.

@@ -186,6 +186,45 @@ func cases(dir string) []tcase {
 			return nil
 		}},
 		{v: "EVENT_FIELDS", env: map[string]string{"EVENT_FIELDS": "email,app_metadata.plan"}, wantErr: `EVENT_FIELDS: "email,app_metadata.plan": field "app_metadata.plan": only top-level`},
+		{v: "EVENT_TYPES", check: func(c *Config) error {
+			if !slices.Equal(c.Events.Types, []string{"user.created"}) {
+				return fmt.Errorf("types %q", c.Events.Types)
+			}
+			return nil
+		}},
+		{v: "EVENT_TYPES", env: map[string]string{"EVENT_TYPES": "user.deleted, user.created,user.deleted"}, check: func(c *Config) error {
+			if !slices.Equal(c.Events.Types, []string{"user.created", "user.deleted"}) || c.Events.Wants("user.updated") {
+				return fmt.Errorf("types %q", c.Events.Types)
+			}
+			return nil
+		}},
+		{v: "EVENT_TYPES", env: map[string]string{"EVENT_TYPES": "user.created,user.login"}, wantErr: `EVENT_TYPES: "user.created,user.login": unknown event type "user.login"`},
+		{v: "EVENT_TYPES", env: map[string]string{"EVENT_TYPES": " , "}, wantErr: `EVENT_TYPES: " , ": names no event type`},
+		{v: "EVENT_TYPES", env: map[string]string{"EVENT_TYPES": "user.updated", "POLL_SOURCE": "search"}, wantErr: `EVENT_TYPES: "user.updated": user.updated and user.deleted need the Events API or the receiver`},
+		{v: "EVENT_TYPES", env: map[string]string{"EVENT_TYPES": "user.deleted", "POLL_SOURCE": "search", "WEBHOOK_ADDR": ":8443", "WEBHOOK_BEARER_TOKEN": "t0k"}, check: func(c *Config) error {
+			if c.Webhook.Addr != ":8443" || c.Webhook.BearerToken.Reveal() != "t0k" {
+				return fmt.Errorf("webhook %+v", c.Webhook.Addr)
+			}
+			return nil
+		}},
+		{v: "WEBHOOK_ADDR", check: expect("Addr", func(c *Config) string { return c.Webhook.Addr }, "")},
+		{v: "WEBHOOK_BEARER_TOKEN", env: map[string]string{"WEBHOOK_ADDR": "127.0.0.1:8443", "WEBHOOK_BEARER_TOKEN": "t0k"}, check: expect("Bearer", func(c *Config) string { return c.Webhook.BearerToken.Reveal() }, "t0k")},
+		{v: "WEBHOOK_BEARER_TOKEN_FILE", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BEARER_TOKEN_FILE": file("secret")}, check: expect("Bearer", func(c *Config) string { return c.Webhook.BearerToken.Reveal() }, "filesecret-XYZ")},
+		{v: "WEBHOOK_BASIC_USER", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BASIC_USER": "auth0", "WEBHOOK_BASIC_PASSWORD": "pw"}, check: expect("User", func(c *Config) string { return c.Webhook.BasicUser + "/" + c.Webhook.BasicPassword.Reveal() }, "auth0/pw")},
+		{v: "WEBHOOK_BASIC_PASSWORD", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BASIC_USER": "auth0", "WEBHOOK_BASIC_PASSWORD": "pw"}, check: expect("Password", func(c *Config) string { return c.Webhook.BasicPassword.Reveal() }, "pw")},
+		{v: "WEBHOOK_BASIC_PASSWORD_FILE", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BASIC_USER": "auth0", "WEBHOOK_BASIC_PASSWORD_FILE": file("secret")}, check: expect("Password", func(c *Config) string { return c.Webhook.BasicPassword.Reveal() }, "filesecret-XYZ")},
+		{v: "WEBHOOK_TLS_CERT", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BEARER_TOKEN": "t", "WEBHOOK_TLS_CERT": "c.pem", "WEBHOOK_TLS_KEY": "k.pem"}, check: expect("TLS", func(c *Config) string { return c.Webhook.TLSCert + "+" + c.Webhook.TLSKey }, "c.pem+k.pem")},
+		{v: "WEBHOOK_TLS_KEY", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BEARER_TOKEN": "t", "WEBHOOK_TLS_CERT": "c.pem", "WEBHOOK_TLS_KEY": "k.pem"}, check: expect("Key", func(c *Config) string { return c.Webhook.TLSKey }, "k.pem")},
+		{v: "WEBHOOK_ADDR", env: map[string]string{"WEBHOOK_ADDR": "8443", "WEBHOOK_BEARER_TOKEN": "t"}, wantErr: `WEBHOOK_ADDR: "8443": must be host:port or :port`},
+		{v: "WEBHOOK_ADDR", env: map[string]string{"WEBHOOK_ADDR": ":8443"}, wantErr: "WEBHOOK_BEARER_TOKEN: is not set (WEBHOOK_ADDR needs"},
+		{v: "WEBHOOK_BEARER_TOKEN", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BEARER_TOKEN": "t", "WEBHOOK_BASIC_USER": "u"}, wantErr: "WEBHOOK_BEARER_TOKEN: is set but both a bearer token and basic credentials are set"},
+		{v: "WEBHOOK_BEARER_TOKEN_FILE", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BEARER_TOKEN_FILE": "/nonexistent/tok"}, wantErr: "WEBHOOK_BEARER_TOKEN_FILE"},
+		{v: "WEBHOOK_BASIC_USER", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BASIC_PASSWORD": "p"}, wantErr: "WEBHOOK_BASIC_USER: is not set (required)"},
+		{v: "WEBHOOK_BASIC_USER", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BASIC_USER": "a:b", "WEBHOOK_BASIC_PASSWORD": "p"}, wantErr: `WEBHOOK_BASIC_USER: "a:b": must not contain ':'`},
+		{v: "WEBHOOK_BASIC_PASSWORD", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BASIC_USER": "u"}, wantErr: "WEBHOOK_BASIC_PASSWORD: is not set (required)"},
+		{v: "WEBHOOK_BASIC_PASSWORD_FILE", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BASIC_USER": "u", "WEBHOOK_BASIC_PASSWORD": "p", "WEBHOOK_BASIC_PASSWORD_FILE": "/x"}, wantErr: "both WEBHOOK_BASIC_PASSWORD and WEBHOOK_BASIC_PASSWORD_FILE"},
+		{v: "WEBHOOK_TLS_CERT", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BEARER_TOKEN": "t", "WEBHOOK_TLS_KEY": "k.pem"}, wantErr: "WEBHOOK_TLS_CERT: is not set (required)"},
+		{v: "WEBHOOK_TLS_KEY", env: map[string]string{"WEBHOOK_ADDR": ":8443", "WEBHOOK_BEARER_TOKEN": "t", "WEBHOOK_TLS_CERT": "c.pem"}, wantErr: "WEBHOOK_TLS_KEY: is not set (required)"},
 
 		// Redis
 		{v: "REDIS_URL", check: func(c *Config) error {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,7 +35,7 @@ func Load(args []string, lookup func(string) (string, bool), need Need) (*Config
 		return nil, err
 	}
 	c := &Config{Args: l.args}
-	steps := []func(*Config) error{l.auth0, l.nats, l.events, l.redis, l.poll, l.command, l.misc}
+	steps := []func(*Config) error{l.auth0, l.nats, l.events, l.redis, l.poll, l.webhook, l.command, l.misc}
 	for _, step := range steps {
 		if err := step(c); err != nil {
 			return nil, err
@@ -535,6 +536,79 @@ func (l *loader) events(c *Config) error {
 			return bad(v, fmt.Sprintf("field %q: only top-level field names are allowed", f))
 		}
 		c.Events.Fields = append(c.Events.Fields, f)
+	}
+	return l.eventTypes(c)
+}
+
+// EventTypes are the values EVENT_TYPES accepts, in publishing order.
+var EventTypes = []string{"user.created", "user.updated", "user.deleted"}
+
+func (l *loader) eventTypes(c *Config) error {
+	s, v := l.str("EVENT_TYPES")
+	want := map[string]bool{}
+	for t := range strings.SplitSeq(s, ",") {
+		t = strings.TrimSpace(t)
+		if t == "" {
+			continue
+		}
+		if !slices.Contains(EventTypes, t) {
+			return bad(v, fmt.Sprintf("unknown event type %q: use user.created, user.updated or user.deleted", t))
+		}
+		want[t] = true
+	}
+	if len(want) == 0 {
+		return bad(v, "names no event type")
+	}
+	for _, t := range EventTypes {
+		if want[t] {
+			c.Events.Types = append(c.Events.Types, t)
+		}
+	}
+	return nil
+}
+
+func (l *loader) webhook(c *Config) error {
+	w := &c.Webhook
+	addr := l.get("WEBHOOK_ADDR")
+	w.Addr = strings.TrimSpace(addr.s)
+	tok, err := l.secret("WEBHOOK_BEARER_TOKEN")
+	if err != nil {
+		return err
+	}
+	user := l.get("WEBHOOK_BASIC_USER")
+	pw, err := l.secret("WEBHOOK_BASIC_PASSWORD")
+	if err != nil {
+		return err
+	}
+	w.BearerToken, w.BasicUser, w.BasicPassword = Secret(tok.s), user.s, Secret(pw.s)
+	cert, key := l.get("WEBHOOK_TLS_CERT"), l.get("WEBHOOK_TLS_KEY")
+	w.TLSCert, w.TLSKey = cert.s, key.s
+	if w.Addr == "" {
+		if (c.Events.Wants("user.updated") || c.Events.Wants("user.deleted")) && c.Poll.Source == SourceSearch {
+			ev := l.get("EVENT_TYPES")
+			return bad(ev, "user.updated and user.deleted need the Events API or the receiver, and POLL_SOURCE is search with no WEBHOOK_ADDR (set POLL_SOURCE=events or auto, or WEBHOOK_ADDR)")
+		}
+		return nil
+	}
+	if _, port, err := net.SplitHostPort(w.Addr); err != nil || port == "" {
+		return bad(addr, "must be host:port or :port")
+	}
+	switch {
+	case w.BearerToken != "" && (w.BasicUser != "" || w.BasicPassword != ""):
+		return bad(tok, "both a bearer token and basic credentials are set; set only one")
+	case w.BearerToken == "" && w.BasicUser == "" && w.BasicPassword == "":
+		return &Error{Var: "WEBHOOK_BEARER_TOKEN", Problem: "is not set (WEBHOOK_ADDR needs WEBHOOK_BEARER_TOKEN or WEBHOOK_BASIC_USER + WEBHOOK_BASIC_PASSWORD)", Example: varByName["WEBHOOK_BEARER_TOKEN"].Example}
+	case w.BearerToken == "" && w.BasicUser == "":
+		return missing(user)
+	case w.BearerToken == "" && w.BasicPassword == "":
+		return missing(pw)
+	case strings.ContainsRune(w.BasicUser, ':'):
+		return bad(user, "must not contain ':'")
+	case (w.TLSCert == "") != (w.TLSKey == ""):
+		if w.TLSCert == "" {
+			return missing(cert)
+		}
+		return missing(key)
 	}
 	return nil
 }

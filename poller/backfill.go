@@ -16,7 +16,7 @@ import (
 func (p *Poller) backfill(ctx context.Context, until time.Time) error {
 	s := &searchSource{p: p}
 	var err error
-	for attempt := 0; ; attempt++ {
+	for retry := newRetry(); ; {
 		s.cur, err = p.initSearchCursor(ctx, false)
 		if err == nil {
 			break
@@ -24,11 +24,11 @@ func (p *Poller) backfill(ctx context.Context, until time.Time) error {
 		if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
 			return err
 		}
-		if !sleepCtx(ctx, retryDelay(attempt)) {
+		if !sleepCtx(ctx, retry.NextBackOff()) {
 			return ctx.Err()
 		}
 	}
-	for attempt := 0; ; attempt++ {
+	for retry := newRetry(); ; {
 		from := s.cur.windowStart(p.opts.Overlap)
 		// The stream's newest event bounds what is left: a backfill publishes
 		// in created_at order, so a restart (or a lost offset long after the
@@ -57,7 +57,7 @@ func (p *Poller) backfill(ctx context.Context, until time.Time) error {
 			return err
 		}
 		p.log.Warn("poller: backfill interrupted; resuming from the cursor", "err", err)
-		if !sleepCtx(ctx, retryDelay(attempt)) {
+		if !sleepCtx(ctx, retry.NextBackOff()) {
 			return ctx.Err()
 		}
 	}

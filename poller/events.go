@@ -2,11 +2,14 @@ package poller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
 // errRefused wraps an Events API refusal that auto answers by falling back
@@ -28,7 +31,8 @@ func isRefusal(err error) bool {
 // eventsBatchMax bounds one pipeline batch of the events source.
 const eventsBatchMax = 500
 
-// eventsSource follows GET /api/v2/events?event_type=user.created. An
+// eventsSource follows GET /api/v2/events with one event_type per wanted
+// type (Options.Types). An
 // offset is persisted only after every event before it is published;
 // offset-only messages are persisted too.
 type eventsSource struct {
@@ -51,11 +55,11 @@ type streamItem struct {
 // refusal, ErrLeaseLost when a cursor write found another leader.
 func (s *eventsSource) run(ctx context.Context) error {
 	p := s.p
-	for attempt := 0; ; {
+	for retry := newRetry(); ; {
 		if ctx.Err() != nil {
 			return nil
 		}
-		params := auth0.EventParams{Types: []string{"user.created"}, Reconnect: true}
+		params := auth0.EventParams{Types: p.opts.Types, Reconnect: true}
 		if s.offset != "" {
 			params.LastEventID = s.offset
 		} else {
@@ -67,7 +71,7 @@ func (s *eventsSource) run(ctx context.Context) error {
 			if p.m != nil {
 				p.m.PollCycles.WithLabelValues(SourceEvents, "connected").Inc()
 			}
-			attempt = 0
+			retry.Reset()
 			err = s.consume(ctx, st)
 			_ = st.Close()
 		}
@@ -122,10 +126,9 @@ func (s *eventsSource) run(ctx context.Context) error {
 			}
 			p.log.Warn("poller: events stream failed; reconnecting", "err", err)
 		}
-		if !sleepCtx(ctx, retryDelay(attempt)) {
+		if !sleepCtx(ctx, retry.NextBackOff()) {
 			return nil
 		}
-		attempt++
 	}
 }
 
@@ -238,7 +241,7 @@ const eventsInFlight = 4
 type flight struct {
 	done   chan error
 	offset string    // the batch's newest offset ("" = none)
-	newest time.Time // the batch's newest user created_at (zero = none)
+	newest time.Time // the batch's newest event time (zero = none)
 }
 
 // launch starts publishing the users of a batch, retrying until they are
@@ -255,10 +258,11 @@ func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight 
 		switch {
 		case ev.TooLarge:
 			oversized = append(oversized, ev.Offset)
-		case ev.User != nil && ev.Type == "user.created":
-			users = append(users, *ev.User)
-			if ev.User.Problem == nil {
-				if t, err := parseCreatedAt(ev.User.CreatedAt); err == nil && t.After(f.newest) {
+		case ev.User != nil && slices.Contains(p.opts.Types, ev.Type):
+			u := withKind(ev)
+			users = append(users, u)
+			if u.Problem == nil {
+				if t, err := parseCreatedAt(publisher.EventTime(u)); err == nil && t.After(f.newest) {
 					f.newest = t
 				}
 			}
@@ -269,7 +273,7 @@ func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight 
 		return f
 	}
 	go func() {
-		for attempt := 0; ; attempt++ {
+		for retry := newRetry(); ; {
 			if len(oversized) > 0 {
 				fctx, done := p.flushCtx(ctx)
 				err := p.pipe.oversized(fctx, SourceEvents, oversized)
@@ -289,7 +293,7 @@ func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight 
 				return
 			}
 			p.log.Warn("poller: events batch not fully published; retrying", "pending", len(users), "err", err)
-			if !sleepCtx(ctx, retryDelay(attempt)) {
+			if !sleepCtx(ctx, retry.NextBackOff()) {
 				f.done <- ctx.Err()
 				return
 			}
@@ -346,4 +350,24 @@ func (s *eventsSource) resumeTime(ctx context.Context) (time.Time, error) {
 		return p.startTime(), nil
 	}
 	return notAfter(last, p.now()).Add(-p.opts.Overlap), nil
+}
+
+// withKind is the event's user marked with its life-cycle type and, for
+// updated and deleted events, the Auth0 event's time (the fallback of
+// publisher.EventTime). created events keep the hot path: no extra parse.
+func withKind(ev auth0.Event) auth0.User {
+	u := *ev.User
+	if ev.Type == publisher.TypeCreated {
+		return u
+	}
+	u.Kind = ev.Type
+	var m struct {
+		Event struct {
+			Time string `json:"time"`
+		} `json:"event"`
+	}
+	if json.Unmarshal(ev.Data, &m) == nil {
+		u.EventTime = m.Event.Time
+	}
+	return u
 }

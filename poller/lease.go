@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -97,29 +96,14 @@ func (l *lease) release() {
 	}
 }
 
-// withTimeout runs one Redis call and gives up after d even when the call
-// does not: go-redis ignores context deadlines unless the client was built
-// with ContextTimeoutEnabled, and a hanging Redis must not keep a leader
-// active. An abandoned call ends by the client's own ReadTimeout.
+// withTimeout runs one Redis call under a deadline of d. The client ends the
+// call at that deadline itself (ContextTimeoutEnabled, set by
+// internal/connect), so no goroutine is needed per call; leadership still
+// ends on time because the leader's own timer does not wait for the call.
 func withTimeout[T any](ctx context.Context, d time.Duration, f func(context.Context) (T, error)) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := f(ctx)
-		ch <- result{v, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, fmt.Errorf("redis: %w", context.Cause(ctx))
-	}
+	return f(ctx)
 }
 
 // lead returns a context that stays alive while the lease is held and

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/dedupe"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
 // Source names (POLL_SOURCE) and metric labels.
@@ -68,6 +70,14 @@ type Options struct {
 	// EventsRetry is how often auto tries the Events API again after falling
 	// back to search (default 10m).
 	EventsRetry time.Duration
+	// Types is EVENT_TYPES: the user event types published (publisher.Types
+	// values). The events source subscribes to each; search carries
+	// user.created only. Default {"user.created"}.
+	Types []string
+
+	// Webhook is the Auth0 Event Streams receiver (WEBHOOK_*); off unless
+	// Webhook.Addr or Webhook.Listener is set. It runs on every replica.
+	Webhook WebhookOptions
 
 	// Metrics, if set, records the §7 poller metrics.
 	Metrics *metrics.Metrics
@@ -104,9 +114,7 @@ func (o *Options) validate() (startPoint, error) {
 	if o.Source == "" {
 		o.Source = SourceAuto
 	}
-	switch o.Source {
-	case SourceEvents, SourceSearch, SourceAuto:
-	default:
+	if r, ok := lookup(o.Source); !ok || r.Mode != Pull || !r.Selectable {
 		return bad("Source %q: want events, search or auto", o.Source)
 	}
 	o.Query = strings.TrimSpace(o.Query)
@@ -146,6 +154,17 @@ func (o *Options) validate() (startPoint, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if len(o.Types) == 0 {
+		o.Types = []string{publisher.TypeCreated}
+	}
+	for _, t := range o.Types {
+		if !slices.Contains(publisher.Types, t) {
+			return bad("Types: unknown event type %q (want user.created, user.updated or user.deleted)", t)
+		}
+	}
+	if err := o.Webhook.validate(); err != nil {
+		return bad("%v", err)
+	}
 	switch s := strings.TrimSpace(o.Start); s {
 	case "", "now":
 		sp.kind, o.Start = "now", "now"
@@ -162,11 +181,17 @@ func (o *Options) validate() (startPoint, error) {
 	if (effective == SourceEvents || effective == SourceAuto) && o.Events == nil {
 		return bad("Events is required for Source %s", o.Source)
 	}
-	needSearch := effective != SourceEvents || o.ReconcileInterval > 0 || sp.kind != "now"
+	needSearch := effective == SourceSearch || effective == SourceAuto || (effective == SourceEvents && (o.ReconcileInterval > 0 || sp.kind != "now"))
 	if needSearch && o.Searcher == nil {
 		return bad("Searcher is required (search source, auto fallback, reconcile or backfill)")
 	}
 	return sp, nil
+}
+
+// wantsLifeCycle reports whether updated or deleted events are wanted: types
+// that the search source cannot carry.
+func (o *Options) wantsLifeCycle() bool {
+	return slices.Contains(o.Types, publisher.TypeUpdated) || slices.Contains(o.Types, publisher.TypeDeleted)
 }
 
 // effectiveSource is Source with auto+Query resolved to search.

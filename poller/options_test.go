@@ -38,6 +38,14 @@ func TestOptionsValidation(t *testing.T) {
 		{"tiny lease", func(o *Options) { o.LeaseTTL = time.Millisecond }, "LeaseTTL"},
 		{"bad start", func(o *Options) { o.Start = "yesterday" }, `Start "yesterday"`},
 		{"start time", func(o *Options) { o.Start = "2024-01-02T03:04:05Z" }, ""},
+		{"unknown event type", func(o *Options) { o.Types = []string{"user.created", "user.login"} }, `unknown event type "user.login"`},
+		{"webhook without credentials", func(o *Options) { o.Webhook.Addr = ":8443" }, "BearerToken or BasicUser+BasicPassword is required"},
+		{"webhook with both credentials", func(o *Options) {
+			o.Webhook = WebhookOptions{Addr: ":8443", BearerToken: "t", BasicUser: "u", BasicPassword: "p"}
+		}, "not both"},
+		{"webhook basic half", func(o *Options) { o.Webhook = WebhookOptions{Addr: ":8443", BasicUser: "u"} }, "go together"},
+		{"webhook tls half", func(o *Options) { o.Webhook = WebhookOptions{Addr: ":8443", BearerToken: "t", TLSCert: "c.pem"} }, "TLSCert and TLSKey"},
+		{"webhook ok", func(o *Options) { o.Webhook = WebhookOptions{Addr: ":8443", BearerToken: "t"} }, ""},
 		{"start all", func(o *Options) { o.Start = "all" }, ""},
 		{"search needs searcher", func(o *Options) { o.Searcher = nil }, "Searcher is required"},
 	}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/dedupe"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
@@ -59,6 +61,9 @@ func (p *pipeline) process(ctx context.Context, source string, users []auth0.Use
 		u := &users[i]
 		if u.Problem == nil && (u.UserID == "" || u.CreatedAt == "") { // built by hand, not decoded
 			u.Problem = auth0.CheckUser(*u)
+		}
+		if u.Problem == nil && u.Kind != "" {
+			u.Problem = publisher.CheckKind(*u)
 		}
 		if u.Problem != nil {
 			ids[i] = publisher.InvalidID(*u)
@@ -203,16 +208,17 @@ func (p *pipeline) countPublished(ctx context.Context, source string, users []au
 		u := users[i]
 		res.published++
 		res.publishedIDs = append(res.publishedIDs, ids[i])
-		created, _ := parseCreatedAt(u.CreatedAt)
-		p.m.Published(source, created)
+		kind := publisher.KindOf(u)
+		at, _ := parseCreatedAt(publisher.EventTime(u))
+		p.m.Published(source, kind[len("user."):], at)
 		if now.IsZero() {
 			now = p.clock()
 		}
-		if created.Sub(now) > futureWarn {
-			p.log.Warn("poller: user created_at lies in the future; published, cursors stay at the worker's clock", "user_id", u.UserID, "created_at", u.CreatedAt, "source", source)
+		if at.Sub(now) > futureWarn {
+			p.log.Warn("poller: event time lies in the future; published, cursors stay at the worker's clock", "user_id", u.UserID, "type", kind, "time", publisher.EventTime(u), "source", source)
 		}
 		if debug {
-			p.log.Debug("poller: user published", "user_id", u.UserID, "created_at", u.CreatedAt, "source", source)
+			p.log.Debug("poller: event published", "user_id", u.UserID, "type", kind, "time", publisher.EventTime(u), "source", source)
 		}
 	}
 }
@@ -237,11 +243,14 @@ func errOr(err error) error {
 	return err
 }
 
-// retryDelay is a capped exponential backoff for loops that must not give
-// up (a batch that failed to publish is retried until it succeeds).
-func retryDelay(attempt int) time.Duration {
-	d := 100 * time.Millisecond << min(attempt, 6)
-	return min(d, 5*time.Second)
+// newRetry is the backoff of loops that must not give up (a batch that
+// failed to publish is retried until it succeeds): 100ms doubling to a 5s
+// cap, no jitter, never stopping.
+func newRetry() *backoff.ExponentialBackOff {
+	return backoff.NewExponentialBackOff(
+		backoff.WithInitialInterval(100*time.Millisecond), backoff.WithMultiplier(2),
+		backoff.WithMaxInterval(5*time.Second), backoff.WithRandomizationFactor(0),
+		backoff.WithMaxElapsedTime(0))
 }
 
 // sleepCtx waits d or until ctx ends; false when ctx ended.

@@ -13,6 +13,7 @@ package poller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -40,6 +41,7 @@ type Poller struct {
 	mu        sync.Mutex
 	cancelLed context.CancelCauseFunc // cancels the current leadership
 	cancelRun context.CancelFunc      // ends Run (tests)
+	recv      *receiver               // the Event Streams receiver, when configured
 
 	// abandon (tests) makes Run return without releasing the lease, like a
 	// crashed process.
@@ -69,13 +71,23 @@ func (p *Poller) IsLeader() bool { return p.lease.leader.Load() }
 // On the way out it lets the batch in flight finish (publish, mark, cursor;
 // bounded by a few seconds) and releases the lease. It returns nil after a
 // normal shutdown.
-func (p *Poller) Run(ctx context.Context) error {
-	defer p.m.SetSource("")
+func (p *Poller) Run(ctx context.Context) (err error) {
+	defer p.setSource("")
 	ctx, cancelRun := context.WithCancel(ctx)
 	defer cancelRun()
 	p.mu.Lock()
 	p.cancelRun = cancelRun
 	p.mu.Unlock()
+	pushDone, err := p.startPush(ctx, cancelRun)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cancelRun()
+		if e := <-pushDone; e != nil && err == nil {
+			err = e
+		}
+	}()
 	retry := p.opts.LeaseTTL / 5
 	following := false
 	for ctx.Err() == nil {
@@ -105,7 +117,7 @@ func (p *Poller) Run(ctx context.Context) error {
 		cause := context.Cause(lctx)
 		cancel(nil)
 		stop()
-		p.m.SetSource("")
+		p.setSource("")
 		if p.abandon.Load() {
 			return nil
 		}
@@ -121,6 +133,40 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 	p.log.Info("poller: stopped")
 	return nil
+}
+
+// startPush starts every configured push source (no lease: they run on
+// every replica). The returned channel yields the first push source error
+// (nil when all ended with ctx) once they all returned; a failing push
+// source stops Run through stop.
+func (p *Poller) startPush(ctx context.Context, stop context.CancelFunc) (<-chan error, error) {
+	var srcs []Source
+	var names []string
+	for _, r := range sourcesOf(Push) {
+		src, err := r.New(p)
+		if err != nil {
+			return nil, fmt.Errorf("poller: source %s: %w", r.Name, err)
+		}
+		if src != nil {
+			srcs, names = append(srcs, src), append(names, r.Name)
+		}
+	}
+	done := make(chan error, 1)
+	var wg sync.WaitGroup
+	var once sync.Once
+	var first error
+	for i, src := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := src.Run(ctx, sink{p: p, name: names[i]}); err != nil && ctx.Err() == nil {
+				once.Do(func() { first = fmt.Errorf("poller: source %s: %w", names[i], err) })
+				stop()
+			}
+		}()
+	}
+	go func() { wg.Wait(); done <- first }()
+	return done, nil
 }
 
 // leaseLost is called when a cursor write found another token.
@@ -145,17 +191,16 @@ func (p *Poller) flushCtx(ctx context.Context) (fctx context.Context, done func(
 // flushGrace bounds the work finished after shutdown or lost leadership.
 const flushGrace = 5 * time.Second
 
-// lead runs the configured sources while this instance is the leader.
+// lead runs the configured pull source (from the registry) while this
+// instance is the leader.
 func (p *Poller) lead(ctx context.Context) error {
-	switch p.opts.effectiveSource() {
-	case SourceSearch:
-		p.m.SetSource(SourceSearch)
-		return (&searchSource{p: p}).run(ctx, false)
-	case SourceEvents:
-		return p.runEvents(ctx, false)
-	default:
-		return p.runEvents(ctx, true)
+	name := p.opts.effectiveSource()
+	r, _ := lookup(name) // validate checked it
+	src, err := r.New(p)
+	if err != nil || src == nil {
+		return fmt.Errorf("poller: source %s: %w", name, errOr(err))
 	}
+	return src.Run(ctx, sink{p: p, name: name})
 }
 
 // runEvents runs the events source (with backfill and reconcile); with auto
@@ -169,13 +214,13 @@ func (p *Poller) runEvents(ctx context.Context, auto bool) error {
 	reconciling := false
 	s := &eventsSource{p: p}
 	fallback := false
-	for attempt := 0; ctx.Err() == nil; attempt++ {
+	for retry := newRetry(); ctx.Err() == nil; {
 		if err := s.prepare(ctx, fallback); err != nil {
 			if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
 				return err
 			}
 			p.log.Warn("poller: events source cannot start yet; retrying", "err", err)
-			sleepCtx(ctx, retryDelay(attempt))
+			sleepCtx(ctx, retry.NextBackOff())
 			continue
 		}
 		// Reconcile starts only after a backfill completed: what it publishes
@@ -191,7 +236,7 @@ func (p *Poller) runEvents(ctx context.Context, auto bool) error {
 				}
 			}()
 		}
-		p.m.SetSource(SourceEvents)
+		p.setSource(SourceEvents)
 		err := s.run(ctx)
 		if err == nil || ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
 			return err
@@ -201,12 +246,17 @@ func (p *Poller) runEvents(ctx context.Context, auto bool) error {
 		}
 		if !auto {
 			p.log.Error("poller: the Events API refused this client (POLL_SOURCE=events); retrying later — grant read:events or use POLL_SOURCE=auto", "err", err)
-			p.m.SetSource("")
+			p.setSource("")
 			sleepCtx(ctx, min(p.opts.EventsRetry, time.Minute))
 			continue
 		}
-		p.log.Warn("poller: the Events API refused this client; falling back to search", "err", err, "retry_events_in", p.opts.EventsRetry)
-		p.m.SetSource(SourceSearch)
+		if p.opts.wantsLifeCycle() {
+			// Search cannot see updates or deletions (README "User life cycle").
+			p.log.Error("poller: the Events API refused this client; falling back to search, which carries user.created only: updates and deletions reach JetStream only through the receiver until the Events API is back — grant read:events", "err", err, "event_types", p.opts.Types, "retry_events_in", p.opts.EventsRetry)
+		} else {
+			p.log.Warn("poller: the Events API refused this client; falling back to search", "err", err, "retry_events_in", p.opts.EventsRetry)
+		}
+		p.setSource(SourceSearch)
 		sctx, scancel := context.WithTimeout(ctx, p.opts.EventsRetry)
 		err = (&searchSource{p: p}).run(sctx, true)
 		scancel()

@@ -53,7 +53,7 @@ func (p *Poller) reconcileOnce(ctx context.Context, now time.Time) (int, error) 
 	}
 	found := 0
 	_, err := scan(ctx, p.opts.Searcher, from, to, p.opts.Query, func(users []auth0.User) error {
-		for attempt := 0; len(users) > 0; attempt++ {
+		for retry := newRetry(); len(users) > 0; {
 			res, err := p.publishBatch(ctx, SourceReconcile, users, 0)
 			found += res.published
 			for _, id := range res.publishedIDs {
@@ -69,7 +69,7 @@ func (p *Poller) reconcileOnce(ctx context.Context, now time.Time) (int, error) 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if !sleepCtx(ctx, retryDelay(attempt)) {
+			if !sleepCtx(ctx, retry.NextBackOff()) {
 				return ctx.Err()
 			}
 		}

@@ -159,7 +159,7 @@ func TestReconcilePublishesWhatTheStreamMissed(t *testing.T) {
 	if got := value(m.ReconcileFound); got != 1 {
 		t.Fatalf("reconcile_found = %v, want 1", got)
 	}
-	if got := value(m.UsersPublished.WithLabelValues(SourceReconcile)); got != 1 {
+	if got := value(m.UsersPublished.WithLabelValues(SourceReconcile, "created")); got != 1 {
 		t.Fatalf("users_published{source=reconcile} = %v, want 1", got)
 	}
 }

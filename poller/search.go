@@ -81,7 +81,7 @@ func (p *Poller) startTime() time.Time {
 func (s *searchSource) run(ctx context.Context, fallback bool) error {
 	p := s.p
 	var err error
-	for attempt := 0; ; attempt++ {
+	for retry := newRetry(); ; {
 		s.cur, err = p.initSearchCursor(ctx, fallback)
 		if err == nil {
 			break
@@ -90,7 +90,7 @@ func (s *searchSource) run(ctx context.Context, fallback bool) error {
 			return err
 		}
 		p.log.Warn("poller: search cursor unavailable; retrying", "err", err)
-		if !sleepCtx(ctx, retryDelay(attempt)) {
+		if !sleepCtx(ctx, retry.NextBackOff()) {
 			return ctx.Err()
 		}
 	}

@@ -10,7 +10,8 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/jsonscan"
 )
 
-// EventType is the CloudEvents type of a new user.
+// EventType is the CloudEvents type of a new user (CloudEventsType gives
+// the others).
 const EventType = "com.auth0.user.created"
 
 // ContentType is the Content-Type header of an event (structured mode).
@@ -24,20 +25,26 @@ var ErrInvalidUser = errors.New("invalid user")
 // The constant parts are built once per Publisher; per event only the
 // strings are escaped and the data copied.
 type envelope struct {
-	afterID string // ,"source":"...","type":"...","subject":
+	afterID [3]string // per kindIndex: ,"source":"...","type":"...","subject":
 	fields  []string
 	// truncFields are the members a truncated event keeps (DESIGN.md §4b).
 	truncFields []string
 }
 
 func newEnvelope(source string, fields []string) envelope {
-	b := []byte(`,"source":`)
-	b = appendJSONString(b, source)
-	b = append(b, `,"type":"`+EventType+`","subject":`...)
+	var after [3]string
+	for i, kind := range Types {
+		b := []byte(`,"source":`)
+		b = appendJSONString(b, source)
+		b = append(b, `,"type":"`+CloudEventsType(kind)+`","subject":`...)
+		after[i] = string(b)
+	}
 	var fs []string
 	if len(fields) > 0 {
-		// user_id and created_at always, first; then the listed ones in order.
-		fs = []string{"user_id", "created_at"}
+		// user_id, created_at, updated_at and deleted_at (when present)
+		// always, first, so a consumer can drop stale updates; then the
+		// listed ones in order.
+		fs = []string{"user_id", "created_at", "updated_at", "deleted_at"}
 		for _, f := range fields {
 			if f != "" && !containsStr(fs, f) {
 				fs = append(fs, f)
@@ -48,7 +55,7 @@ func newEnvelope(source string, fields []string) envelope {
 	if len(fields) == 0 || containsStr(fields, "email") {
 		trunc = append(trunc, "email")
 	}
-	return envelope{afterID: string(b), fields: fs, truncFields: trunc}
+	return envelope{afterID: after, fields: fs, truncFields: trunc}
 }
 
 func containsStr(s []string, x string) bool {
@@ -85,18 +92,24 @@ func (e envelope) buildWith(u auth0.User, fields []string, truncated bool) (stri
 		// Nats-Msg-Id is a header: a line break would split it.
 		return "", nil, fmt.Errorf("%w: user_id or created_at of %q contains a line break", ErrInvalidUser, u.UserID)
 	}
+	if p := CheckKind(u); p != nil {
+		return "", nil, fmt.Errorf("%w: %w", ErrInvalidUser, p)
+	}
 	id := EventID(u)
+	evTime := EventTime(u)
 	data, err := e.data(u, fields)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: user %s: %v", ErrInvalidUser, u.UserID, err)
 	}
-	b := make([]byte, 0, len(data)+len(e.afterID)+2*len(id)+len(u.CreatedAt)+128)
+	data = withTimeField(data, u, evTime)
+	after := e.afterID[kindIndex(u)]
+	b := make([]byte, 0, len(data)+len(after)+2*len(id)+len(evTime)+128)
 	b = append(b, `{"specversion":"1.0","id":`...)
 	b = appendJSONString(b, id)
-	b = append(b, e.afterID...)
+	b = append(b, after...)
 	b = appendJSONString(b, u.UserID)
 	b = append(b, `,"time":`...)
-	b = appendJSONString(b, u.CreatedAt)
+	b = appendJSONString(b, evTime)
 	if truncated {
 		b = append(b, `,"auth0truncated":true`...)
 	}
@@ -168,6 +181,31 @@ func (e envelope) data(u auth0.User, fields []string) ([]byte, error) {
 		n++
 	}
 	return append(b, '}'), nil
+}
+
+// withTimeField makes sure the data of an updated or deleted event holds
+// its time member (updated_at / deleted_at): when the object has none, the
+// event's time (EventTime's fallback) is added first, so a consumer can
+// always compare versions. Created events and objects that have it are
+// returned as they are.
+func withTimeField(data []byte, u auth0.User, evTime string) []byte {
+	if u.Kind == "" || u.Kind == TypeCreated {
+		return data
+	}
+	name := timeField(u.Kind)
+	if _, ok := stringMember(data, name); ok {
+		return data
+	}
+	b := make([]byte, 0, len(data)+len(name)+len(evTime)+8)
+	b = append(b, '{')
+	b = appendJSONString(b, name)
+	b = append(b, ':')
+	b = appendJSONString(b, evTime)
+	rest := trimSpace(data)[1:]
+	if r := trimSpace(rest); len(r) > 0 && r[0] != '}' {
+		b = append(b, ',')
+	}
+	return append(b, rest...)
 }
 
 var errMalformed = errors.New("raw JSON object is malformed")

@@ -15,10 +15,19 @@ import (
 // dedupe key, the Nats-Msg-Id and the CloudEvent id are one string, so every
 // source (and a later updated@/deleted@ type) agrees by construction.
 
-// EventID is the event id and Nats-Msg-Id of a created user:
-// <user_id>@<created_at>, created_at verbatim. A user deleted and created
-// again with the same id has another created_at, hence a new event.
-func EventID(u auth0.User) string { return u.UserID + "@" + u.CreatedAt }
+// EventID is the event id and Nats-Msg-Id of u's event (README "User life
+// cycle"): created <user_id>@<created_at>, created_at verbatim (a user
+// deleted and created again with the same id has another created_at, hence
+// a new event); updated updated@<user_id>@<updated_at>; deleted
+// deleted@<user_id>@<deleted_at> (the times as EventTime gives them). A
+// user id starts with "<provider>|" and no provider name holds "@", so the
+// three forms never meet.
+func EventID(u auth0.User) string {
+	if u.Kind == "" || u.Kind == TypeCreated {
+		return u.UserID + "@" + u.CreatedAt
+	}
+	return u.Kind[len("user."):] + "@" + u.UserID + "@" + EventTime(u)
+}
 
 // invalidPrefix starts every dead-letter id; no user id starts with it (a
 // user id starts with "<provider>|").
@@ -38,6 +47,10 @@ func InvalidID(u auth0.User) string {
 		given = u.Problem.CreatedAtGiven
 	} else {
 		given = u.CreatedAt
+	}
+	if u.Kind != "" && u.Kind != TypeCreated {
+		// updated@/deleted@ events: one dead letter per event, not per user.
+		given = u.Kind[len("user."):] + "@" + EventTime(u)
 	}
 	usable := u.UserID != "" && (u.Problem == nil || (u.Problem.Reason != auth0.ReasonNoUserID && u.Problem.Reason != auth0.ReasonBadUserID))
 	if usable && headerSafe(u.UserID) && headerSafe(given) {

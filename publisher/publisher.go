@@ -100,11 +100,12 @@ func JetStreamOpts(o Options) []jetstream.JetStreamOpt {
 // Publisher publishes user.created CloudEvents to <prefix>.users.created.
 // It is safe for concurrent use.
 type Publisher struct {
-	js      jetstream.JetStream
-	o       Options
-	subject string
-	env     envelope
-	slots   chan struct{} // MaxInFlight tokens
+	js       jetstream.JetStream
+	o        Options
+	subject  string    // <prefix>.users.created
+	subjects [3]string // per kindIndex
+	env      envelope
+	slots    chan struct{} // MaxInFlight tokens
 }
 
 // Result is the outcome of one user's publish.
@@ -140,8 +141,9 @@ func New(js jetstream.JetStream, o Options) (*Publisher, error) {
 	}
 	return &Publisher{
 		js: js, o: o, subject: o.Names.UserCreatedSubject(),
-		env:   newEnvelope(o.Source, o.EventFields),
-		slots: make(chan struct{}, o.MaxInFlight),
+		subjects: [3]string{o.Names.UserSubject(TypeCreated), o.Names.UserSubject(TypeUpdated), o.Names.UserSubject(TypeDeleted)},
+		env:      newEnvelope(o.Source, o.EventFields),
+		slots:    make(chan struct{}, o.MaxInFlight),
 	}, nil
 }
 
@@ -197,7 +199,8 @@ func minTime(a, b time.Time) time.Time {
 	return b
 }
 
-// PublishUsers publishes one event per user with async JetStream publishes,
+// PublishUsers publishes one event per user (of its Kind: created, updated
+// or deleted, each on its subject) with async JetStream publishes,
 // at most MaxInFlight unacknowledged at a time, and waits for every ack (or
 // AckTimeout per message, or ctx). Results are in input order. A result is
 // Acked only on a real JetStream ack: a timeout, a disconnect or a cancelled
@@ -228,7 +231,7 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 			results[i].Err = err
 			continue
 		}
-		msgs[i] = &nats.Msg{Subject: p.subject, Data: body, Header: nats.Header{
+		msgs[i] = &nats.Msg{Subject: p.subjects[kindIndex(u)], Data: body, Header: nats.Header{
 			jetstream.MsgIDHeader: []string{id},
 			"Content-Type":        []string{ContentType},
 		}}

@@ -250,7 +250,8 @@ func TestEventFields(t *testing.T) {
 	if err := json.Unmarshal(e.messages(t)[0].Data, &ce); err != nil {
 		t.Fatal(err)
 	}
-	want := `{"user_id":"auth0|63d17c4a9d503d76c056c160","created_at":"2023-01-25T19:00:26.539Z","email":"chuck878@example.com","user_metadata":{"favourite_attack":  "roundhouse_kick" }}`
+	// updated_at is kept too (README "User life cycle": dropping stale updates).
+	want := `{"user_id":"auth0|63d17c4a9d503d76c056c160","created_at":"2023-01-25T19:00:26.539Z","updated_at":"2023-01-25T19:00:26.539Z","email":"chuck878@example.com","user_metadata":{"favourite_attack":  "roundhouse_kick" }}`
 	if string(ce.Data) != want {
 		t.Fatalf("data\n got %s\nwant %s", ce.Data, want)
 	}

@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -92,6 +93,11 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if !portFreeAddr(httpAddr) {
 		httpAddr = "127.0.0.1:0"
 	}
+	hookAddr := "127.0.0.1:8443"
+	if !portFreeAddr(hookAddr) {
+		hookAddr = freeAddr()
+	}
+	hookToken := emulator.DefaultClientSecret + "-webhook" // a demo: the emulator is the only sender
 	overlay := map[string]string{
 		"AUTH0_DOMAIN":         emuURL,
 		"AUTH0_CLIENT_ID":      emulator.DefaultClientID,
@@ -103,12 +109,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		"POLL_OVERLAP":         "10s",
 		"RECONCILE_INTERVAL":   "1m",
 		"LEASE_TTL":            "3s",
+		// The whole life cycle, over SSE and from the emulator's event
+		// stream posting to the receiver (README "User life cycle").
+		"EVENT_TYPES":          "user.created,user.updated,user.deleted",
+		"WEBHOOK_ADDR":         hookAddr,
+		"WEBHOOK_BEARER_TOKEN": hookToken,
 	}
 	lookup := func(k string) (string, bool) {
 		if v, ok := overlay[k]; ok {
 			return v, true
 		}
-		if len(k) > 5 && (k[:5] == "AUTH0" || k[:5] == "NATS_" || k[:5] == "REDIS") {
+		if len(k) > 5 && (k[:5] == "AUTH0" || k[:5] == "NATS_" || k[:5] == "REDIS" || k[:5] == "WEBHO") {
 			return "", false // dev never mixes in a real tenant's or bus's settings
 		}
 		return os.LookupEnv(k)
@@ -119,10 +130,16 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 
 	started := func(w workercmd.Running) {
-		if _, err := w.NC.Subscribe(w.Names.UserCreatedSubject(), func(m *nats.Msg) { printDevEvent(stdout, m) }); err != nil {
+		if _, err := w.NC.Subscribe(w.Names.Prefix+".users.>", func(m *nats.Msg) { printDevEvent(stdout, m) }); err != nil {
 			log.Error("dev: subscribe", "err", err)
 		}
-		printDevBanner(stdout, ns.ClientURL(), emuURL, w)
+		if _, err := emu.CreateEventStream(emulator.EventStreamConfig{
+			Name: "auth0-dev", Subscriptions: cfg.Events.Types, WebhookEndpoint: "http://" + hookAddr + "/auth0/events",
+			WebhookAuthorization: emulator.WebhookAuthorization{Method: "bearer", Token: hookToken},
+		}); err != nil {
+			log.Error("dev: emulator event stream", "err", err)
+		}
+		printDevBanner(stdout, ns.ClientURL(), emuURL, w, hookAddr)
 		go trickleDevUsers(ctx, emu, log)
 	}
 	return workercmd.Serve(ctx, cfg, log, started)
@@ -133,6 +150,16 @@ func listenPreferred(addr string) (net.Listener, error) {
 		return ln, nil
 	}
 	return net.Listen("tcp", "127.0.0.1:0")
+}
+
+// freeAddr is a loopback address free right now.
+func freeAddr() string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:0"
+	}
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func portFreeAddr(addr string) bool {
@@ -184,6 +211,7 @@ func trickleDevUsers(ctx context.Context, emu *emulator.Emulator, log *slog.Logg
 func printDevEvent(w io.Writer, m *nats.Msg) {
 	var ev struct {
 		ID   string `json:"id"`
+		Type string `json:"type"`
 		Time string `json:"time"`
 		Data struct {
 			Email string `json:"email"`
@@ -193,28 +221,31 @@ func printDevEvent(w io.Writer, m *nats.Msg) {
 		fmt.Fprintf(w, "event on %s (undecodable: %v)\n", m.Subject, err)
 		return
 	}
-	fmt.Fprintf(w, "event %s  user.created  %s  %s\n", m.Subject, ev.ID, ev.Data.Email)
+	fmt.Fprintf(w, "event %s  %s  %s  %s\n", m.Subject, strings.TrimPrefix(ev.Type, "com.auth0."), ev.ID, ev.Data.Email)
 }
 
-func printDevBanner(w io.Writer, natsURL, emuURL string, wk workercmd.Running) {
+func printDevBanner(w io.Writer, natsURL, emuURL string, wk workercmd.Running, hookAddr string) {
 	p := wk.Names.Prefix
 	fmt.Fprintf(w, `
 auth0-dev is running.
   NATS        %[1]s   (JetStream data in ./.dev/nats)
   emulator    %[2]s   (client %[3]s / %[4]s)
   HTTP        http://%[5]s   (/healthz /readyz /metrics)
-A new user signs up every %[6]s; each published event is printed below.
+A new user signs up every %[6]s; each published event (created, updated, deleted: over SSE
+and from the emulator's event stream to the receiver on %[9]s) is printed below.
 
 Try (natscli: go install github.com/nats-io/natscli/nats@v0.5.0):
-  nats -s %[1]s sub '%[7]s.users.created'
+  nats -s %[1]s sub '%[7]s.users.>'
   nats -s %[1]s stream view %[8]s
   nats -s %[1]s micro ls
   nats -s %[1]s req %[7]s.svc.users.create '{"connection":"Username-Password-Authentication","email":"new@example.com","password":"Passw0rd!"}'
   nats -s %[1]s req %[7]s.svc.users.search '{"query":"email:a*","limit":5}'
   nats -s %[1]s req %[7]s.svc.users.search_by_email '{"email":"ada@example.com"}'
+  nats -s %[1]s req %[7]s.svc.users.update '{"user_id":"auth0|0000000000000000000000a1","user_metadata":{"plan":"pro"}}'
+  nats -s %[1]s req %[7]s.svc.users.delete '{"user_id":"auth0|0000000000000000000000a5"}'
   nats -s %[1]s req %[7]s.svc.api.call '{"method":"GET","path":"/users","query":{"q":"name:ada"}}'
   nats -s %[1]s pub %[7]s.cmd.users.create '{"connection":"Username-Password-Authentication","email":"durable@example.com","password":"Passw0rd!"}' -H Nats-Msg-Id:cmd-1
   nats -s %[1]s sub '%[7]s.results.>'
 
-`, natsURL, emuURL, emulator.DefaultClientID, emulator.DefaultClientSecret, wk.HTTPAddr, devTrickle, p, wk.Names.Users)
+`, natsURL, emuURL, emulator.DefaultClientID, emulator.DefaultClientSecret, wk.HTTPAddr, devTrickle, p, wk.Names.Users, hookAddr)
 }

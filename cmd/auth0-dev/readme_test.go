@@ -171,6 +171,25 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 		t.Fatalf("README has %d req and %d pub examples; expected every command documented", reqs, pubs)
 	}
 
+	// The update and the delete examples produce their events (README "User
+	// life cycle"): dev runs all three types, over SSE and the receiver.
+	for _, w := range []struct{ subject, prefix string }{
+		{"auth0.users.updated", "updated@auth0|0000000000000000000000a1@"},
+		{"auth0.users.deleted", "deleted@auth0|0000000000000000000000a5@"},
+	} {
+		testwait.For(t, 20*time.Second, "an event on "+w.subject, func() bool {
+			s, err := js.Stream(ctx, "AUTH0_USERS")
+			if err != nil {
+				return false
+			}
+			m, err := s.GetLastMsgForSubject(ctx, w.subject)
+			return err == nil && strings.HasPrefix(m.Header.Get("Nats-Msg-Id"), w.prefix)
+		})
+	}
+	if out := p.Out.String(); !strings.Contains(out, "user.updated  updated@auth0|0000000000000000000000a1@") || !strings.Contains(out, "user.deleted  deleted@auth0|0000000000000000000000a5@") {
+		t.Errorf("dev did not print the update and the deletion:\n%s", out)
+	}
+
 	// The documented error example: a create without connection → 400 naming the field.
 	reply, err := nc.Request("auth0.svc.users.create", []byte(`{"email":"x@example.com"}`), 10*time.Second)
 	if err != nil {
@@ -201,13 +220,13 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 		t.Fatal("no HTTP address in the dev banner")
 	}
 	want := map[string][]string{
-		"auth0_worker_users_published_total":               {"source"},
+		"auth0_worker_users_published_total":               {"source", "type"},
 		"auth0_worker_dedupe_skipped_total":                nil,
 		"auth0_worker_reconcile_found_total":               nil,
 		"auth0_worker_poll_cycles_total":                   {"source", "outcome"},
 		"auth0_worker_last_poll_success_timestamp_seconds": nil,
 		"auth0_worker_last_publish_timestamp_seconds":      nil,
-		"auth0_worker_event_lag_seconds_bucket":            {"le"},
+		"auth0_worker_event_lag_seconds_bucket":            {"le", "type"},
 		"auth0_worker_source_active":                       {"source"},
 		"auth0_worker_auth0_requests_total":                {"op", "status"},
 		"auth0_worker_auth0_ratelimit_remaining":           nil,
@@ -234,7 +253,7 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 		}
 		return true
 	})
-	if !regexp.MustCompile(`(?m)^auth0_worker_users_published_total\{source="events"\} [1-9]`).MatchString(body) {
+	if !regexp.MustCompile(`(?m)^auth0_worker_users_published_total\{source="events",type="created"\} [1-9]`).MatchString(body) {
 		t.Errorf("no events published according to /metrics")
 	}
 	if !regexp.MustCompile(`(?m)^auth0_worker_commands_total\{command="users.create",outcome="ok",transport="svc"\} [1-9]`).MatchString(body) {

@@ -62,6 +62,8 @@ func TestE2EConfigErrorsExit2(t *testing.T) {
 		{"AUTH0_CLIENT_SECRET missing", map[string]string{"AUTH0_CLIENT_SECRET": ""}, []string{"AUTH0_CLIENT_SECRET"}},
 		{"http non-loopback domain", map[string]string{"AUTH0_DOMAIN": "http://example.com"}, []string{"AUTH0_DOMAIN", "loopback"}},
 		{"POLL_QUERY with events", map[string]string{"POLL_SOURCE": "events", "POLL_QUERY": "email:*@example.com"}, []string{"POLL_QUERY", "events"}},
+		{"search with updates and no receiver", map[string]string{"POLL_SOURCE": "search", "EVENT_TYPES": "user.created,user.updated"}, []string{"EVENT_TYPES", "WEBHOOK_ADDR", "POLL_SOURCE is search"}},
+		{"receiver without credentials", map[string]string{"WEBHOOK_ADDR": "127.0.0.1:0", "WEBHOOK_BASIC_PASSWORD": secret}, []string{"WEBHOOK_BASIC_USER"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			code, out := runToExit(t, envWith(tc.change), "run")

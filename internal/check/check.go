@@ -43,6 +43,11 @@ type Deps struct {
 	Auth0 Auth0
 	// PollSource is POLL_SOURCE: "events", "search" or "auto" (default).
 	PollSource string
+	// EventTypes is EVENT_TYPES; the Events API check asks for each.
+	// Default {"user.created"}.
+	EventTypes []string
+	// Receiver is the Event Streams receiver's configuration (WEBHOOK_*).
+	Receiver Receiver
 	// NATS and Redis are the connection options.
 	NATS  connect.NATSOptions
 	Redis connect.RedisOptions
@@ -125,6 +130,9 @@ func Results(ctx context.Context, d Deps) []Result {
 	if d.Streams.Prefix == "" {
 		d.Streams = publisher.NamesFor("auth0")
 	}
+	if len(d.EventTypes) == 0 {
+		d.EventTypes = []string{"user.created"}
+	}
 	src := d.PollSource
 	if src == "" {
 		src = "auto"
@@ -137,7 +145,7 @@ func Results(ctx context.Context, d Deps) []Result {
 	out = append(out, d.auth0Checks(ctx, src)...)
 	out = append(out, d.natsChecks(ctx)...)
 	out = append(out, d.redisCheck(ctx))
-	return out
+	return append(out, d.receiverCheck())
 }
 
 func (d Deps) timeout(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -183,10 +191,10 @@ func (d Deps) eventsCheck(ctx context.Context, src string) Result {
 	}
 	c, cancel := d.timeout(ctx)
 	defer cancel()
-	s, err := d.Auth0.SubscribeEvents(c, auth0.EventParams{Types: []string{"user.created"}, FromTimestamp: time.Now()})
+	s, err := d.Auth0.SubscribeEvents(c, auth0.EventParams{Types: d.EventTypes, FromTimestamp: time.Now()})
 	if err == nil {
 		_ = s.Close()
-		return Result{ItemEvents, Pass, "stream opened (read:events ok)"}
+		return Result{ItemEvents, Pass, "stream opened for " + strings.Join(d.EventTypes, ", ") + " (read:events ok)"}
 	}
 	if errors.Is(err, auth0.ErrConnectionLimit) {
 		// Access exists; the plan's concurrent connections are in use
@@ -199,6 +207,9 @@ func (d Deps) eventsCheck(ctx context.Context, src string) Result {
 		detail = explainAuth0(err, "the application needs the read:events scope and a plan with the Events API")
 	}
 	if src == "auto" && refused {
+		if wantsLifeCycle(d.EventTypes) && d.Receiver.Addr == "" {
+			return Result{ItemEvents, Fail, detail + "; POLL_SOURCE=auto would fall back to search, which carries user.created only, and no receiver is configured for " + strings.Join(d.EventTypes, ", ")}
+		}
 		return Result{ItemEvents, Warn, detail + "; POLL_SOURCE=auto will use search"}
 	}
 	return Result{ItemEvents, Fail, detail}

@@ -18,12 +18,15 @@ func FromConfig(c *config.Config, client Auth0) Deps {
 		ConfigSummary: "tenant " + c.Auth0.BaseURL + ", subject prefix " + c.NATS.SubjectPrefix + ", POLL_SOURCE=" + string(c.Poll.EffectiveSource()),
 		Auth0:         client,
 		PollSource:    string(c.Poll.EffectiveSource()),
+		EventTypes:    c.Events.Types,
+		Receiver:      receiverOf(c.Webhook),
 		NATS:          connect.NATSFromConfig(c),
 		Redis:         connect.RedisFromConfig(c),
 		RedisKeys:     rediskeys.Keys{Prefix: c.Redis.KeyPrefix, Tenant: c.Auth0.TenantKey},
 		Streams:       publisher.NamesFor(c.NATS.SubjectPrefix),
 		StreamOptions: publisher.StreamOptions{Replicas: c.NATS.StreamReplicas, MaxAge: c.Events.MaxAge},
-		Secrets: append([]string{c.Auth0.ClientSecret.Reveal(), c.NATS.Password.Reveal(), c.NATS.Token.Reveal(), c.Redis.Password.Reveal(), c.Redis.SentinelPassword.Reveal()},
+		Secrets: append([]string{c.Auth0.ClientSecret.Reveal(), c.NATS.Password.Reveal(), c.NATS.Token.Reveal(), c.Redis.Password.Reveal(), c.Redis.SentinelPassword.Reveal(),
+			c.Webhook.BearerToken.Reveal(), c.Webhook.BasicPassword.Reveal()},
 			urlSecrets(append(strings.Split(c.NATS.URL, ","), c.Redis.URL)...)...),
 	}
 }
@@ -44,4 +47,15 @@ func urlSecrets(urls ...string) []string {
 		}
 	}
 	return out
+}
+
+func receiverOf(w config.Webhook) Receiver {
+	r := Receiver{Addr: w.Addr, TLS: w.TLSCert != ""}
+	switch {
+	case w.BearerToken != "":
+		r.Credentials = "bearer"
+	case w.BasicUser != "" && w.BasicPassword != "":
+		r.Credentials = "basic"
+	}
+	return r
 }

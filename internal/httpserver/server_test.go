@@ -148,7 +148,7 @@ func TestReadyzHangingCheckTimesOut(t *testing.T) {
 
 func TestMetricsServesRegistry(t *testing.T) {
 	m := metrics.New()
-	m.Published("search", time.Now().Add(-time.Second))
+	m.Published("search", "created", time.Now().Add(-time.Second))
 	m.Request("users.search", 200)
 	m.Commands.WithLabelValues("users.create", "svc", "ok").Inc()
 	base := start(t, m.Registry, nil)
@@ -157,10 +157,10 @@ func TestMetricsServesRegistry(t *testing.T) {
 		t.Fatalf("/metrics = %d", code)
 	}
 	for _, want := range []string{
-		`auth0_worker_users_published_total{source="search"} 1`,
+		`auth0_worker_users_published_total{source="search",type="created"} 1`,
 		`auth0_worker_auth0_requests_total{op="users.search",status="200"} 1`,
 		`auth0_worker_commands_total{command="users.create",outcome="ok",transport="svc"} 1`,
-		`auth0_worker_event_lag_seconds_count 1`,
+		`auth0_worker_event_lag_seconds_count{type="created"} 1`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(body, want) {

@@ -16,15 +16,16 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	UsersPublished          *prometheus.CounterVec // source
+	UsersPublished          *prometheus.CounterVec // source, type
 	DedupeSkipped           prometheus.Counter
 	ReconcileFound          prometheus.Counter
 	PollCycles              *prometheus.CounterVec // source, outcome
 	LastPollSuccess         prometheus.Gauge
 	LastPublish             prometheus.Gauge
-	EventLag                prometheus.Histogram
-	SourceActive            *prometheus.GaugeVec   // source
-	Auth0Requests           *prometheus.CounterVec // op, status
+	EventLag                *prometheus.HistogramVec // type
+	WebhookRequests         *prometheus.CounterVec   // status
+	SourceActive            *prometheus.GaugeVec     // source
+	Auth0Requests           *prometheus.CounterVec   // op, status
 	Auth0RateLimitRemaining prometheus.Gauge
 	Commands                *prometheus.CounterVec   // command, transport, outcome
 	CommandDuration         *prometheus.HistogramVec // command
@@ -41,14 +42,15 @@ func New() *Metrics {
 	r := prometheus.NewRegistry()
 	m := &Metrics{Registry: r}
 	f := func(c prometheus.Collector) { r.MustRegister(c) }
-	m.UsersPublished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_users_published_total", Help: "user.created events published to JetStream, by source."}, []string{"source"})
+	m.UsersPublished = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_users_published_total", Help: "User events published to JetStream, by source (events, search, reconcile, webhook) and type (created, updated, deleted)."}, []string{"source", "type"})
 	m.DedupeSkipped = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_dedupe_skipped_total", Help: "Users skipped because their event id was already published."})
 	m.ReconcileFound = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_reconcile_found_total", Help: "Users the reconcile search found that the events stream had not delivered."})
 	m.PollCycles = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_poll_cycles_total", Help: "Search poll cycles, or events connections, by source and outcome."}, []string{"source", "outcome"})
 	m.LastPollSuccess = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_last_poll_success_timestamp_seconds", Help: "Unix time of the last successful poll cycle or events message."})
 	m.LastPublish = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_last_publish_timestamp_seconds", Help: "Unix time of the last acknowledged publish."})
-	m.EventLag = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "auth0_worker_event_lag_seconds", Help: "Publish time minus the user's created_at.", Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}})
-	m.SourceActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "auth0_worker_source_active", Help: "1 for the source that currently runs (events, search, reconcile)."}, []string{"source"})
+	m.EventLag = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "auth0_worker_event_lag_seconds", Help: "Publish time minus the event's own time (created_at, updated_at or deleted_at), by type.", Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600}}, []string{"type"})
+	m.WebhookRequests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_webhook_requests_total", Help: "Requests to the Auth0 Event Streams receiver, by HTTP status answered."}, []string{"status"})
+	m.SourceActive = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "auth0_worker_source_active", Help: "1 for a source that currently runs (the poller registry names them: events, search, reconcile, webhook)."}, []string{"source"})
 	m.Auth0Requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_auth0_requests_total", Help: "HTTP requests to Auth0 by operation and status (0 = network error)."}, []string{"op", "status"})
 	m.Auth0RateLimitRemaining = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_auth0_ratelimit_remaining", Help: "X-RateLimit-Remaining of Auth0's last response."})
 	m.Commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_commands_total", Help: "Commands executed, by command, transport (svc|cmd) and outcome (ok or the error status)."}, []string{"command", "transport", "outcome"})
@@ -59,7 +61,7 @@ func New() *Metrics {
 	m.LeaseChanges = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_lease_changes_total", Help: "Times this process gained or lost the poller lease."})
 	m.EventsTruncated = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_events_truncated_total", Help: "Events published with data reduced (auth0truncated) because the whole user exceeded the NATS max payload."})
 	m.UsersInvalid = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_users_invalid_total", Help: "Unusable users (and oversized Events API messages) dead-lettered on <prefix>.dlq.users.invalid, by reason."}, []string{"reason"})
-	for _, c := range []prometheus.Collector{m.UsersPublished, m.DedupeSkipped, m.ReconcileFound, m.PollCycles, m.LastPollSuccess, m.LastPublish, m.EventLag, m.SourceActive, m.Auth0Requests, m.Auth0RateLimitRemaining, m.Commands, m.CommandDuration, m.DLQ, m.CommandsDropped, m.Leader, m.LeaseChanges, m.EventsTruncated, m.UsersInvalid} {
+	for _, c := range []prometheus.Collector{m.UsersPublished, m.DedupeSkipped, m.ReconcileFound, m.PollCycles, m.LastPollSuccess, m.LastPublish, m.EventLag, m.WebhookRequests, m.SourceActive, m.Auth0Requests, m.Auth0RateLimitRemaining, m.Commands, m.CommandDuration, m.DLQ, m.CommandsDropped, m.Leader, m.LeaseChanges, m.EventsTruncated, m.UsersInvalid} {
 		f(c)
 	}
 	f(collectors.NewGoCollector())
@@ -67,16 +69,24 @@ func New() *Metrics {
 	return m
 }
 
-// Published records one acknowledged publish of a user created at createdAt.
-func (m *Metrics) Published(source string, createdAt time.Time) {
+// Published records one acknowledged publish of an event of type typ
+// (created, updated, deleted) whose own time is at.
+func (m *Metrics) Published(source, typ string, at time.Time) {
 	if m == nil {
 		return
 	}
 	now := time.Now()
-	m.UsersPublished.WithLabelValues(source).Inc()
+	m.UsersPublished.WithLabelValues(source, typ).Inc()
 	m.LastPublish.Set(float64(now.UnixNano()) / 1e9)
-	if !createdAt.IsZero() {
-		m.EventLag.Observe(now.Sub(createdAt).Seconds())
+	if !at.IsZero() {
+		m.EventLag.WithLabelValues(typ).Observe(now.Sub(at).Seconds())
+	}
+}
+
+// Webhook records one receiver answer.
+func (m *Metrics) Webhook(status int) {
+	if m != nil {
+		m.WebhookRequests.WithLabelValues(strconv.Itoa(status)).Inc()
 	}
 }
 
@@ -108,18 +118,4 @@ func (m *Metrics) RateLimit(remaining int) {
 		return
 	}
 	m.Auth0RateLimitRemaining.Set(float64(remaining))
-}
-
-// SetSource marks which poller source is active (others 0).
-func (m *Metrics) SetSource(active string) {
-	if m == nil {
-		return
-	}
-	for _, s := range []string{"events", "search", "reconcile"} {
-		v := 0.0
-		if s == active {
-			v = 1
-		}
-		m.SourceActive.WithLabelValues(s).Set(v)
-	}
 }

@@ -291,6 +291,16 @@ func (w *worker) newPoller(pubOpts publisher.Options) (*poller.Poller, error) {
 		Source: string(w.cfg.Poll.Source), Query: w.cfg.Poll.Query, Limit: w.cfg.Poll.Limit,
 		Interval: w.cfg.Poll.Interval, Overlap: w.cfg.Poll.Overlap, Start: w.cfg.Poll.Start.String(),
 		ReconcileInterval: reconcile, LeaseTTL: w.cfg.Poll.LeaseTTL,
+		Types: w.cfg.Events.Types, Webhook: webhookOptions(w.cfg.Webhook),
 		Metrics: w.metrics, Logger: w.log.With("component", "poller"),
 	})
+}
+
+// webhookOptions maps WEBHOOK_* to the receiver's options (README "User
+// life cycle"); the receiver's limits keep their poller defaults.
+func webhookOptions(c config.Webhook) poller.WebhookOptions {
+	return poller.WebhookOptions{
+		Addr: c.Addr, BearerToken: c.BearerToken.Reveal(), BasicUser: c.BasicUser, BasicPassword: c.BasicPassword.Reveal(),
+		TLSCert: c.TLSCert, TLSKey: c.TLSKey,
+	}
 }
