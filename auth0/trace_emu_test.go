@@ -5,20 +5,18 @@ import (
 	"strings"
 	"testing"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/tracing/tracingtest"
 )
 
 // With a TracerProvider every HTTP attempt (the token request too) is a
 // client span under the caller's span, recording the path but never the
 // query (it may hold an email) nor a header or body.
 func TestTraceSpansPerAttempt(t *testing.T) {
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	tp, exp := tracingtest.New(t)
 	env := newEnv(t, emulator.Config{}, func(c *auth0.Config) { c.TracerProvider = tp })
 	ctx, parent := tp.Tracer("test").Start(context.Background(), "caller")
 	if _, err := env.c.UsersByEmail(ctx, "secret.person@example.com"); err != nil {

@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/auth0-worker/auth0-worker/internal/tracing"
+	"github.com/auth0-worker/auth0-worker/internal/tracing/tracingtest"
 )
 
 // The caller's span: the command continues its trace.
@@ -23,9 +23,7 @@ const (
 )
 
 func newTraced(t *testing.T) (*env, *tracetest.InMemoryExporter) {
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
-	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tp, exp := tracingtest.New(t)
 	return newEnv(t, envConfig{tp: tp}), exp
 }
 
@@ -36,13 +34,11 @@ func checkTrace(t *testing.T, exp *tracetest.InMemoryExporter, name string) stri
 	t.Helper()
 	var cmd tracetest.SpanStub
 	testwait.For(t, 10*time.Second, "span "+name, func() bool {
-		for _, s := range exp.GetSpans() {
-			if s.Name == name {
-				cmd = s
-				return true
-			}
+		spans := tracingtest.Named(exp, name)
+		if len(spans) > 0 {
+			cmd = spans[0]
 		}
-		return false
+		return len(spans) > 0
 	})
 	if got := cmd.SpanContext.TraceID().String(); got != callerTrace {
 		t.Fatalf("command span in trace %s, want the caller's %s", got, callerTrace)

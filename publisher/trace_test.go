@@ -4,10 +4,8 @@ import (
 	"encoding/json"
 	"testing"
 
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/tracing/tracingtest"
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
@@ -17,8 +15,7 @@ import (
 // e.messages validates every event). Off, TestEnvelopeExact shows nothing
 // is added.
 func TestTraceEventsCarryTraceparent(t *testing.T) {
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	tp, exp := tracingtest.New(t)
 	e := setup(t, "auth0")
 	p := e.publisher(t, publisher.Options{TracerProvider: tp})
 	cctx, cycle := tp.Tracer("test").Start(ctx(t), "poll search")
@@ -29,12 +26,11 @@ func TestTraceEventsCarryTraceparent(t *testing.T) {
 			t.Fatalf("result %+v", r)
 		}
 	}
-	var batch tracetest.SpanStub
-	for _, s := range exp.GetSpans() {
-		if s.Name == "publish events" {
-			batch = s
-		}
+	spans := tracingtest.Named(exp, "publish events")
+	if len(spans) != 1 {
+		t.Fatalf("%d batch spans, want 1", len(spans))
 	}
+	batch := spans[0]
 	if batch.Parent.SpanID() != cycle.SpanContext().SpanID() || batch.SpanContext.TraceID() != cycle.SpanContext().TraceID() {
 		t.Fatalf("batch span %q parent %v, want the caller's span %v", batch.Name, batch.Parent.SpanID(), cycle.SpanContext().SpanID())
 	}
