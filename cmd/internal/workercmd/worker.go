@@ -133,7 +133,8 @@ func (w *worker) close() {
 }
 
 func (w *worker) pubOpts() publisher.Options {
-	return publisher.Options{Names: w.names, Source: w.cfg.Events.Source, EventFields: w.cfg.Events.Fields, Logger: w.log.With("component", "publisher")}
+	return publisher.Options{Names: w.names, Source: w.cfg.Events.Source, EventFields: w.cfg.Events.Fields, Logger: w.log.With("component", "publisher"),
+		TracerProvider: w.tp}
 }
 
 func (w *worker) streamOpts() publisher.StreamOptions {
@@ -292,7 +293,7 @@ func (w *worker) newPoller(pubOpts publisher.Options) (*poller.Poller, error) {
 		Interval: w.cfg.Poll.Interval, Overlap: w.cfg.Poll.Overlap, Start: w.cfg.Poll.Start.String(),
 		ReconcileInterval: reconcile, LeaseTTL: w.cfg.Poll.LeaseTTL,
 		Types: w.cfg.Events.Types, Webhook: webhookOptions(w.cfg.Webhook),
-		Metrics: w.metrics, Logger: w.log.With("component", "poller"),
+		Metrics: w.metrics, Logger: w.log.With("component", "poller"), TracerProvider: w.tp,
 	})
 }
 
