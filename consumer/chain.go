@@ -80,7 +80,11 @@ func (c *Consumer) durableChain() durableHandler {
 // its outcome stored and published), dead-lettered and terminated, or
 // nak'ed for a later attempt. It never panics (recoverer).
 func (c *Consumer) handleSafe(ctx context.Context, msg jetstream.Msg) {
-	ctx, span := c.startSpan(ctx, "cmd", strings.TrimPrefix(msg.Subject(), c.names.Prefix+".cmd."), msg.Headers())
+	command := strings.TrimPrefix(msg.Subject(), c.names.Prefix+".cmd.")
+	if c.cmds.on(TransportDurable, command) == nil {
+		command = "unknown" // the subject is the sender's: no span name from it (dead-lettered below)
+	}
+	ctx, span := c.startSpan(ctx, "cmd", command, msg.Headers())
 	defer span.End()
 	_ = c.durable(ctx, &delivery{msg: msg, start: time.Now(), span: span, bg: context.WithoutCancel(ctx)})
 }
