@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,17 +74,55 @@ var benchSenders = func() int {
 // sends them, from BENCH_SENDERS concurrent senders) until every event is stored and
 // marked seen — each 204 means that — beside the raw JetStream baseline
 // (async publishes of the same number of envelopes of the same users, the
-// pipeline's in-flight bound) in the same run.
+// pipeline's in-flight bound) in the same run. Two Redis settings, as the
+// trigger benchmark: fsync=always (internal/testredis's default) and
+// fsync=everysec (Redis's default). ceiling: the same senders against an
+// HTTP handler that reads the body and answers 204 at once — what the
+// sender side can deliver at most.
 func BenchmarkReceiverThroughput(b *testing.B) {
-	r := newRigWatch(b, false, testredis.Options{}, emulator.Knobs{})
-	url, _ := r.startReceiver(b, WebhookOptions{MaxConcurrent: benchSenders})
+	for _, fsync := range []string{"always", "everysec"} {
+		b.Run("fsync="+fsync, func(b *testing.B) {
+			r := newRigWatch(b, false, testredis.Options{ExtraArgs: []string{"--appendfsync", fsync}}, emulator.Knobs{})
+			if got, err := r.rs.Client(b).ConfigGet(context.Background(), "appendfsync").Result(); err != nil || got["appendfsync"] != fsync {
+				b.Fatalf("redis-server appendfsync %v (%v), want %s", got, err, fsync)
+			}
+			url, _ := r.startReceiver(b, WebhookOptions{MaxConcurrent: benchSenders})
+			benchReceiver(b, r, url)
+		})
+	}
+	b.Run("ceiling", func(b *testing.B) {
+		r := newRigWatch(b, false, testredis.Options{}, emulator.Knobs{})
+		var conns atomic.Int64
+		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			_, _ = io.Copy(io.Discard, req.Body)
+			w.WriteHeader(http.StatusNoContent)
+		}))
+		// Connections opened: the senders keep theirs alive (at most one
+		// per sender), so the ceiling is not a TCP handshake rate.
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		srv.Start()
+		b.Cleanup(srv.Close)
+		benchReceiver(b, r, srv.URL+WebhookPath)
+		b.ReportMetric(float64(conns.Load()), "conns")
+	})
+}
+
+func benchReceiver(b *testing.B, r *rig, url string) {
 	const n = 2000
 	senders := benchSenders
 	ids := seed(b, r.srv.Emulator, "rcv", n, nil, true)
 	c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: senders}}
 	var hook, raw time.Duration
+	var bodyBytes int
 	for i := 0; i < b.N; i++ {
 		bodies := hookBodies(b, r, ids, i)
+		for _, body := range bodies {
+			bodyBytes += len(body)
+		}
 		work := make(chan []byte, len(bodies))
 		for _, body := range bodies {
 			work <- body
@@ -108,6 +149,25 @@ func BenchmarkReceiverThroughput(b *testing.B) {
 	b.ReportMetric(float64(n*b.N)/hook.Seconds(), "requests/s")
 	b.ReportMetric(float64(n*b.N)/raw.Seconds(), "baseline_msgs/s")
 	b.ReportMetric(100*raw.Seconds()/hook.Seconds(), "%_of_baseline")
+	// Fairness: what each side stores per message (the stream's bytes,
+	// headers included), beside the size of one POST body.
+	b.ReportMetric(float64(bodyBytes)/float64(n*b.N), "post_body_B")
+	b.ReportMetric(storedBytes(b, r, r.stream.CachedInfo().Config.Name), "stored_B/msg")
+	b.ReportMetric(storedBytes(b, r, publisher.NamesFor("baseline0").Users), "baseline_stored_B/msg")
+}
+
+// storedBytes is the average stored size of a message of stream name (0
+// when empty).
+func storedBytes(b *testing.B, r *rig, name string) float64 {
+	s, err := r.js.Stream(context.Background(), name)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := s.CachedInfo().State
+	if st.Msgs == 0 {
+		return 0
+	}
+	return float64(st.Bytes) / float64(st.Msgs)
 }
 
 // BenchmarkReceiverLatency: from the start of the POST to the event stored

@@ -23,7 +23,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/auth0-worker/auth0-worker/cmd/internal/workercmd"
 	"github.com/auth0-worker/auth0-worker/config"
@@ -130,8 +130,8 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 
 	started := func(w workercmd.Running) {
-		if _, err := w.NC.Subscribe(w.Names.Prefix+".users.>", func(m *nats.Msg) { printDevEvent(stdout, m) }); err != nil {
-			log.Error("dev: subscribe", "err", err)
+		if err := printStoredEvents(ctx, w, stdout); err != nil {
+			log.Error("dev: read the users stream", "err", err)
 		}
 		if _, err := emu.CreateEventStream(emulator.EventStreamConfig{
 			Name: "auth0-dev", Subscriptions: cfg.Events.Types, WebhookEndpoint: "http://" + hookAddr + "/auth0/events",
@@ -208,7 +208,30 @@ func trickleDevUsers(ctx context.Context, emu *emulator.Emulator, log *slog.Logg
 	}
 }
 
-func printDevEvent(w io.Writer, m *nats.Msg) {
+// printStoredEvents prints each event the users stream stores from now on.
+// It reads the stream, not the subject: with two sources (SSE and the
+// receiver) the same event may be published twice, and a core subscription
+// would also see the copy JetStream dropped by its Nats-Msg-Id.
+func printStoredEvents(ctx context.Context, w workercmd.Running, out io.Writer) error {
+	js, err := jetstream.New(w.NC)
+	if err != nil {
+		return err
+	}
+	cons, err := js.OrderedConsumer(ctx, w.Names.Users, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{w.Names.Prefix + ".users.>"}, DeliverPolicy: jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return err
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { printDevEvent(out, m.Subject(), m.Data()) })
+	if err != nil {
+		return err
+	}
+	context.AfterFunc(ctx, cc.Stop)
+	return nil
+}
+
+func printDevEvent(w io.Writer, subject string, data []byte) {
 	var ev struct {
 		ID   string `json:"id"`
 		Type string `json:"type"`
@@ -217,11 +240,11 @@ func printDevEvent(w io.Writer, m *nats.Msg) {
 			Email string `json:"email"`
 		} `json:"data"`
 	}
-	if err := json.Unmarshal(m.Data, &ev); err != nil {
-		fmt.Fprintf(w, "event on %s (undecodable: %v)\n", m.Subject, err)
+	if err := json.Unmarshal(data, &ev); err != nil {
+		fmt.Fprintf(w, "event on %s (undecodable: %v)\n", subject, err)
 		return
 	}
-	fmt.Fprintf(w, "event %s  %s  %s  %s\n", m.Subject, strings.TrimPrefix(ev.Type, "com.auth0."), ev.ID, ev.Data.Email)
+	fmt.Fprintf(w, "event %s  %s  %s  %s\n", subject, strings.TrimPrefix(ev.Type, "com.auth0."), ev.ID, ev.Data.Email)
 }
 
 func printDevBanner(w io.Writer, natsURL, emuURL string, wk workercmd.Running, hookAddr string) {
