@@ -32,8 +32,8 @@ func TestTraceSpansPerAttempt(t *testing.T) {
 			t.Errorf("span %s: kind %v parent %v, want a client span under the caller", s.Name, s.SpanKind, s.Parent.SpanID())
 		}
 		for _, a := range s.Attributes {
-			if strings.Contains(a.Value.Emit(), "secret.person") || strings.Contains(a.Value.Emit(), env.srv.ClientSecret) {
-				t.Errorf("span %s attribute %s leaks %q", s.Name, a.Key, a.Value.Emit())
+			if strings.Contains(a.Value.String(), "secret.person") || strings.Contains(a.Value.String(), env.srv.ClientSecret) {
+				t.Errorf("span %s attribute %s leaks %q", s.Name, a.Key, a.Value.String())
 			}
 			if a.Key == "url.path" {
 				paths = append(paths, s.Name+" "+a.Value.AsString())
