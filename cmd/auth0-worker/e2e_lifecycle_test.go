@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,21 +12,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/e2e"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 const lifeCycleToken = "life-cycle-hook-token"
-
-// freeAddr is a loopback address free right now (the worker binds it).
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
 
 // lifeCycle is what the test did to the tenant: every event id the stream
 // must hold once, with its type.
@@ -84,7 +73,7 @@ func (l *lifeCycle) delete(id string) {
 func TestE2ELifeCycleTwoWorkers(t *testing.T) {
 	clients := []emulator.ClientCredentials{{ID: "lc-a", Secret: "secret-a"}, {ID: "lc-b", Secret: "secret-b"}}
 	r := newE2ERig(t, emulator.Config{Clients: clients})
-	addrs := []string{freeAddr(t), freeAddr(t)}
+	addrs := []string{e2e.FreeAddr(t), e2e.FreeAddr(t)}
 	envs := make([][]string, 2)
 	procs := make([]*workerProcess, 2)
 	for i, c := range clients {

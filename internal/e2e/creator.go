@@ -59,6 +59,16 @@ func (c *Creator) Count() int {
 	return len(c.ids)
 }
 
+// Done is closed after the last batch.
+func (c *Creator) Done() <-chan struct{} { return c.done }
+
+// IDs is every id made so far, in creation order.
+func (c *Creator) IDs() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.ids...)
+}
+
 // Wait waits for the last batch and returns every id.
 func (c *Creator) Wait() []string {
 	<-c.done

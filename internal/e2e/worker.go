@@ -6,6 +6,7 @@ package e2e
 
 import (
 	"bufio"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -85,4 +86,16 @@ func (w *Worker) Metric(name, labelSubstr string) (sum float64, ok bool) {
 func (w *Worker) IsLeader() bool {
 	v, ok := w.Metric("auth0_worker_leader", "")
 	return ok && v == 1
+}
+
+// FreeAddr is a loopback address free right now (a worker binds it, e.g. as
+// WEBHOOK_ADDR).
+func FreeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
 }

@@ -2,6 +2,7 @@ package scaleout
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -14,9 +15,14 @@ import (
 )
 
 // TestJetStreamClusterLeaderLoss: a three-node JetStream cluster, every
-// stream R3, two workers. The AUTH0_USERS leader is killed mid-burst and
-// restarted: every user is in the stream exactly once and the next event is
-// stored within 3s of the new leader's election. Then the AUTH0_COMMANDS
+// stream R3, two workers with all three event types and a receiver each.
+// Users are created and updated in a burst while the emulator streams the
+// events to the lease holder and POSTs each (every 5th twice) to the two
+// receivers in turn; the AUTH0_USERS leader is killed mid-burst and
+// restarted: every created user and every distinct update is in the stream
+// exactly once, every webhook delivery ends delivered (retries absorb the
+// receivers' 503s during the election), and the next event is stored
+// within 3s of the new leader's election. Then the AUTH0_COMMANDS
 // leader is killed while 100 durable commands flow: every command has one
 // outcome and made one user.
 func TestJetStreamClusterLeaderLoss(t *testing.T) {
@@ -25,7 +31,12 @@ func TestJetStreamClusterLeaderLoss(t *testing.T) {
 	rs := testredis.Start(t)
 	env := baseEnv(emu, "NATS_URL="+c.URL(), "NATS_STREAM_REPLICAS=3", "REDIS_URL="+rs.URL())
 	dir := t.TempDir()
-	workers := []*e2e.Worker{e2e.Start(t, dir, env), e2e.Start(t, dir, env)}
+	addrs := []string{e2e.FreeAddr(t), e2e.FreeAddr(t)}
+	var workers []*e2e.Worker
+	for _, a := range addrs {
+		workers = append(workers, e2e.Start(t, dir, slices.Concat(env, []string{"EVENT_TYPES=user.created,user.updated,user.deleted",
+			"WEBHOOK_ADDR=" + a, "WEBHOOK_BEARER_TOKEN=" + hookToken})))
+	}
 	testwait.For(t, 15*time.Second, "a worker to lead", func() bool { return workers[0].IsLeader() || workers[1].IsLeader() })
 	js := client(t, c.Connect(t))
 	for _, name := range []string{"AUTH0_USERS", "AUTH0_COMMANDS", "AUTH0_RESULTS", "AUTH0_DLQ"} {
@@ -41,17 +52,25 @@ func TestJetStreamClusterLeaderLoss(t *testing.T) {
 		}
 	}
 
-	// The users stream: kill its leader a second into a 4s burst.
+	// The users stream: 400 users created and ~500 updates over 4s, also
+	// POSTed to both receivers; its leader is killed a second in.
+	est := hookStream(t, emu.Emulator, addrs)
 	start := time.Now()
 	cr := e2e.CreateUsers(t, emu.Emulator, "js", 400, 4*time.Second)
+	life := &lifeEvents{want: map[string]string{}}
+	updated := life.updateDuring(t, emu.Emulator, cr)
 	<-time.After(time.Until(start.Add(time.Second)))
 	killed, elected := killLeader(t, c, "AUTH0_USERS")
 	ids := cr.Wait()
-	msgs := e2e.UsersExactlyOnce(t, js, ids, 30*time.Second)
+	<-updated
+	life.created(t, emu.Emulator, ids)
+	msgs := life.exactlyOnce(t, js, 30*time.Second)
+	refused := deliveriesDone(t, emu.Emulator, est, killed, elected)
+	t.Logf("users phase: every event stored and every delivery done %v after the burst began", time.Since(start).Round(time.Millisecond))
 	next := e2e.FirstStoredAfter(msgs, elected)
 	p99, n := e2e.LagP99(t, msgs, start, time.Now())
-	t.Logf("RELIABILITY stream-leader kill (AUTH0_USERS): next event stored %v after the kill, %v after the new leader's election; creation-to-stored p99 %v over the burst's %d events",
-		next.Sub(killed).Round(time.Millisecond), next.Sub(elected).Round(time.Millisecond), p99.Round(time.Millisecond), n)
+	t.Logf("RELIABILITY stream-leader kill (AUTH0_USERS, %d users created, %d updates, webhooks to both receivers: attempts refused and retried by status %v): next event stored %v after the kill, %v after the new leader's election; event-to-stored p99 %v over the burst's %d events",
+		len(ids), len(life.want)-len(ids), refused, next.Sub(killed).Round(time.Millisecond), next.Sub(elected).Round(time.Millisecond), p99.Round(time.Millisecond), n)
 	if next.IsZero() || next.Sub(elected) > 3*time.Second {
 		t.Errorf("next event stored %v after the new leader's election, want ≤ 3s", next.Sub(elected))
 	}
@@ -68,6 +87,7 @@ func TestJetStreamClusterLeaderLoss(t *testing.T) {
 	if nextResult.IsZero() || nextResult.Sub(cmdElected) > 3*time.Second {
 		t.Errorf("next outcome stored %v after the new AUTH0_COMMANDS leader's election, want ≤ 3s", nextResult.Sub(cmdElected))
 	}
+	t.Logf("commands phase: every outcome stored %v after the leader kill", time.Since(cmdKilled).Round(time.Millisecond))
 	testwait.For(t, 30*time.Second, "AUTH0_COMMANDS drained", func() bool { return e2e.Count(js, "AUTH0_COMMANDS") == 0 })
 	if got, want := emu.Emulator.UserCount(), len(ids)+len(outcomes); got != want {
 		t.Errorf("the emulator holds %d users, want %d (%d signed up, %d commands)", got, want, len(ids), len(outcomes))
