@@ -15,6 +15,8 @@ import (
 	"net/url"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/auth0-worker/auth0-worker/internal/sse"
 )
 
@@ -57,6 +59,9 @@ type Config struct {
 	// metadata). A larger response is ErrResponseTooLarge (never cut); a
 	// search page over it is requested again with a smaller per_page.
 	MaxResponseBytes int
+	// TracerProvider, if set, gets a client span per HTTP attempt, a child
+	// of the span in the call's context; nil = no tracing (no cost).
+	TracerProvider trace.TracerProvider
 }
 
 // Observer receives one call per HTTP response or transport failure. It must

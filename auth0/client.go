@@ -61,6 +61,7 @@ func newClient(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	c.hc = httpClient(cfg.HTTPClient)
+	withTracing(c.hc, cfg.TracerProvider)
 	c.tokens = &tokenSource{c: c}
 	c.gate = newGate(c.now)
 	if cfg.MaxRPS > 0 {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // The durable transport handles a message with a chain of small steps, in
@@ -35,6 +36,7 @@ type delivery struct {
 	deliveries int
 	since      time.Time // when JetStream stored the command
 	start      time.Time
+	span       trace.Span // the command's span (a no-op one when tracing is off)
 	log        *slog.Logger
 	hb         *heartbeat
 	// bg settles the message: its calls must complete even after the
@@ -78,7 +80,13 @@ func (c *Consumer) durableChain() durableHandler {
 // its outcome stored and published), dead-lettered and terminated, or
 // nak'ed for a later attempt. It never panics (recoverer).
 func (c *Consumer) handleSafe(ctx context.Context, msg jetstream.Msg) {
-	_ = c.durable(ctx, &delivery{msg: msg, start: time.Now(), bg: context.WithoutCancel(ctx)})
+	command := strings.TrimPrefix(msg.Subject(), c.names.Prefix+".cmd.")
+	if c.cmds.on(TransportDurable, command) == nil {
+		command = "unknown" // the subject is the sender's: no span name from it (dead-lettered below)
+	}
+	ctx, span := c.startSpan(ctx, "cmd", command, msg.Headers())
+	defer span.End()
+	_ = c.durable(ctx, &delivery{msg: msg, start: time.Now(), span: span, bg: context.WithoutCancel(ctx)})
 }
 
 // recoverer keeps a bug in the durable path from killing the process: the
@@ -280,7 +288,7 @@ func (c *Consumer) executeDurable(ctx context.Context, d *delivery) error {
 		_ = d.msg.Nak()
 		return nil
 	}
-	ectx, cancel := context.WithTimeout(c.execCtx, c.o.Timeout)
+	ectx, cancel := context.WithTimeout(withSpan(c.execCtx, d.span), c.o.Timeout)
 	body, e := c.x.execute(ectx, d.command, d.msg.Data(), attempt{redelivery: d.deliveries > 1, since: d.since})
 	cancel()
 	c.releaseSlot()
@@ -312,7 +320,7 @@ func (c *Consumer) settleSuccess(d *delivery, o Outcome) {
 		_ = d.msg.Nak()
 		return
 	}
-	if err := c.retrying(d.log, "publish the outcome", publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, d.id, o) }); err != nil {
+	if err := c.retrying(d.log, "publish the outcome", publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, d, o) }); err != nil {
 		c.nakLater(d)
 		return
 	}

@@ -72,10 +72,12 @@ import (
 	"github.com/nats-io/nats.go/micro"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/auth0-worker/auth0-worker/internal/limits"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/internal/tracing"
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
@@ -145,6 +147,9 @@ type Options struct {
 	Commands []Command
 	// DisableService / DisableDurable turn one transport off.
 	DisableService, DisableDurable bool
+	// TracerProvider, if set, gets a span per command (see trace.go);
+	// nil = no tracing: no span, no traceparent read or written.
+	TracerProvider trace.TracerProvider
 }
 
 // Consumer runs the command transports. Create it with New, start it with Run.
@@ -157,6 +162,7 @@ type Consumer struct {
 	log   *slog.Logger
 	m     *metrics.Metrics
 	names publisher.Names
+	tr    trace.Tracer // nil: tracing off
 
 	// execCtx is the parent of every command's context. It outlives Run's
 	// ctx by ShutdownGrace so in-flight commands can finish.
@@ -267,6 +273,7 @@ func New(o Options) (*Consumer, error) {
 		log:   log,
 		m:     o.Metrics,
 		names: o.Names,
+		tr:    tracing.Tracer(o.TracerProvider, "consumer"),
 		ready: make(chan struct{}),
 		queue: make(chan request, o.QueueSize),
 		stats: statsBook{by: map[string]*endpointStats{}},

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
@@ -37,6 +38,7 @@ type envConfig struct {
 	opts         func(*Options)
 	noStart      bool
 	natsOpts     []testnats.Option
+	tp           trace.TracerProvider // traces of the client and the consumer; nil = off
 }
 
 type env struct {
@@ -82,6 +84,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	e.client, err = auth0.New(auth0.Config{
 		BaseURL: e.em.URL, ClientID: e.em.ClientID, ClientSecret: e.em.ClientSecret,
 		MaxRetries: cfg.maxRetries, APICallAllow: cfg.apiCallAllow, Logger: testLogger(),
+		TracerProvider: cfg.tp,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -98,7 +101,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 		Client: client, NC: e.nc, JS: js, Redis: e.rdb, Keys: e.keys, Names: e.names,
 		BaseURL: e.em.URL, Concurrency: 4, Timeout: 10 * time.Second, AckWait: 3 * time.Second,
 		RetryBase: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond, ShutdownGrace: 2 * time.Second,
-		Metrics: e.m, Logger: testLogger(), Version: "1.0.0",
+		Metrics: e.m, Logger: testLogger(), Version: "1.0.0", TracerProvider: cfg.tp,
 	}
 	if cfg.opts != nil {
 		cfg.opts(&o)

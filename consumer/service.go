@@ -13,6 +13,7 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/micro"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/auth0-worker/auth0-worker/schemas"
 )
@@ -244,9 +245,12 @@ func (c *Consumer) executorLoop() {
 
 // execute runs one request and replies. Its budget counts from the stamp.
 func (c *Consumer) execute(r request) {
-	o := c.serveSafe(r)
+	_, span := c.startSpan(context.Background(), "svc", r.command, r.headers)
+	o := c.serveSafe(r, span)
 	o = fitOutcome(r.cmd, r.data, o, c.o.NC.MaxPayload())
-	c.reply(r, o)
+	c.replyTraced(r, o, span)
+	spanOutcome(span, o)
+	span.End()
 	d := time.Since(r.stamp)
 	outcome := "ok"
 	if !o.OK() {
@@ -266,22 +270,27 @@ func (c *Consumer) execute(r request) {
 }
 
 // reply publishes o on the request's own reply subject.
-func (c *Consumer) reply(r request, o Outcome) {
-	if err := c.o.NC.PublishMsg(o.Msg(r.reply)); err != nil {
+func (c *Consumer) reply(r request, o Outcome) { c.replyTraced(r, o, nil) }
+
+// replyTraced is reply carrying span's traceparent (span may be nil).
+func (c *Consumer) replyTraced(r request, o Outcome, span trace.Span) {
+	m := o.Msg(r.reply)
+	injectSpan(m, span)
+	if err := c.o.NC.PublishMsg(m); err != nil {
 		c.log.Warn("reply failed", "command", r.command, "err", err)
 	}
 }
 
 // serveSafe is serve with the request's budget (from its stamp) and a 500
 // for any panic outside the executor's own recovery.
-func (c *Consumer) serveSafe(r request) (o Outcome) {
+func (c *Consumer) serveSafe(r request, span trace.Span) (o Outcome) {
 	defer func() {
 		if p := recover(); p != nil {
 			c.log.Error("request handler panicked", "command", r.command, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 			o = errorOutcome(internalError(r.command))
 		}
 	}()
-	ctx, cancel := context.WithDeadline(c.execCtx, r.stamp.Add(c.o.Timeout))
+	ctx, cancel := context.WithDeadline(withSpan(c.execCtx, span), r.stamp.Add(c.o.Timeout))
 	defer cancel()
 	if e := checkHeaderValues(r.headers); e != nil {
 		return errorOutcome(e)

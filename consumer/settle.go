@@ -76,16 +76,19 @@ func (c *Consumer) settlePermanent(d *delivery, o Outcome) {
 // publishAttempts tries; when they fail the message is nak'ed with delay
 // (its redelivery re-publishes the stored outcome) and false returned.
 func (c *Consumer) publishOutcome(d *delivery, what string, o Outcome) bool {
-	if err := c.retrying(d.log, what, publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, d.id, o) }); err != nil {
+	if err := c.retrying(d.log, what, publishAttempts, func(ctx context.Context) error { return c.publishResult(ctx, d, o) }); err != nil {
 		c.nakLater(d)
 		return false
 	}
 	return true
 }
 
-func (c *Consumer) publishResult(ctx context.Context, id string, o Outcome) error {
+func (c *Consumer) publishResult(ctx context.Context, d *delivery, o Outcome) error {
+	id := d.id
 	m := o.Msg(c.ResultSubject(id))
 	m.Header.Set(HeaderMsgID, id)
+	injectSpan(m, d.span)
+	spanOutcome(d.span, o)
 	if _, err := c.o.JS.PublishMsg(ctx, m); err != nil {
 		return fmt.Errorf("publish outcome of %s: %w", id, err)
 	}

@@ -273,6 +273,8 @@ func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight 
 		return f
 	}
 	go func() {
+		ctx, span := p.startCycle(ctx, SourceEvents) // one events batch is one cycle
+		defer span.End()
 		for retry := newRetry(); ; {
 			if len(oversized) > 0 {
 				fctx, done := p.flushCtx(ctx)

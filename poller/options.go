@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/auth0-worker/auth0-worker/dedupe"
 	"github.com/auth0-worker/auth0-worker/internal/limits"
@@ -85,6 +86,9 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// Logger; default slog.Default().
 	Logger *slog.Logger
+	// TracerProvider, if set, gets a span per poll cycle (trace.go); nil =
+	// no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // startPoint is the parsed Start.

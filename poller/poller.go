@@ -19,8 +19,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
+	"github.com/auth0-worker/auth0-worker/internal/tracing"
 )
 
 // Poller is the trigger side. Create it with New and call Run once.
@@ -32,6 +35,7 @@ type Poller struct {
 	lease   *lease
 	cursors *cursors
 	pipe    *pipeline
+	tr      trace.Tracer // nil: tracing off
 
 	created        time.Time // POLL_START=now means this moment
 	subscribe      subscribeFunc
@@ -54,7 +58,8 @@ func New(opts Options) (*Poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Poller{opts: opts, start: sp, log: opts.Logger, m: opts.Metrics, now: time.Now, reconcileDelay: reconcileDelay, created: time.Now()}
+	p := &Poller{opts: opts, start: sp, log: opts.Logger, m: opts.Metrics, now: time.Now, reconcileDelay: reconcileDelay, created: time.Now(),
+		tr: tracing.Tracer(opts.TracerProvider, "poller")}
 	p.lease = newLease(opts.Redis, opts.Keys.Lease(), opts.LeaseTTL, p.log, p.m)
 	p.cursors = &cursors{l: p.lease, searchKey: opts.Keys.CursorSearch(), eventsKey: opts.Keys.CursorEvents()}
 	p.pipe = &pipeline{pub: opts.Publisher, dd: opts.Dedupe, m: p.m, log: p.log, now: func() time.Time { return p.now() }}

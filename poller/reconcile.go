@@ -26,7 +26,9 @@ func (p *Poller) reconcile(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
-		found, err := p.reconcileOnce(ctx, p.now())
+		cctx, span := p.startCycle(ctx, SourceReconcile)
+		found, err := p.reconcileOnce(cctx, p.now())
+		endCycle(span, err)
 		if errors.Is(err, ErrLeaseLost) {
 			return err
 		}

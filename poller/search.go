@@ -97,7 +97,9 @@ func (s *searchSource) run(ctx context.Context, fallback bool) error {
 	p.log.Info("poller: search source running", "cursor", s.cur.CreatedAt, "interval", p.opts.Interval, "limit", p.opts.Limit)
 	for {
 		start := time.Now()
-		err := s.cycle(ctx)
+		cctx, span := p.startCycle(ctx, SourceSearch)
+		err := s.cycle(cctx)
+		endCycle(span, err)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

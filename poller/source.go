@@ -61,7 +61,9 @@ type sink struct {
 }
 
 func (s sink) Publish(ctx context.Context, users []auth0.User) (int, error) {
+	ctx, span := s.p.startCycle(ctx, s.name)
 	res, err := s.p.publishBatch(ctx, s.name, users, 0)
+	endCycle(span, err)
 	return res.done, err
 }
 

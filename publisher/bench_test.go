@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
@@ -41,8 +43,10 @@ func BenchmarkPublish1000(b *testing.B) {
 		name   string
 		fields []string
 		max    int
+		traced bool // tracing on: an SDK provider batching to a discarding exporter
 	}{
 		{name: "default"},
+		{name: "tracing", traced: true},
 		{name: "inflight-1000", max: 1000},
 		{name: "EVENT_FIELDS", fields: []string{"email", "identities", "app_metadata"}},
 	} {
@@ -55,7 +59,13 @@ func BenchmarkPublish1000(b *testing.B) {
 			if err := publisher.EnsureAll(context.Background(), js, n, publisher.StreamOptions{}, slog.New(slog.DiscardHandler)); err != nil {
 				b.Fatal(err)
 			}
-			p, err := publisher.New(js, publisher.Options{Names: n, Source: "https://tenant.eu.auth0.com/", EventFields: mode.fields, MaxInFlight: mode.max})
+			o := publisher.Options{Names: n, Source: "https://tenant.eu.auth0.com/", EventFields: mode.fields, MaxInFlight: mode.max}
+			if mode.traced {
+				tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+				defer func() { _ = tp.Shutdown(context.Background()) }()
+				o.TracerProvider = tp
+			}
+			p, err := publisher.New(js, o)
 			if err != nil {
 				b.Fatal(err)
 			}

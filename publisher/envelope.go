@@ -67,20 +67,22 @@ func containsStr(s []string, x string) bool {
 	return false
 }
 
-// build returns the event id and the message body for u.
-func (e envelope) build(u auth0.User) (string, []byte, error) {
-	return e.buildWith(u, e.fields, false)
+// build returns the event id and the message body for u. A traceparent
+// (tracing on) becomes the CloudEvents distributed-tracing extension
+// attribute; "" adds nothing.
+func (e envelope) build(u auth0.User, traceparent string) (string, []byte, error) {
+	return e.buildWith(u, e.fields, false, traceparent)
 }
 
 // truncated is build with data reduced to user_id, created_at, updated_at,
 // deleted_at and (when EVENT_FIELDS allows) email, and the CloudEvents
 // extension auth0truncated: true: the event of a user too large to publish
 // whole (consumers fetch the full user with users.get).
-func (e envelope) truncated(u auth0.User) (string, []byte, error) {
-	return e.buildWith(u, e.truncFields, true)
+func (e envelope) truncated(u auth0.User, traceparent string) (string, []byte, error) {
+	return e.buildWith(u, e.truncFields, true, traceparent)
 }
 
-func (e envelope) buildWith(u auth0.User, fields []string, truncated bool) (string, []byte, error) {
+func (e envelope) buildWith(u auth0.User, fields []string, truncated bool, traceparent string) (string, []byte, error) {
 	switch {
 	case u.Problem != nil:
 		return "", nil, fmt.Errorf("%w: %w", ErrInvalidUser, u.Problem)
@@ -103,7 +105,7 @@ func (e envelope) buildWith(u auth0.User, fields []string, truncated bool) (stri
 	}
 	data = withTimeField(data, u, evTime)
 	after := e.afterID[kindIndex(u)]
-	b := make([]byte, 0, len(data)+len(after)+2*len(id)+len(evTime)+128)
+	b := make([]byte, 0, len(data)+len(after)+2*len(id)+len(evTime)+len(traceparent)+128)
 	b = append(b, `{"specversion":"1.0","id":`...)
 	b = appendJSONString(b, id)
 	b = append(b, after...)
@@ -112,6 +114,10 @@ func (e envelope) buildWith(u auth0.User, fields []string, truncated bool) (stri
 	b = appendJSONString(b, evTime)
 	if truncated {
 		b = append(b, `,"auth0truncated":true`...)
+	}
+	if traceparent != "" {
+		b = append(b, `,"traceparent":`...)
+		b = appendJSONString(b, traceparent)
 	}
 	b = append(b, `,"datacontenttype":"application/json","data":`...)
 	b = append(b, data...)

@@ -10,8 +10,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/tracing"
 )
 
 // ErrAckTimeout means JetStream did not acknowledge a publish within
@@ -47,6 +49,9 @@ type Options struct {
 	MaxInFlight int
 	// Logger for debug lines; default slog.Default().
 	Logger *slog.Logger
+	// TracerProvider, if set, gets a span per PublishUsers batch and every
+	// event its traceparent (trace.go); nil = no tracing, nothing added.
+	TracerProvider trace.TracerProvider
 }
 
 func (o *Options) validate() error {
@@ -106,6 +111,7 @@ type Publisher struct {
 	subjects [3]string // per kindIndex
 	env      envelope
 	slots    chan struct{} // MaxInFlight tokens
+	tr       trace.Tracer  // nil: tracing off
 }
 
 // Result is the outcome of one user's publish.
@@ -144,6 +150,7 @@ func New(js jetstream.JetStream, o Options) (*Publisher, error) {
 		subjects: [3]string{o.Names.UserSubject(TypeCreated), o.Names.UserSubject(TypeUpdated), o.Names.UserSubject(TypeDeleted)},
 		env:      newEnvelope(o.Source, o.EventFields),
 		slots:    make(chan struct{}, o.MaxInFlight),
+		tr:       tracing.Tracer(o.TracerProvider, "publisher"),
 	}, nil
 }
 
@@ -152,7 +159,7 @@ func (p *Publisher) Subject() string { return p.subject }
 
 // Envelope returns the event id and the exact message body PublishUsers
 // would send for u (for tests, dev printouts and benchmarks).
-func (p *Publisher) Envelope(u auth0.User) (string, []byte, error) { return p.env.build(u) }
+func (p *Publisher) Envelope(u auth0.User) (string, []byte, error) { return p.env.build(u, "") }
 
 type pending struct {
 	idx      int
@@ -222,13 +229,15 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 	// Build every message first, then publish in a tight loop: the NATS
 	// client's flusher then writes large batches instead of one small write
 	// per event interleaved with JSON work.
-	limit := p.maxPayload()
+	span, tp := p.startBatch(ctx, len(users))
+	defer func() { endBatch(span, results) }()
+	limit := p.maxPayload() - traceHeaderBytes(tp)
 	msgs := make([]*nats.Msg, len(users))
 	for i, u := range users {
-		id, body, err := p.env.build(u)
+		id, body, err := p.env.build(u, tp)
 		if err == nil && len(body)+headerBytes(id) > limit {
 			// Too large to publish whole (DESIGN.md §4b).
-			id, body, err = p.env.truncated(u)
+			id, body, err = p.env.truncated(u, tp)
 			results[i].Truncated = true
 			if err == nil && len(body)+headerBytes(id) > limit {
 				err = fmt.Errorf("%w: user %s: %d bytes even truncated, over the max payload %d", ErrInvalidUser, u.UserID, len(body), limit)
@@ -243,6 +252,9 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 			jetstream.MsgIDHeader: []string{id},
 			"Content-Type":        []string{ContentType},
 		}}
+		if tp != "" {
+			msgs[i].Header[tracing.HeaderTraceparent] = []string{tp}
+		}
 	}
 	p.publishAll(ctx, msgs, results)
 	return results

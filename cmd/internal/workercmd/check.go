@@ -6,6 +6,8 @@ import (
 	"io"
 	"log/slog"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/config"
 	"github.com/auth0-worker/auth0-worker/internal/check"
@@ -22,7 +24,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		deps = check.Deps{ConfigErr: err}
 	} else {
-		client, err := newAuth0Client(cfg, nil, nil)
+		client, err := newAuth0Client(cfg, nil, nil, nil)
 		if err != nil {
 			deps = check.Deps{ConfigErr: err}
 		} else {
@@ -36,14 +38,14 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // newAuth0Client builds the Management API client from the configuration.
-// obs and log may be nil. It does no I/O.
-func newAuth0Client(cfg *config.Config, obs auth0.Observer, log *slog.Logger) (*auth0.Client, error) {
+// obs, log and tp may be nil. It does no I/O.
+func newAuth0Client(cfg *config.Config, obs auth0.Observer, log *slog.Logger, tp trace.TracerProvider) (*auth0.Client, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return auth0.New(auth0.Config{
 		BaseURL: cfg.Auth0.BaseURL, ClientID: cfg.Auth0.ClientID, ClientSecret: cfg.Auth0.ClientSecret.Reveal(),
 		Audience: cfg.Auth0.Audience, MaxRPS: cfg.Auth0.MaxRPS, UserAgent: "auth0-worker/" + version,
-		Observer: obs, Logger: log, APICallAllow: cfg.Auth0.APICallAllowStrings(),
+		Observer: obs, Logger: log, APICallAllow: cfg.Auth0.APICallAllowStrings(), TracerProvider: tp,
 	})
 }

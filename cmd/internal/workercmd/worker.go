@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
@@ -21,6 +22,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/httpserver"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/internal/tracing"
 	"github.com/auth0-worker/auth0-worker/poller"
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
@@ -55,6 +57,10 @@ type worker struct {
 	http    *httpserver.Server
 	names   publisher.Names
 	keys    rediskeys.Keys
+	// tp is the tracer provider (internal/tracing); nil = tracing off.
+	// flushTraces exports what is still batched, at shutdown.
+	tp          trace.TracerProvider
+	flushTraces func(context.Context) error
 }
 
 // serveWorker connects everything for mode ("run", "poll" or "serve"), runs
@@ -68,6 +74,13 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 		names: publisher.NamesFor(cfg.NATS.SubjectPrefix),
 		keys:  rediskeys.Keys{Prefix: cfg.Redis.KeyPrefix, Tenant: cfg.Auth0.TenantKey}}
 	defer w.close()
+	var err error
+	if w.tp, w.flushTraces, err = tracing.Setup(ctx, "auth0-worker", version); err != nil {
+		return &exitError{code: 2, err: err}
+	}
+	if w.tp != nil {
+		log.Info("tracing on: OTLP exporter from OTEL_EXPORTER_OTLP_* variables")
+	}
 	if err := w.connect(ctx); err != nil {
 		return err
 	}
@@ -83,7 +96,7 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 // Redis client and the HTTP server, in that order; close undoes it.
 func (w *worker) connect(ctx context.Context) error {
 	var err error
-	w.client, err = newAuth0Client(w.cfg, w.metrics, w.log.With("component", "auth0"))
+	w.client, err = newAuth0Client(w.cfg, w.metrics, w.log.With("component", "auth0"), w.tp)
 	if err != nil {
 		return &exitError{code: 2, err: fmt.Errorf("auth0 client: %w", err)}
 	}
@@ -120,7 +133,8 @@ func (w *worker) close() {
 }
 
 func (w *worker) pubOpts() publisher.Options {
-	return publisher.Options{Names: w.names, Source: w.cfg.Events.Source, EventFields: w.cfg.Events.Fields, Logger: w.log.With("component", "publisher")}
+	return publisher.Options{Names: w.names, Source: w.cfg.Events.Source, EventFields: w.cfg.Events.Fields, Logger: w.log.With("component", "publisher"),
+		TracerProvider: w.tp}
 }
 
 func (w *worker) streamOpts() publisher.StreamOptions {
@@ -166,7 +180,7 @@ func (w *worker) components(mode string) (runners, error) {
 			Client: w.client, NC: w.nc, JS: w.js, Redis: w.rdb, Keys: w.keys, Names: w.names,
 			BaseURL: w.cfg.Auth0.BaseURL, Concurrency: w.cfg.Command.Concurrency, Timeout: w.cfg.Command.Timeout,
 			MaxDeliver: w.cfg.Command.MaxDeliver, StreamOptions: w.streamOpts(), Metrics: w.metrics,
-			Logger: w.log, Version: version,
+			Logger: w.log, Version: version, TracerProvider: w.tp,
 		})
 		if err != nil {
 			return rs, err
@@ -257,6 +271,9 @@ func (w *worker) stop(g *errgroup.Group, deadline time.Time) {
 	defer cancel()
 	_ = w.http.Shutdown(hctx)
 	drainNATS(hctx, w.nc, w.log)
+	if err := w.flushTraces(hctx); err != nil {
+		w.log.Warn("traces not flushed", "err", err)
+	}
 	w.log.Info("auth0-worker stopped")
 }
 
@@ -280,7 +297,7 @@ func (w *worker) newPoller(pubOpts publisher.Options) (*poller.Poller, error) {
 		Interval: w.cfg.Poll.Interval, Overlap: overlap, Start: w.cfg.Poll.Start.String(),
 		ReconcileInterval: reconcile, LeaseTTL: w.cfg.Poll.LeaseTTL,
 		Types: w.cfg.Events.Types, Webhook: webhookOptions(w.cfg.Webhook),
-		Metrics: w.metrics, Logger: w.log.With("component", "poller"),
+		Metrics: w.metrics, Logger: w.log.With("component", "poller"), TracerProvider: w.tp,
 	})
 }
 
