@@ -234,7 +234,9 @@ func TestDurablePastMaxDeliverNotExecuted(t *testing.T) {
 	e.c = c2
 	e.start()
 	dl := e.waitDLQ("auth0.dlq.cmd.users.delete")
-	if dl.Header.Get(HeaderDlqDeliveries) != "2" || calls.Load() != 0 {
+	// At least the crashed delivery and this one; a pull the stopped worker
+	// left on the server may have taken one more before it expired.
+	if n, _ := strconv.Atoi(dl.Header.Get(HeaderDlqDeliveries)); n < 2 || calls.Load() != 0 {
 		t.Fatalf("dead letter %v after %d Auth0 calls", dl.Header, calls.Load())
 	}
 }
