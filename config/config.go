@@ -21,6 +21,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 )
 
 // Secret is a string that does not print itself: fmt verbs, slog and JSON
@@ -74,30 +76,6 @@ const (
 	SourceSearch PollSource = "search"
 	SourceAuto   PollSource = "auto"
 )
-
-// StartMode is the kind of POLL_START.
-type StartMode string
-
-// The POLL_START forms.
-const (
-	StartNow  StartMode = "now"
-	StartAll  StartMode = "all"
-	StartTime StartMode = "time"
-)
-
-// Start is a parsed POLL_START.
-type Start struct {
-	Mode StartMode
-	// Time is set when Mode is StartTime.
-	Time time.Time
-}
-
-func (s Start) String() string {
-	if s.Mode == StartTime {
-		return s.Time.Format(time.RFC3339Nano)
-	}
-	return string(s.Mode)
-}
 
 // APIRule is one AUTH0_API_CALL_ALLOW rule: an exact upper-case method and a
 // path glob where "*" matches any characters including "/" (README "Security").
@@ -311,7 +289,7 @@ type Poll struct {
 	// ≥ 0. Default 2m.
 	Overlap time.Duration
 	// Start is POLL_START. Default now.
-	Start Start
+	Start pollstart.Start
 	// ReconcileInterval is RECONCILE_INTERVAL, ≥ 0; 0 = off. Default 10m.
 	ReconcileInterval time.Duration
 	// DedupeTTL is DEDUPE_TTL, ≥ 1s (Redis EX is in seconds). Default 168h.

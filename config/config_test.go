@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 )
 
 // secrets appearing in test inputs; no error message may contain them.
@@ -336,8 +338,8 @@ func cases(dir string) []tcase {
 		{v: "POLL_OVERLAP", check: expect("Overlap", func(c *Config) time.Duration { return c.Poll.Overlap }, 2*time.Minute)},
 		{v: "POLL_OVERLAP", env: map[string]string{"POLL_OVERLAP": "0"}, check: expect("Overlap", func(c *Config) time.Duration { return c.Poll.Overlap }, 0)},
 		{v: "POLL_OVERLAP", env: map[string]string{"POLL_OVERLAP": "-1m"}, wantErr: `POLL_OVERLAP: "-1m": must be 0 or more`},
-		{v: "POLL_START", check: expect("Start", func(c *Config) StartMode { return c.Poll.Start.Mode }, StartNow)},
-		{v: "POLL_START", env: map[string]string{"POLL_START": "all"}, check: expect("Start", func(c *Config) StartMode { return c.Poll.Start.Mode }, StartAll)},
+		{v: "POLL_START", check: expect("Start", func(c *Config) pollstart.Mode { return c.Poll.Start.Mode }, pollstart.Now)},
+		{v: "POLL_START", env: map[string]string{"POLL_START": "all"}, check: expect("Start", func(c *Config) pollstart.Mode { return c.Poll.Start.Mode }, pollstart.All)},
 		{v: "POLL_START", env: map[string]string{"POLL_START": "2026-01-02T15:04:05.123Z"}, check: expect("Start", func(c *Config) time.Time { return c.Poll.Start.Time },
 			time.Date(2026, 1, 2, 15, 4, 5, 123e6, time.UTC))},
 		{v: "POLL_START", env: map[string]string{"POLL_START": "yesterday"}, wantErr: `POLL_START: "yesterday": must be now, all or an RFC 3339 time`},

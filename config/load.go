@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/internal/limits"
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 )
 
 // FromEnv loads from the process environment and args (the arguments after
@@ -679,17 +680,8 @@ func (l *loader) poll(c *Config) error {
 		return err
 	}
 	st, stv := l.str("POLL_START")
-	switch st {
-	case "now":
-		p.Start = Start{Mode: StartNow}
-	case "all":
-		p.Start = Start{Mode: StartAll}
-	default:
-		t, err := time.Parse(time.RFC3339Nano, st)
-		if err != nil {
-			return bad(stv, "must be now, all or an RFC 3339 time")
-		}
-		p.Start = Start{Mode: StartTime, Time: t}
+	if p.Start, err = pollstart.Parse(st); err != nil {
+		return bad(stv, "must be now, all or an RFC 3339 time")
 	}
 	if p.ReconcileInterval, err = l.duration("RECONCILE_INTERVAL", 0, "0 (off) or more"); err != nil {
 		return err

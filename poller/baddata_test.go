@@ -424,7 +424,7 @@ func TestEventsResumePointNeverPastClock(t *testing.T) {
 		t.Run(tc, func(t *testing.T) {
 			pub := newFakePublisher()
 			pub.last = future
-			p := unitPoller(t, rs, Options{Source: SourceEvents, Events: (*auth0.Client)(nil), Publisher: pub, Dedupe: newMemDedupe(), ReconcileInterval: -1, Overlap: time.Minute})
+			p := unitPoller(t, rs, Options{Source: SourceEvents, Events: (*auth0.Client)(nil), Publisher: pub, Dedupe: newMemDedupe(), ReconcileOff: true, Overlap: time.Minute})
 			if tc == "cursor:events" {
 				pub.last = time.Time{}
 				if err := rs.Client(t).Set(context.Background(), p.opts.Keys.CursorEvents(), `{"offset":"","time":"2099-01-02T03:04:05.000Z"}`, 0).Err(); err != nil {

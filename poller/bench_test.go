@@ -16,6 +16,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/auth0-worker/auth0-worker/publisher"
@@ -231,7 +232,7 @@ func BenchmarkTriggerSearchRequests(b *testing.B) {
 			}
 			return base.Add(time.Duration(j) * 720 * time.Millisecond)
 		}, true)
-		p, _ := r.poller(Options{Source: SourceSearch, Start: "all", Interval: 50 * time.Millisecond, Limit: benchSearchLimit}, "")
+		p, _ := r.poller(Options{Source: SourceSearch, Start: pollstart.Start{Mode: pollstart.All}, Interval: 50 * time.Millisecond, Limit: benchSearchLimit}, "")
 		p.log = discardLogger()
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)

@@ -12,6 +12,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/dedupe"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 	"github.com/auth0-worker/auth0-worker/poller"
 	"github.com/auth0-worker/auth0-worker/publisher"
@@ -34,8 +35,8 @@ func Example() {
 		Searcher: client, Events: client, Publisher: pub,
 		Dedupe: dedupe.NewRedis(rdb, keys, 168*time.Hour),
 		Redis:  rdb, Keys: keys,
-		Source: "auto", Start: "now", // POLL_SOURCE, POLL_START; zero values take DESIGN §3 defaults
-		ReconcileInterval: 10 * time.Minute, // RECONCILE_INTERVAL=0 → -1 (off)
+		Source: "auto", Start: pollstart.Start{Mode: pollstart.Now}, // POLL_SOURCE, POLL_START; zero values take the defaults of internal/limits
+		ReconcileInterval: 10 * time.Minute, // RECONCILE_INTERVAL=0 → ReconcileOff: true
 		Metrics:           metrics.New(), Logger: slog.Default(),
 	})
 	if err != nil {

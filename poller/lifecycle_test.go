@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
@@ -42,7 +43,7 @@ func TestAutoFallbackWithLifeCycleTypesLogsError(t *testing.T) {
 	r := newRig(t, emulator.Knobs{EventsDisabled: true, IndexLag: 50 * time.Millisecond})
 	logs := &lockedLines{}
 	p, m := r.poller(Options{Source: SourceAuto, Types: allTypes, Interval: 100 * time.Millisecond, Overlap: 5 * time.Second,
-		Start: time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)}, "")
+		Start: pollstart.Start{Mode: pollstart.Time, Time: time.Now().Add(-time.Minute)}}, "")
 	p.log = slog.New(slog.NewJSONHandler(logs, nil))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

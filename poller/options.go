@@ -14,6 +14,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/dedupe"
 	"github.com/auth0-worker/auth0-worker/internal/limits"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
@@ -58,16 +59,19 @@ type Options struct {
 	// Interval is POLL_INTERVAL, the search cycle (default 10s).
 	Interval time.Duration
 	// Overlap is POLL_OVERLAP, how far behind the cursor a search re-reads
-	// (default 2m). Because the zero value means the default here, a negative
-	// value means no overlap (POLL_OVERLAP=0 maps to -1).
+	// (zero: limits.PollOverlap). Set NoOverlap for none.
 	Overlap time.Duration
-	// Start is POLL_START for the first start (no cursor yet): "now", "all"
-	// or an RFC 3339 time (default "now").
-	Start string
-	// ReconcileInterval is RECONCILE_INTERVAL (default 10m). Because the zero
-	// value means the default here, a negative value turns reconcile off
-	// (RECONCILE_INTERVAL=0 maps to -1).
+	// NoOverlap turns the re-read off (POLL_OVERLAP=0); Overlap is ignored.
+	NoOverlap bool
+	// Start is POLL_START for the first start (no cursor yet); the zero
+	// value is pollstart.Now.
+	Start pollstart.Start
+	// ReconcileInterval is RECONCILE_INTERVAL (zero:
+	// limits.ReconcileInterval). Set ReconcileOff to turn reconcile off.
 	ReconcileInterval time.Duration
+	// ReconcileOff turns reconcile off (RECONCILE_INTERVAL=0);
+	// ReconcileInterval is ignored.
+	ReconcileOff bool
 	// LeaseTTL is LEASE_TTL (default 15s; at least 300ms: limits.MinLeaseTTL).
 	LeaseTTL time.Duration
 	// EventsRetry is how often auto tries the Events API again after falling
@@ -91,12 +95,6 @@ type Options struct {
 	TracerProvider trace.TracerProvider
 }
 
-// startPoint is the parsed Start.
-type startPoint struct {
-	kind string    // "now", "all", "time"
-	at   time.Time // for "time"
-}
-
 // invalid wraps ErrInvalidOptions around one validation message.
 func invalid(format string, a ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrInvalidOptions}, a...)...)
@@ -105,20 +103,13 @@ func invalid(format string, a ...any) error {
 // validate fills the defaults stated on Options and refuses what the poller
 // cannot run with. The bounds are those of internal/limits, which config
 // applies at start too, so a value config accepts is never refused here.
-func (o *Options) validate() (startPoint, error) {
-	for _, step := range []func() error{o.checkRequired, o.checkSource, o.checkCycle, o.checkTypes, o.checkWebhook} {
+func (o *Options) validate() error {
+	for _, step := range []func() error{o.checkRequired, o.checkSource, o.checkCycle, o.checkStart, o.checkTypes, o.checkWebhook, o.checkReaders} {
 		if err := step(); err != nil {
-			return startPoint{}, err
+			return err
 		}
 	}
-	sp, err := parseStart(o.Start)
-	if err != nil {
-		return startPoint{}, err
-	}
-	if sp.kind == "now" {
-		o.Start = "now"
-	}
-	return sp, o.checkReaders(sp)
+	return nil
 }
 
 // checkRequired: the connections every source needs.
@@ -175,13 +166,22 @@ func (o *Options) checkCycle() error {
 		return invalid("Interval %v: must be positive, e.g. %s", o.Interval, limits.Text(limits.PollInterval))
 	case o.LeaseTTL < limits.MinLeaseTTL:
 		return invalid("LeaseTTL %v: must be at least %s, e.g. %s", o.LeaseTTL, limits.Text(limits.MinLeaseTTL), limits.Text(limits.LeaseTTL))
+	case o.Overlap < 0:
+		return invalid("Overlap %v: must not be negative (set NoOverlap for none)", o.Overlap)
+	case o.ReconcileInterval < 0:
+		return invalid("ReconcileInterval %v: must not be negative (set ReconcileOff to turn reconcile off)", o.ReconcileInterval)
 	}
-	o.Overlap = max(o.Overlap, 0) // negative: none
+	if o.NoOverlap {
+		o.Overlap = 0
+	}
+	if o.ReconcileOff {
+		o.ReconcileInterval = 0 // the poller's "off"
+	}
 	return nil
 }
 
 // setDefault sets *p to v when it is zero (negative values are left for the
-// bounds checks, or mean "off" for ReconcileInterval).
+// bounds checks).
 func setDefault[T int | time.Duration](p *T, v T) {
 	if *p == 0 {
 		*p = v
@@ -209,30 +209,30 @@ func (o *Options) checkWebhook() error {
 	return nil
 }
 
-// parseStart parses POLL_START: now (also empty), all or an RFC 3339 time.
-func parseStart(start string) (startPoint, error) {
-	switch s := strings.TrimSpace(start); s {
-	case "", "now":
-		return startPoint{kind: "now"}, nil
-	case "all":
-		return startPoint{kind: "all"}, nil
-	default:
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil {
-			return startPoint{}, invalid("Start %q: want now, all or an RFC 3339 time such as 2024-01-02T03:04:05Z", start)
+// checkStart: Start (POLL_START), parsed by config or built with pollstart.
+func (o *Options) checkStart() error {
+	switch o.Start.Kind() {
+	case pollstart.Now, pollstart.All:
+	case pollstart.Time:
+		if o.Start.Time.IsZero() {
+			return invalid("Start: mode time needs a Time")
 		}
-		return startPoint{kind: "time", at: t.UTC()}, nil
+		o.Start.Time = o.Start.Time.UTC()
+	default:
+		return invalid("Start: unknown mode %q (want now, all or time)", o.Start.Mode)
 	}
+	o.Start.Mode = o.Start.Kind()
+	return nil
 }
 
 // checkReaders: the Auth0 readers the effective source, reconcile and
 // backfill need.
-func (o *Options) checkReaders(sp startPoint) error {
+func (o *Options) checkReaders() error {
 	effective := o.effectiveSource()
 	if (effective == SourceEvents || effective == SourceAuto) && o.Events == nil {
 		return invalid("Events is required for Source %s", o.Source)
 	}
-	needSearch := effective == SourceSearch || effective == SourceAuto || (effective == SourceEvents && (o.ReconcileInterval > 0 || sp.kind != "now"))
+	needSearch := effective == SourceSearch || effective == SourceAuto || (effective == SourceEvents && (o.ReconcileInterval > 0 || o.Start.Mode != pollstart.Now))
 	if needSearch && o.Searcher == nil {
 		return invalid("Searcher is required (search source, auto fallback, reconcile or backfill)")
 	}

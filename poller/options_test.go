@@ -9,6 +9,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/auth0-worker/auth0-worker/internal/limits"
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 )
 
@@ -36,8 +37,13 @@ func TestOptionsValidation(t *testing.T) {
 		{"negative limit", func(o *Options) { o.Limit = -1 }, "Limit -1"},
 		{"negative interval", func(o *Options) { o.Interval = -time.Second }, "Interval"},
 		{"tiny lease", func(o *Options) { o.LeaseTTL = time.Millisecond }, "LeaseTTL"},
-		{"bad start", func(o *Options) { o.Start = "yesterday" }, `Start "yesterday"`},
-		{"start time", func(o *Options) { o.Start = "2024-01-02T03:04:05Z" }, ""},
+		{"bad start mode", func(o *Options) { o.Start = pollstart.Start{Mode: "yesterday"} }, `unknown mode "yesterday"`},
+		{"start time without a time", func(o *Options) { o.Start = pollstart.Start{Mode: pollstart.Time} }, "needs a Time"},
+		{"negative overlap", func(o *Options) { o.Overlap = -time.Second }, "Overlap -1s"},
+		{"negative reconcile", func(o *Options) { o.ReconcileInterval = -time.Second }, "ReconcileInterval -1s"},
+		{"start time", func(o *Options) {
+			o.Start = pollstart.Start{Mode: pollstart.Time, Time: time.Date(2024, 1, 2, 3, 4, 5, 0, time.UTC)}
+		}, ""},
 		{"unknown event type", func(o *Options) { o.Types = []string{"user.created", "user.login"} }, `unknown event type "user.login"`},
 		{"webhook without credentials", func(o *Options) { o.Webhook.Addr = ":8443" }, "BearerToken or BasicUser+BasicPassword is required"},
 		{"webhook with both credentials", func(o *Options) {
@@ -46,7 +52,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"webhook basic half", func(o *Options) { o.Webhook = WebhookOptions{Addr: ":8443", BasicUser: "u"} }, "go together"},
 		{"webhook tls half", func(o *Options) { o.Webhook = WebhookOptions{Addr: ":8443", BearerToken: "t", TLSCert: "c.pem"} }, "TLSCert and TLSKey"},
 		{"webhook ok", func(o *Options) { o.Webhook = WebhookOptions{Addr: ":8443", BearerToken: "t"} }, ""},
-		{"start all", func(o *Options) { o.Start = "all" }, ""},
+		{"start all", func(o *Options) { o.Start = pollstart.Start{Mode: pollstart.All} }, ""},
 		{"search needs searcher", func(o *Options) { o.Searcher = nil }, "Searcher is required"},
 	}
 	for _, c := range cases {
@@ -72,14 +78,14 @@ func TestOptionsValidation(t *testing.T) {
 }
 
 // TestOptionsAcceptConfigBounds: the smallest values config accepts
-// (internal/limits) pass New, and POLL_OVERLAP=0 (mapped to a negative
-// Overlap by cmd) means no overlap rather than the 2m default.
+// (internal/limits) pass New, and POLL_OVERLAP=0 (NoOverlap, as cmd maps
+// it) means no overlap rather than the 2m default.
 func TestOptionsAcceptConfigBounds(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"}) // never dialled: New does no I/O
 	defer rdb.Close()
 	p, err := New(Options{Searcher: &fakeSearcher{}, Publisher: newFakePublisher(), Dedupe: newMemDedupe(), Redis: rdb,
 		Keys: rediskeys.Keys{Tenant: "t.example"}, Source: SourceSearch,
-		Limit: limits.MinPollLimit, Interval: limits.MinPollInterval, LeaseTTL: limits.MinLeaseTTL, Overlap: -1})
+		Limit: limits.MinPollLimit, Interval: limits.MinPollInterval, LeaseTTL: limits.MinLeaseTTL, NoOverlap: true})
 	if err != nil {
 		t.Fatalf("New refused the bounds config accepts: %v", err)
 	}

@@ -23,13 +23,14 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 	"github.com/auth0-worker/auth0-worker/internal/tracing"
 )
 
 // Poller is the trigger side. Create it with New and call Run once.
 type Poller struct {
 	opts    Options
-	start   startPoint
+	start   pollstart.Start
 	log     *slog.Logger
 	m       *metrics.Metrics
 	lease   *lease
@@ -54,11 +55,10 @@ type Poller struct {
 
 // New validates opts (filling defaults) and returns a Poller. It does no I/O.
 func New(opts Options) (*Poller, error) {
-	sp, err := opts.validate()
-	if err != nil {
+	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	p := &Poller{opts: opts, start: sp, log: opts.Logger, m: opts.Metrics, now: time.Now, reconcileDelay: reconcileDelay, created: time.Now(),
+	p := &Poller{opts: opts, start: opts.Start, log: opts.Logger, m: opts.Metrics, now: time.Now, reconcileDelay: reconcileDelay, created: time.Now(),
 		tr: tracing.Tracer(opts.TracerProvider, "poller")}
 	p.lease = newLease(opts.Redis, opts.Keys.Lease(), opts.LeaseTTL, p.log, p.m)
 	p.cursors = &cursors{l: p.lease, searchKey: opts.Keys.CursorSearch(), eventsKey: opts.Keys.CursorEvents()}
@@ -300,12 +300,12 @@ func (s *eventsSource) prepare(ctx context.Context, afterFallback bool) error {
 		}
 		last = notAfter(last, p.now())
 	}
-	if !last.IsZero() && p.start.kind == "now" {
+	if !last.IsZero() && p.start.Mode == pollstart.Now {
 		s.from = last.Add(-p.opts.Overlap)
 		return nil
 	}
-	switch p.start.kind {
-	case "now":
+	switch p.start.Mode {
+	case pollstart.Now:
 		// The start point must outlive a crash that comes before the first
 		// offset is saved or the first user published: otherwise the restart
 		// would take a new "now" and skip whoever signed up in between. It is

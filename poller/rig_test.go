@@ -208,7 +208,7 @@ func (r *rig) poller(o Options, ua string) (*Poller, *metrics.Metrics) {
 		o.LeaseTTL = time.Second
 	}
 	if o.ReconcileInterval == 0 {
-		o.ReconcileInterval = -1
+		o.ReconcileOff = true // tests that want reconcile set its interval
 	}
 	p, err := New(o)
 	if err != nil {

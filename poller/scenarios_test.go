@@ -8,6 +8,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
@@ -176,7 +177,7 @@ func TestBackfillAllThenFollow(t *testing.T) {
 		}
 		return old.Add(time.Duration(i) * 10 * time.Second)
 	}, true)
-	p, _ := r.poller(Options{Source: SourceEvents, Start: "all"}, "")
+	p, _ := r.poller(Options{Source: SourceEvents, Start: pollstart.Start{Mode: pollstart.All}}, "")
 	runPoller(t, p)
 	r.expectExactlyOnce(ids, 60*time.Second)
 	fresh := seed(t, r.srv.Emulator, "new", 50, nil, false)
@@ -194,7 +195,7 @@ func TestBackfillResumesAfterCrash(t *testing.T) {
 	r := newRig(t, emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond})
 	old := time.Now().Add(-10 * 24 * time.Hour).Truncate(time.Millisecond)
 	ids := seed(t, r.srv.Emulator, "bf", 4000, func(i int) time.Time { return old.Add(time.Duration(i) * time.Minute) }, true)
-	o := Options{Source: SourceEvents, Start: "all", ReconcileInterval: 500 * time.Millisecond}
+	o := Options{Source: SourceEvents, Start: pollstart.Start{Mode: pollstart.All}, ReconcileInterval: 500 * time.Millisecond}
 	a, _ := r.poller(o, "replica-a")
 	runPoller(t, a)
 	testwait.For(t, 20*time.Second, "part of the backfill", func() bool {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 )
 
 // searchSource is the search source (Make's "Watch new users"): every
@@ -69,11 +70,11 @@ func (p *Poller) initSearchCursor(ctx context.Context, fallback bool) (searchCur
 // lease, or while events were being refused, count), the epoch for "all",
 // or the given time.
 func (p *Poller) startTime() time.Time {
-	switch p.start.kind {
-	case "all":
+	switch p.start.Mode {
+	case pollstart.All:
 		return time.Unix(0, 0).UTC()
-	case "time":
-		return p.start.at
+	case pollstart.Time:
+		return p.start.Time
 	}
 	return p.created
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
@@ -20,7 +21,7 @@ func TestSearchWindowCapTiesLag(t *testing.T) {
 	fs := &fakeSearcher{}
 	pub := newFakePublisher()
 	p := unitPoller(t, rs, Options{Source: SourceSearch, Searcher: fs, Publisher: pub, Dedupe: newMemDedupe(),
-		Start: "all", Interval: 50 * time.Millisecond, Overlap: time.Second})
+		Start: pollstart.Start{Mode: pollstart.All}, Interval: 50 * time.Millisecond, Overlap: time.Second})
 	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 	n := 0
 	add := func(at time.Time, lag time.Duration) {
@@ -54,7 +55,7 @@ func TestSearchLimitPerCycle(t *testing.T) {
 	fs := &fakeSearcher{}
 	pub := newFakePublisher()
 	p := unitPoller(t, rs, Options{Source: SourceSearch, Searcher: fs, Publisher: pub, Dedupe: newMemDedupe(),
-		Start: "all", Limit: 100, Interval: 300 * time.Millisecond})
+		Start: pollstart.Start{Mode: pollstart.All}, Limit: 100, Interval: 300 * time.Millisecond})
 	base := time.Now().Add(-time.Hour)
 	for i := 0; i < 250; i++ {
 		fs.add(fmt.Sprintf("auth0|l%04d", i), base.Add(time.Duration(i)*time.Second), 0)
@@ -110,7 +111,7 @@ func TestSearchPublishOutage(t *testing.T) {
 	pub := newFakePublisher()
 	dd := newMemDedupe()
 	p := unitPoller(t, rs, Options{Source: SourceSearch, Searcher: fs, Publisher: pub, Dedupe: dd,
-		Start: "all", Interval: 30 * time.Millisecond})
+		Start: pollstart.Start{Mode: pollstart.All}, Interval: 30 * time.Millisecond})
 	base := time.Now().Add(-time.Minute)
 	for i := 0; i < 50; i++ {
 		fs.add(fmt.Sprintf("auth0|o%03d", i), base.Add(time.Duration(i)*time.Millisecond), 0)

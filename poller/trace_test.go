@@ -10,6 +10,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/auth0-worker/auth0-worker/internal/tracing/tracingtest"
 	"github.com/auth0-worker/auth0-worker/publisher"
@@ -32,7 +33,7 @@ func TestTracePollCycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	ids := seed(t, r.srv.Emulator, "tr", 3, nil, false)
-	p, _ := r.poller(Options{Source: SourceSearch, Searcher: client, Start: "all", Interval: 200 * time.Millisecond, TracerProvider: tp}, "")
+	p, _ := r.poller(Options{Source: SourceSearch, Searcher: client, Start: pollstart.Start{Mode: pollstart.All}, Interval: 200 * time.Millisecond, TracerProvider: tp}, "")
 	runPoller(t, p)
 	r.expectExactlyOnce(ids, 20*time.Second)
 

@@ -18,6 +18,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
+	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
@@ -106,7 +107,7 @@ func startWorkerWith(t *testing.T, wo workerOpts) *worker {
 	}
 	p, err := poller.New(poller.Options{
 		Searcher: a0, Events: a0, Publisher: pub, Dedupe: dedupe.NewRedis(rdb, keys, time.Hour),
-		Redis: rdb, Keys: keys, Source: poller.SourceEvents, Start: "all", ReconcileInterval: -1,
+		Redis: rdb, Keys: keys, Source: poller.SourceEvents, Start: pollstart.Start{Mode: pollstart.All}, ReconcileOff: true,
 		Metrics: m, Logger: log,
 	})
 	if err != nil {

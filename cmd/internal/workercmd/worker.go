@@ -282,23 +282,23 @@ func (w *worker) newPoller(pubOpts publisher.Options) (*poller.Poller, error) {
 	if err != nil {
 		return nil, err
 	}
-	reconcile := w.cfg.Poll.ReconcileInterval
-	if reconcile == 0 {
-		reconcile = -1 // RECONCILE_INTERVAL=0 means off; the poller's zero means default
+	o := pollOptions(w.cfg.Poll, w.cfg.Events.Types, w.cfg.Webhook)
+	o.Searcher, o.Events, o.Publisher = w.client, w.client, pub
+	o.Dedupe, o.Redis, o.Keys = dedupe.NewRedis(w.rdb, w.keys, w.cfg.Poll.DedupeTTL), w.rdb, w.keys
+	o.Metrics, o.Logger, o.TracerProvider = w.metrics, w.log.With("component", "poller"), w.tp
+	return poller.New(o)
+}
+
+// pollOptions maps POLL_*, RECONCILE_INTERVAL, LEASE_TTL, EVENT_TYPES and
+// WEBHOOK_* to the poller's typed options. Config's zero durations mean
+// "none"/"off"; the poller's zero means its default, hence the two flags.
+func pollOptions(c config.Poll, types []string, wh config.Webhook) poller.Options {
+	return poller.Options{
+		Source: string(c.Source), Query: c.Query, Limit: c.Limit, Interval: c.Interval,
+		Overlap: c.Overlap, NoOverlap: c.Overlap == 0,
+		Start: c.Start, ReconcileInterval: c.ReconcileInterval, ReconcileOff: c.ReconcileInterval == 0,
+		LeaseTTL: c.LeaseTTL, Types: types, Webhook: webhookOptions(wh),
 	}
-	overlap := w.cfg.Poll.Overlap
-	if overlap == 0 {
-		overlap = -1 // POLL_OVERLAP=0 means none; the poller's zero means default
-	}
-	return poller.New(poller.Options{
-		Searcher: w.client, Events: w.client, Publisher: pub,
-		Dedupe: dedupe.NewRedis(w.rdb, w.keys, w.cfg.Poll.DedupeTTL), Redis: w.rdb, Keys: w.keys,
-		Source: string(w.cfg.Poll.Source), Query: w.cfg.Poll.Query, Limit: w.cfg.Poll.Limit,
-		Interval: w.cfg.Poll.Interval, Overlap: overlap, Start: w.cfg.Poll.Start.String(),
-		ReconcileInterval: reconcile, LeaseTTL: w.cfg.Poll.LeaseTTL,
-		Types: w.cfg.Events.Types, Webhook: webhookOptions(w.cfg.Webhook),
-		Metrics: w.metrics, Logger: w.log.With("component", "poller"), TracerProvider: w.tp,
-	})
 }
 
 // webhookOptions maps WEBHOOK_* to the receiver's options (README "User
