@@ -18,12 +18,14 @@ import (
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
-// Source names (POLL_SOURCE) and metric labels.
+// The built-in source names: the selectable ones are POLL_SOURCE values;
+// the names are the metric labels except backfill's (search).
 const (
 	SourceEvents    = "events"
 	SourceSearch    = "search"
 	SourceAuto      = "auto"
 	SourceReconcile = "reconcile"
+	SourceBackfill  = "backfill"
 )
 
 // ErrInvalidOptions is wrapped by every validation error of New.
