@@ -75,6 +75,11 @@ const (
 	SourceAuto   PollSource = "auto"
 )
 
+// PollSources are the POLL_SOURCE values: the poller's selectable sources
+// (config does not import the poller; cmd's TestPollSourcesAreThePollers
+// keeps the two lists equal).
+func PollSources() []PollSource { return []PollSource{SourceEvents, SourceSearch, SourceAuto} }
+
 // StartMode is the kind of POLL_START.
 type StartMode string
 

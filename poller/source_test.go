@@ -74,7 +74,7 @@ func TestRegisteredSourcesRunEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
 	p1, m1 := r.poller(Options{Source: "scripted", Searcher: noSearch{}}, "")
-	p2, _ := r.poller(Options{Source: "scripted", Searcher: noSearch{}}, "")
+	p2, m2 := r.poller(Options{Source: "scripted", Searcher: noSearch{}}, "")
 	done := make(chan error, 2)
 	go func() { done <- p1.Run(ctx) }()
 	go func() { done <- p2.Run(ctx) }()
@@ -94,6 +94,21 @@ func TestRegisteredSourcesRunEndToEnd(t *testing.T) {
 	if !slices.Contains(SourceNames(), "scripted") || !slices.Contains(SourceNames(), "pushed") {
 		t.Fatalf("registry names %v", SourceNames())
 	}
+	var selectable []string
+	for _, r := range Selectable() {
+		selectable = append(selectable, r.Name)
+	}
+	if !slices.Contains(selectable, "scripted") || slices.Contains(selectable, "pushed") {
+		t.Fatalf("selectable %v: want scripted, not the push source", selectable)
+	}
+	// Each source publishes under its own label (its name); the counters
+	// follow the acks, so they are waited for.
+	published := func(source, typ string) float64 {
+		return value(m1.UsersPublished.WithLabelValues(source, typ)) + value(m2.UsersPublished.WithLabelValues(source, typ))
+	}
+	testwait.For(t, 10*time.Second, "users_published_total by the sources' labels", func() bool {
+		return published("scripted", "created") == float64(len(ids)) && published("pushed", "updated") == 1
+	})
 	cancel()
 	for range 2 {
 		if err := <-done; err != nil {
