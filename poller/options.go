@@ -231,7 +231,7 @@ func parseStart(start string) (startPoint, error) {
 // backfill need.
 func (o *Options) checkReaders(sp startPoint) error {
 	effective := o.effectiveSource()
-	if (effective == SourceEvents || effective == SourceAuto) && o.Events == nil {
+	if r, _ := lookup(effective); r.EventsAPI && o.Events == nil {
 		return invalid("Events is required for Source %s", o.Source)
 	}
 	needSearch := effective == SourceSearch || effective == SourceAuto || (effective == SourceEvents && (o.ReconcileInterval > 0 || sp.kind != "now"))

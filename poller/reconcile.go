@@ -34,7 +34,8 @@ func newReconcile(p *pullDeps) Source {
 	return &reconcileSource{p: p}
 }
 
-// Run passes until ctx ends (nil), or returns the error of a lost lease.
+// Run makes a pass every interval until ctx ends (nil), or returns the
+// error of a lost lease.
 func (s *reconcileSource) Run(ctx context.Context, sink Sink) error {
 	p := s.p
 	s.sink = sink
