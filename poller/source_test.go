@@ -8,8 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
@@ -122,4 +126,33 @@ type noSearch struct{}
 
 func (noSearch) SearchUsers(context.Context, auth0.SearchParams) (*auth0.UsersPage, error) {
 	return nil, fmt.Errorf("no search in this test")
+}
+
+// source_active takes its labels from the registry: the active source 1,
+// the other pull sources 0, and no series for a wrapper (auto) or for a
+// source that publishes under another's label (backfill, as search).
+func TestSourceActiveLabelsFromRegistry(t *testing.T) {
+	m := metrics.New()
+	p := &Poller{m: m}
+	p.setSource(SourceSearch)
+	ch := make(chan prometheus.Metric, 64)
+	m.SourceActive.Collect(ch)
+	close(ch)
+	got := map[string]float64{}
+	for mt := range ch {
+		var d dto.Metric
+		if err := mt.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		got[d.GetLabel()[0].GetValue()] = d.GetGauge().GetValue()
+	}
+	if got[SourceSearch] != 1 || got[SourceEvents] != 0 || got[SourceReconcile] != 0 || len(got) != len(sourcesOf(Pull))-2 {
+		t.Fatalf("source_active %v", got)
+	}
+	if _, ok := got[SourceAuto]; ok {
+		t.Fatalf("source_active has a series for the wrapper auto: %v", got)
+	}
+	if _, ok := got[SourceBackfill]; ok {
+		t.Fatalf("source_active has a series for backfill: %v", got)
+	}
 }
