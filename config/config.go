@@ -77,6 +77,11 @@ const (
 	SourceAuto   PollSource = "auto"
 )
 
+// PollSources are the POLL_SOURCE values: the poller's selectable sources
+// (config does not import the poller; cmd's TestPollSourcesAreThePollers
+// keeps the two lists equal).
+func PollSources() []PollSource { return []PollSource{SourceEvents, SourceSearch, SourceAuto} }
+
 // APIRule is one AUTH0_API_CALL_ALLOW rule: an exact upper-case method and a
 // path glob where "*" matches any characters including "/" (README "Security").
 type APIRule struct {

@@ -655,12 +655,10 @@ func splitAddrs(v value) ([]string, error) {
 func (l *loader) poll(c *Config) error {
 	p := &c.Poll
 	src, sv := l.str("POLL_SOURCE")
-	switch PollSource(src) {
-	case SourceEvents, SourceSearch, SourceAuto:
-		p.Source = PollSource(src)
-	default:
+	if !slices.Contains(PollSources(), PollSource(src)) {
 		return bad(sv, "must be events, search or auto")
 	}
+	p.Source = PollSource(src)
 	q := l.get("POLL_QUERY")
 	if strings.ContainsAny(q.s, "\r\n\x00") {
 		return bad(q, "must be one line")

@@ -8,12 +8,28 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 )
 
-// backfill serves POLL_START=all (or an RFC 3339 time) with the events
-// source: a one-time search from the search cursor (or the start point) up
-// to until, the moment streaming starts; the events stream then starts at
-// until − overlap, and reconcile covers the seam. Progress is the search
-// cursor, so a backfill interrupted by a crash or a leader change resumes.
-func (p *Poller) backfill(ctx context.Context, until time.Time) error {
+func init() {
+	// Not selectable: the events source runs it. Its users are found by
+	// search and counted as such (the `source` label has no backfill value).
+	Register(Registration{Name: SourceBackfill, Label: SourceSearch, Mode: Pull})
+}
+
+// backfillSource serves POLL_START=all (or an RFC 3339 time) with the
+// events source: a one-time search from the search cursor (or the start
+// point) up to until, the moment streaming starts; the events stream then
+// starts at until − overlap, and reconcile covers the seam. Progress is the
+// search cursor, so a backfill interrupted by a crash or a leader change
+// resumes.
+type backfillSource struct {
+	p     *pullDeps
+	until time.Time
+}
+
+// Run returns nil once the backfill is done (unlike the other sources, it
+// ends by itself), ctx's error when it ends first, the error of a lost
+// lease, or a refusal of the search.
+func (b *backfillSource) Run(ctx context.Context, sink Sink) error {
+	p, until := b.p, b.until
 	s := &searchSource{p: p}
 	var err error
 	for retry := newRetry(); ; {
@@ -40,7 +56,7 @@ func (p *Poller) backfill(ctx context.Context, until time.Time) error {
 		total := 0
 		start := time.Now()
 		reqs, err := scan(ctx, p.opts.Searcher, from, until, "", func(users []auth0.User) error {
-			res, err := p.publishBatch(ctx, SourceSearch, users, 0)
+			res, err := sink.publish(ctx, users, 0)
 			total += res.published
 			if u, _, ok := lastTimed(users[:res.done]); ok {
 				if err := s.advance(ctx, u); err != nil {

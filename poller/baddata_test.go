@@ -431,7 +431,7 @@ func TestEventsResumePointNeverPastClock(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			s := &eventsSource{p: p}
+			s := newEventsSource(p.pullDeps())
 			if err := s.prepare(context.Background(), false); err != nil {
 				t.Fatal(err)
 			}

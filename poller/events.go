@@ -31,12 +31,22 @@ func isRefusal(err error) bool {
 // eventsBatchMax bounds one pipeline batch of the events source.
 const eventsBatchMax = 500
 
+func init() {
+	Register(Registration{Name: SourceEvents, Mode: Pull, Selectable: true, EventsAPI: true,
+		New: func(p *Poller) (Source, error) { return newEventsSource(p.pullDeps()), nil }})
+}
+
 // eventsSource follows GET /api/v2/events with one event_type per wanted
 // type (Options.Types). An
 // offset is persisted only after every event before it is published;
-// offset-only messages are persisted too.
+// offset-only messages are persisted too. Reconcile runs beside it, and
+// backfill serves a start point in the past.
 type eventsSource struct {
-	p *Poller
+	p *pullDeps
+	// sink publishes under the events label (set by follow).
+	sink Sink
+	// reconcile is the reconcile source (nil: RECONCILE_INTERVAL off).
+	reconcile Source
 	// offset is the newest offset whose events are all published.
 	offset string
 	// newest is the newest event time published (never past the worker's
@@ -44,6 +54,55 @@ type eventsSource struct {
 	newest time.Time
 	// from is used when there is no valid offset.
 	from time.Time
+}
+
+func newEventsSource(p *pullDeps) *eventsSource {
+	return &eventsSource{p: p, reconcile: newReconcile(p)}
+}
+
+// Run follows the stream until ctx ends (nil) or the lease is lost. A
+// refusal is logged and retried later: POLL_SOURCE=events never falls back.
+func (s *eventsSource) Run(ctx context.Context, sink Sink) error {
+	ctx, side := newSidecar(ctx, s.reconcile, sink.forSource(SourceReconcile))
+	defer side.stop()
+	for ctx.Err() == nil {
+		err := s.follow(ctx, sink, side, false)
+		if !errors.Is(err, errRefused) {
+			return err
+		}
+		s.p.log.Error("poller: the Events API refused this client (POLL_SOURCE=events); retrying later — grant read:events or use POLL_SOURCE=auto", "err", err)
+		s.p.setSource("")
+		sleepCtx(ctx, min(s.p.opts.EventsRetry, time.Minute))
+	}
+	return nil
+}
+
+// follow prepares the start point and streams, again after any trouble,
+// until ctx ends (nil), the lease is lost, or the Events API refuses this
+// client (an error wrapping errRefused). afterFallback: search ran
+// meanwhile (auto). Reconcile (side) starts after the first successful
+// prepare: what it publishes is recent, and the newest published created_at
+// must not jump ahead of an unfinished backfill (a restart resumes the
+// backfill from it).
+func (s *eventsSource) follow(ctx context.Context, sink Sink, side *sidecar, afterFallback bool) error {
+	s.sink = sink
+	for retry := newRetry(); ctx.Err() == nil; {
+		if err := s.prepare(ctx, afterFallback); err != nil {
+			if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
+				return err
+			}
+			s.p.log.Warn("poller: events source cannot start yet; retrying", "err", err)
+			sleepCtx(ctx, retry.NextBackOff())
+			continue
+		}
+		side.start()
+		s.p.setSource(SourceEvents)
+		err := s.run(ctx)
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrLeaseLost) || errors.Is(err, errRefused) {
+			return err
+		}
+	}
+	return nil
 }
 
 type streamItem struct {
@@ -68,9 +127,7 @@ func (s *eventsSource) run(ctx context.Context) error {
 		st, err := p.subscribe(ctx, params)
 		if err == nil {
 			p.log.Info("poller: events stream connected", "last_event_id", params.LastEventID, "from_timestamp", fromLog(params))
-			if p.m != nil {
-				p.m.PollCycles.WithLabelValues(SourceEvents, "connected").Inc()
-			}
+			p.cycleDone(SourceEvents, "connected")
 			retry.Reset()
 			err = s.consume(ctx, st)
 			_ = st.Close()
@@ -84,22 +141,18 @@ func (s *eventsSource) run(ctx context.Context) error {
 		case errors.Is(err, ErrLeaseLost):
 			return err
 		case isRefusal(err):
-			if p.m != nil {
-				p.m.PollCycles.WithLabelValues(SourceEvents, "refused").Inc()
-			}
+			p.cycleDone(SourceEvents, "refused")
 			return fmt.Errorf("%w: %w", errRefused, err)
 		case errors.Is(err, auth0.ErrCursorExpired), errors.Is(err, auth0.ErrInvalidCursor):
 			// An offset Auth0 no longer knows (or never knew) cannot be
 			// resumed from: reconnecting with it would loop forever. Events
 			// past the stream's retention cannot be replayed either, so the
 			// gap since the newest published user is searched first.
-			if p.m != nil {
-				p.m.PollCycles.WithLabelValues(SourceEvents, "cursor_expired").Inc()
-			}
+			p.cycleDone(SourceEvents, "cursor_expired")
 			if p.opts.Searcher != nil {
 				until := p.now()
 				p.log.Warn("poller: events cursor expired or invalid; searching the gap, then resuming from a timestamp", "err", err)
-				berr := p.backfill(ctx, until)
+				berr := s.backfill(ctx, until)
 				if berr == nil {
 					s.offset, s.from = "", until.Add(-p.opts.Overlap)
 					continue
@@ -121,9 +174,7 @@ func (s *eventsSource) run(ctx context.Context) error {
 			s.offset, s.from = "", from
 			continue
 		default:
-			if p.m != nil {
-				p.m.PollCycles.WithLabelValues(SourceEvents, "error").Inc()
-			}
+			p.cycleDone(SourceEvents, "error")
 			p.log.Warn("poller: events stream failed; reconnecting", "err", err)
 		}
 		if !sleepCtx(ctx, retry.NextBackOff()) {
@@ -276,15 +327,10 @@ func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight 
 		ctx, span := p.startCycle(ctx, SourceEvents) // one events batch is one cycle
 		defer span.End()
 		for retry := newRetry(); ; {
-			if len(oversized) > 0 {
-				fctx, done := p.flushCtx(ctx)
-				err := p.pipe.oversized(fctx, SourceEvents, oversized)
-				done()
-				if err == nil {
-					oversized = nil
-				}
+			if len(oversized) > 0 && s.sink.oversized(ctx, oversized) == nil {
+				oversized = nil
 			}
-			res, err := p.publishBatch(ctx, SourceEvents, users, 0)
+			res, err := s.sink.publish(ctx, users, 0)
 			if err == nil && res.done == len(users) && len(oversized) == 0 {
 				f.done <- nil
 				return
@@ -308,9 +354,7 @@ func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight 
 // together (lease-checked).
 func (s *eventsSource) commit(ctx context.Context, offset string, newest time.Time) error {
 	p := s.p
-	if p.m != nil {
-		p.m.LastPollSuccess.SetToCurrentTime()
-	}
+	p.pollSucceeded()
 	newest = notAfter(newest, p.now())
 	if (offset == "" || offset == s.offset) && !newest.After(s.newest) {
 		return nil
@@ -325,9 +369,8 @@ func (s *eventsSource) commit(ctx context.Context, offset string, newest time.Ti
 	if !s.newest.IsZero() {
 		cur.Time = formatCreatedAt(s.newest)
 	}
-	if err := p.withFlush(ctx, func(c context.Context) error { return p.cursors.saveEvents(c, cur) }); err != nil {
+	if err := p.saveCursor(ctx, func(c context.Context) error { return p.cursors.saveEvents(c, cur) }); err != nil {
 		if errors.Is(err, ErrLeaseLost) {
-			p.leaseLost()
 			return err
 		}
 		p.log.Warn("poller: events offset not saved; the next batch retries", "err", err)

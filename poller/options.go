@@ -19,12 +19,14 @@ import (
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
-// Source names (POLL_SOURCE) and metric labels.
+// The built-in source names: the selectable ones are POLL_SOURCE values;
+// the names are the metric labels except backfill's (search).
 const (
 	SourceEvents    = "events"
 	SourceSearch    = "search"
 	SourceAuto      = "auto"
 	SourceReconcile = "reconcile"
+	SourceBackfill  = "backfill"
 )
 
 // ErrInvalidOptions is wrapped by every validation error of New.
@@ -229,7 +231,7 @@ func (o *Options) checkStart() error {
 // backfill need.
 func (o *Options) checkReaders() error {
 	effective := o.effectiveSource()
-	if (effective == SourceEvents || effective == SourceAuto) && o.Events == nil {
+	if r, _ := lookup(effective); r.EventsAPI && o.Events == nil {
 		return invalid("Events is required for Source %s", o.Source)
 	}
 	needSearch := effective == SourceSearch || effective == SourceAuto || (effective == SourceEvents && (o.ReconcileInterval > 0 || o.Start.Mode != pollstart.Now))

@@ -12,7 +12,6 @@ package poller
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -21,7 +20,6 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 	"github.com/auth0-worker/auth0-worker/internal/tracing"
@@ -38,10 +36,9 @@ type Poller struct {
 	pipe    *pipeline
 	tr      trace.Tracer // nil: tracing off
 
-	created        time.Time // POLL_START=now means this moment
-	subscribe      subscribeFunc
-	now            func() time.Time
-	reconcileDelay time.Duration
+	created   time.Time // POLL_START=now means this moment
+	subscribe subscribeFunc
+	now       func() time.Time
 
 	mu        sync.Mutex
 	cancelLed context.CancelCauseFunc // cancels the current leadership
@@ -58,7 +55,7 @@ func New(opts Options) (*Poller, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	p := &Poller{opts: opts, start: opts.Start, log: opts.Logger, m: opts.Metrics, now: time.Now, reconcileDelay: reconcileDelay, created: time.Now(),
+	p := &Poller{opts: opts, start: opts.Start, log: opts.Logger, m: opts.Metrics, now: time.Now, created: time.Now(),
 		tr: tracing.Tracer(opts.TracerProvider, "poller")}
 	p.lease = newLease(opts.Redis, opts.Keys.Lease(), opts.LeaseTTL, p.log, p.m)
 	p.cursors = &cursors{l: p.lease, searchKey: opts.Keys.CursorSearch(), eventsKey: opts.Keys.CursorEvents()}
@@ -146,14 +143,14 @@ func (p *Poller) Run(ctx context.Context) (err error) {
 // source stops Run through stop.
 func (p *Poller) startPush(ctx context.Context, stop context.CancelFunc) (<-chan error, error) {
 	var srcs []Source
-	var names []string
+	var regs []Registration
 	for _, r := range sourcesOf(Push) {
 		src, err := r.New(p)
 		if err != nil {
 			return nil, fmt.Errorf("poller: source %s: %w", r.Name, err)
 		}
 		if src != nil {
-			srcs, names = append(srcs, src), append(names, r.Name)
+			srcs, regs = append(srcs, src), append(regs, r)
 		}
 	}
 	done := make(chan error, 1)
@@ -164,8 +161,8 @@ func (p *Poller) startPush(ctx context.Context, stop context.CancelFunc) (<-chan
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := src.Run(ctx, sink{p: p, name: names[i]}); err != nil && ctx.Err() == nil {
-				once.Do(func() { first = fmt.Errorf("poller: source %s: %w", names[i], err) })
+			if err := src.Run(ctx, sink{p: p, label: regs[i].label()}); err != nil && ctx.Err() == nil {
+				once.Do(func() { first = fmt.Errorf("poller: source %s: %w", regs[i].Name, err) })
 				stop()
 			}
 		}()
@@ -187,7 +184,7 @@ func (p *Poller) leaseLost() {
 // flushCtx keeps a batch in flight alive for up to flushGrace after ctx
 // ends, so a shutdown publishes, marks and saves the cursor of what it
 // started instead of abandoning it half way. done must be called.
-func (p *Poller) flushCtx(ctx context.Context) (fctx context.Context, done func()) {
+func flushCtx(ctx context.Context) (fctx context.Context, done func()) {
 	fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(flushGrace, cancel) })
 	return fctx, func() { stop(); cancel() }
@@ -195,6 +192,13 @@ func (p *Poller) flushCtx(ctx context.Context) (fctx context.Context, done func(
 
 // flushGrace bounds the work finished after shutdown or lost leadership.
 const flushGrace = 5 * time.Second
+
+// withFlush runs f under flushCtx.
+func withFlush(ctx context.Context, f func(context.Context) error) error {
+	fctx, done := flushCtx(ctx)
+	defer done()
+	return f(fctx)
+}
 
 // lead runs the configured pull source (from the registry) while this
 // instance is the leader.
@@ -205,148 +209,5 @@ func (p *Poller) lead(ctx context.Context) error {
 	if err != nil || src == nil {
 		return fmt.Errorf("poller: source %s: %w", name, errOr(err))
 	}
-	return src.Run(ctx, sink{p: p, name: name})
-}
-
-// runEvents runs the events source (with backfill and reconcile); with auto
-// it falls back to search on a refusal and tries events again every
-// EventsRetry.
-func (p *Poller) runEvents(ctx context.Context, auto bool) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	reconciling := false
-	s := &eventsSource{p: p}
-	fallback := false
-	for retry := newRetry(); ctx.Err() == nil; {
-		if err := s.prepare(ctx, fallback); err != nil {
-			if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
-				return err
-			}
-			p.log.Warn("poller: events source cannot start yet; retrying", "err", err)
-			sleepCtx(ctx, retry.NextBackOff())
-			continue
-		}
-		// Reconcile starts only after a backfill completed: what it publishes
-		// is recent, and the newest published created_at must not jump ahead
-		// of an unfinished backfill (a restart resumes the backfill from it).
-		if !reconciling && p.opts.ReconcileInterval > 0 {
-			reconciling = true
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if err := p.reconcile(ctx); err != nil {
-					cancel(err)
-				}
-			}()
-		}
-		p.setSource(SourceEvents)
-		err := s.run(ctx)
-		if err == nil || ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
-			return err
-		}
-		if !errors.Is(err, errRefused) {
-			continue
-		}
-		if !auto {
-			p.log.Error("poller: the Events API refused this client (POLL_SOURCE=events); retrying later — grant read:events or use POLL_SOURCE=auto", "err", err)
-			p.setSource("")
-			sleepCtx(ctx, min(p.opts.EventsRetry, time.Minute))
-			continue
-		}
-		if p.opts.wantsLifeCycle() {
-			// Search cannot see updates or deletions (README "User life cycle").
-			p.log.Error("poller: the Events API refused this client; falling back to search, which carries user.created only: updates and deletions reach JetStream only through the receiver until the Events API is back — grant read:events", "err", err, "event_types", p.opts.Types, "retry_events_in", p.opts.EventsRetry)
-		} else {
-			p.log.Warn("poller: the Events API refused this client; falling back to search", "err", err, "retry_events_in", p.opts.EventsRetry)
-		}
-		p.setSource(SourceSearch)
-		sctx, scancel := context.WithTimeout(ctx, p.opts.EventsRetry)
-		err = (&searchSource{p: p}).run(sctx, true)
-		scancel()
-		if errors.Is(err, ErrLeaseLost) {
-			return err
-		}
-		fallback = true
-	}
-	return nil
-}
-
-// prepare picks where the stream starts: the saved offset; otherwise, on a
-// first start, POLL_START (a backfill by search for "all" or a time); or,
-// after a fallback or a lost offset, the newest published created_at minus
-// the overlap.
-func (s *eventsSource) prepare(ctx context.Context, afterFallback bool) error {
-	p := s.p
-	if s.offset != "" && !afterFallback {
-		return nil
-	}
-	cur, found, err := p.cursors.loadEvents(ctx)
-	if err != nil {
-		return err
-	}
-	s.newest = notAfter(cur.time(), p.now())
-	if cur.Offset != "" {
-		s.offset = cur.Offset
-		return nil
-	}
-	last := s.newest
-	if !found {
-		// No resume point of its own (first start, or a worker from before
-		// it kept one): the stream's tail, foreign messages skipped.
-		if last, err = lastPublished(ctx, p.opts.Publisher); err != nil {
-			return err
-		}
-		last = notAfter(last, p.now())
-	}
-	if !last.IsZero() && p.start.Mode == pollstart.Now {
-		s.from = last.Add(-p.opts.Overlap)
-		return nil
-	}
-	switch p.start.Mode {
-	case pollstart.Now:
-		// The start point must outlive a crash that comes before the first
-		// offset is saved or the first user published: otherwise the restart
-		// would take a new "now" and skip whoever signed up in between. It is
-		// kept as the search cursor's POLL_START marker (lease-checked write).
-		cur, ok, err := p.cursors.loadSearch(ctx)
-		if err != nil {
-			return err
-		}
-		if ok {
-			s.from = cur.windowStart(p.opts.Overlap)
-			return nil
-		}
-		start := p.startTime()
-		if err := p.cursors.saveSearch(ctx, searchCursor{CreatedAt: formatCreatedAt(start)}); err != nil {
-			return err
-		}
-		s.from = start
-		return nil
-	default:
-		// Backfill every time there is no offset: cheap when the search
-		// cursor is recent, and it covers anything older than the stream's
-		// reach.
-		until := p.now()
-		if err := p.backfill(ctx, until); err != nil {
-			return err
-		}
-		s.from = until.Add(-p.opts.Overlap)
-		return nil
-	}
-}
-
-// publishBatch runs the pipeline under flushCtx.
-func (p *Poller) publishBatch(ctx context.Context, source string, users []auth0.User, maxPublish int) (batchResult, error) {
-	fctx, done := p.flushCtx(ctx)
-	defer done()
-	return p.pipe.process(fctx, source, users, maxPublish)
-}
-
-// withFlush runs f under flushCtx.
-func (p *Poller) withFlush(ctx context.Context, f func(context.Context) error) error {
-	fctx, done := p.flushCtx(ctx)
-	defer done()
-	return f(fctx)
+	return src.Run(ctx, sink{p: p, label: r.label()})
 }

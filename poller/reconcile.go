@@ -13,10 +13,32 @@ import (
 // events stream has surely delivered anything older, and search has indexed it.
 const reconcileDelay = 60 * time.Second
 
-// reconcile runs beside the events source: every ReconcileInterval, a
-// search over [now − interval − overlap, now − 60s] publishes anything the
+func init() {
+	// Not selectable: the events source runs it beside itself.
+	Register(Registration{Name: SourceReconcile, Mode: Pull})
+}
+
+// reconcileSource runs beside the events source: every ReconcileInterval,
+// a search over [now − interval − overlap, now − 60s] publishes anything the
 // stream missed, counted in ReconcileFound.
-func (p *Poller) reconcile(ctx context.Context) error {
+type reconcileSource struct {
+	p    *pullDeps
+	sink Sink
+}
+
+// newReconcile is the reconcile source, nil when RECONCILE_INTERVAL is off.
+func newReconcile(p *pullDeps) Source {
+	if p.opts.ReconcileInterval <= 0 {
+		return nil
+	}
+	return &reconcileSource{p: p}
+}
+
+// Run makes a pass every interval until ctx ends (nil), or returns the
+// error of a lost lease.
+func (s *reconcileSource) Run(ctx context.Context, sink Sink) error {
+	p := s.p
+	s.sink = sink
 	iv := p.opts.ReconcileInterval
 	t := time.NewTicker(iv)
 	defer t.Stop()
@@ -27,7 +49,7 @@ func (p *Poller) reconcile(ctx context.Context) error {
 		case <-t.C:
 		}
 		cctx, span := p.startCycle(ctx, SourceReconcile)
-		found, err := p.reconcileOnce(cctx, p.now())
+		found, err := s.once(cctx, p.now())
 		endCycle(span, err)
 		if errors.Is(err, ErrLeaseLost) {
 			return err
@@ -37,8 +59,8 @@ func (p *Poller) reconcile(ctx context.Context) error {
 			outcome = "error"
 			p.log.Warn("poller: reconcile pass failed; the next one retries", "err", err)
 		}
-		if p.m != nil && ctx.Err() == nil {
-			p.m.PollCycles.WithLabelValues(SourceReconcile, outcome).Inc()
+		if ctx.Err() == nil {
+			p.cycleDone(SourceReconcile, outcome)
 		}
 		if found > 0 {
 			p.log.Warn("poller: reconcile published users the events stream had not delivered", "count", found)
@@ -46,17 +68,18 @@ func (p *Poller) reconcile(ctx context.Context) error {
 	}
 }
 
-// reconcileOnce is one pass; it returns how many users it published.
-func (p *Poller) reconcileOnce(ctx context.Context, now time.Time) (int, error) {
+// once is one pass; it returns how many users it published.
+func (s *reconcileSource) once(ctx context.Context, now time.Time) (int, error) {
+	p := s.p
 	from := now.Add(-p.opts.ReconcileInterval - p.opts.Overlap)
-	to := now.Add(-p.reconcileDelay)
+	to := now.Add(-reconcileDelay)
 	if !to.After(from) {
 		return 0, nil
 	}
 	found := 0
 	_, err := scan(ctx, p.opts.Searcher, from, to, p.opts.Query, func(users []auth0.User) error {
 		for retry := newRetry(); len(users) > 0; {
-			res, err := p.publishBatch(ctx, SourceReconcile, users, 0)
+			res, err := s.sink.publish(ctx, users, 0)
 			found += res.published
 			for _, id := range res.publishedIDs {
 				p.log.Info("poller: reconcile found a user the stream missed", "user_id", id[:strings.LastIndexByte(id, '@')], "event_id", id)

@@ -6,16 +6,22 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
-	"github.com/auth0-worker/auth0-worker/internal/pollstart"
 )
+
+func init() {
+	Register(Registration{Name: SourceSearch, Mode: Pull, Selectable: true,
+		New: func(p *Poller) (Source, error) { return &searchSource{p: p.pullDeps()}, nil }})
+}
 
 // searchSource is the search source (Make's "Watch new users"): every
 // Interval, q=created_at:[<cursor − overlap> TO *] AND (<Query>), sorted by
 // created_at, at most Limit users published per cycle. The cursor is the
 // newest published user and advances only past published users.
 type searchSource struct {
-	p   *Poller
-	cur searchCursor
+	p *pullDeps
+	// sink publishes under the search label (set by run).
+	sink Sink
+	cur  searchCursor
 	// safe (in memory, this leadership only) is a created_at below which
 	// every user is known to be published: a cycle that read its whole
 	// window at t0 leaves nothing unpublished before t0 − 2 × overlap (the
@@ -38,7 +44,7 @@ func (s *searchSource) windowStart() time.Time {
 // initSearchCursor loads the search cursor, or creates the start point:
 // the POLL_START point on a first start, or — when the events source ran
 // before (auto fallback) — the newest published created_at minus the overlap.
-func (p *Poller) initSearchCursor(ctx context.Context, fallback bool) (searchCursor, error) {
+func (p *pullDeps) initSearchCursor(ctx context.Context, fallback bool) (searchCursor, error) {
 	cur, ok, err := p.cursors.loadSearch(ctx)
 	if err != nil {
 		return cur, err
@@ -65,22 +71,17 @@ func (p *Poller) initSearchCursor(ctx context.Context, fallback bool) (searchCur
 	return cur, nil
 }
 
-// startTime is the POLL_START point: for "now" the moment the Poller was
-// created (not when it first led: users created while it waited for the
-// lease, or while events were being refused, count), the epoch for "all",
-// or the given time.
-func (p *Poller) startTime() time.Time {
-	switch p.start.Mode {
-	case pollstart.All:
-		return time.Unix(0, 0).UTC()
-	case pollstart.Time:
-		return p.start.Time
-	}
-	return p.created
+// Run polls until ctx ends, or returns the error of a lost lease.
+func (s *searchSource) Run(ctx context.Context, sink Sink) error {
+	s.p.setSource(SourceSearch)
+	return s.run(ctx, sink, false)
 }
 
-func (s *searchSource) run(ctx context.Context, fallback bool) error {
+// run polls; fallback: auto runs it while the Events API refuses this
+// client, so the cursor starts no earlier than the newest published user.
+func (s *searchSource) run(ctx context.Context, sink Sink, fallback bool) error {
 	p := s.p
+	s.sink = sink
 	var err error
 	for retry := newRetry(); ; {
 		s.cur, err = p.initSearchCursor(ctx, fallback)
@@ -111,12 +112,10 @@ func (s *searchSource) run(ctx context.Context, fallback bool) error {
 		if err != nil {
 			outcome = "error"
 			p.log.Warn("poller: search cycle failed; next cycle retries", "err", err)
-		} else if p.m != nil {
-			p.m.LastPollSuccess.SetToCurrentTime()
+		} else {
+			p.pollSucceeded()
 		}
-		if p.m != nil {
-			p.m.PollCycles.WithLabelValues(SourceSearch, outcome).Inc()
-		}
+		p.cycleDone(SourceSearch, outcome)
 		if !sleepCtx(ctx, p.opts.Interval-time.Since(start)) {
 			return ctx.Err()
 		}
@@ -132,7 +131,7 @@ func (s *searchSource) cycle(ctx context.Context) error {
 	stopped := false
 	_, err := scan(ctx, p.opts.Searcher, from, time.Time{}, p.opts.Query, func(users []auth0.User) error {
 		users = s.afterFloor(users)
-		res, err := p.publishBatch(ctx, SourceSearch, users, p.opts.Limit-published)
+		res, err := s.sink.publish(ctx, users, p.opts.Limit-published)
 		published += res.published
 		if u, t, ok := lastTimed(users[:res.done]); ok {
 			through = t
@@ -201,9 +200,8 @@ func (s *searchSource) advance(ctx context.Context, u auth0.User) error {
 	if !next.windowStart(p.opts.Overlap).After(s.cur.windowStart(p.opts.Overlap)) {
 		return nil
 	}
-	if err := p.withFlush(ctx, func(c context.Context) error { return p.cursors.saveSearch(c, next) }); err != nil {
+	if err := p.saveCursor(ctx, func(c context.Context) error { return p.cursors.saveSearch(c, next) }); err != nil {
 		if errors.Is(err, ErrLeaseLost) {
-			p.leaseLost()
 			return err
 		}
 		// Redis trouble: keep the in-memory cursor behind; the next write

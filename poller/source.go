@@ -44,45 +44,64 @@ type SourceFunc func(ctx context.Context, sink Sink) error
 func (f SourceFunc) Run(ctx context.Context, sink Sink) error { return f(ctx, sink) }
 
 // Sink is the pipeline as a source sees it: dedupe.Seen → publish (or
-// dead-letter the unusable, DESIGN §4b) → dedupe.Mark the acknowledged.
+// dead-letter the unusable, docs/architecture.md) → dedupe.Mark the
+// acknowledged, bound to the source's metric label. The Poller is its only
+// implementation: its unexported methods serve the built-in sources (a
+// publish cap and counts, oversized stream messages, other labels).
 type Sink interface {
 	// Publish runs users through the pipeline and returns the length of the
 	// leading run that is certainly in JetStream (or dead-lettered) and
 	// marked seen: a source may move its position past those only. err is
 	// the first failure (NATS or Redis unavailable, ...); retry the rest.
+	// Each call is one poll cycle in the traces.
 	Publish(ctx context.Context, users []auth0.User) (done int, err error)
-}
 
-// sink is the pipeline bound to one source name (the metrics label and the
-// Dlq-Source header).
-type sink struct {
-	p    *Poller
-	name string
-}
-
-func (s sink) Publish(ctx context.Context, users []auth0.User) (int, error) {
-	ctx, span := s.p.startCycle(ctx, s.name)
-	res, err := s.p.publishBatch(ctx, s.name, users, 0)
-	endCycle(span, err)
-	return res.done, err
+	// publish is Publish without a span of its own (the caller's cycle is
+	// the span), publishing at most maxPublish unseen users (≤ 0: all).
+	publish(ctx context.Context, users []auth0.User, maxPublish int) (batchResult, error)
+	// oversized dead-letters stream messages too large to read.
+	oversized(ctx context.Context, offsets []string) error
+	// forSource is the same pipeline under the label of the registered
+	// source name: a source that runs others hands them these.
+	forSource(name string) Sink
 }
 
 // Registration describes a source. Adding a source is one file that
 // registers itself in an init function, plus its options.
 type Registration struct {
-	// Name is the POLL_SOURCE value (for pull sources a user may select) and
-	// the `source` label of the metrics.
+	// Name is the POLL_SOURCE value (for pull sources a user may select).
 	Name string
+	// Label is the `source` label of the metrics and the Dlq-Source header;
+	// default Name. Backfill publishes as search.
+	Label string
 	// Mode is Pull or Push.
 	Mode Mode
 	// Selectable: a pull source Options.Source may name. Sources that only
 	// run inside others (reconcile, backfill) are registered for their
 	// metric label and not selectable.
 	Selectable bool
+	// Wraps names the sources this one runs by turns (auto: events, then
+	// search). A wrapper has no label of its own: source_active shows the
+	// source it runs.
+	Wraps []string
+	// EventsAPI: the source reads the Events API (`check` opens a stream).
+	EventsAPI bool
+	// Fallback is the source it runs while the Events API refuses this
+	// client ("" = none): `check` then warns instead of failing.
+	Fallback string
 	// New builds the source for p; nil with a nil error means "not
 	// configured" (a push source without its address). Required for push
-	// and selectable sources.
+	// and selectable sources; the others run inside the source that builds
+	// them (reconcile and backfill inside events).
 	New func(p *Poller) (Source, error)
+}
+
+// label is the metrics label of r.
+func (r Registration) label() string {
+	if r.Label != "" {
+		return r.Label
+	}
+	return r.Name
 }
 
 var (
@@ -104,8 +123,7 @@ func Register(r Registration) {
 	registry = append(registry, r)
 }
 
-// SourceNames lists every registered source name in registration order:
-// the values of the `source` label (metrics, check).
+// SourceNames lists every registered source name in registration order.
 func SourceNames() []string {
 	regMu.RLock()
 	defer regMu.RUnlock()
@@ -114,6 +132,20 @@ func SourceNames() []string {
 		names[i] = r.Name
 	}
 	return names
+}
+
+// Selectable lists the registrations POLL_SOURCE may name, in registration
+// order (cmd hands them to the check and to config).
+func Selectable() []Registration {
+	regMu.RLock()
+	defer regMu.RUnlock()
+	var out []Registration
+	for _, r := range registry {
+		if r.Selectable {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // lookup returns the registration of name.
@@ -141,15 +173,17 @@ func sourcesOf(m Mode) []Registration {
 	return out
 }
 
-// setSource marks the active pull source in source_active (the other pull
-// sources 0; push sources keep their own value).
+// setSource marks the active pull source in source_active: its label 1,
+// the other pull labels 0. Push sources keep their own value; a wrapper has
+// no label of its own, and a source publishing under another's label
+// (backfill) leaves the gauge to that one.
 func (p *Poller) setSource(active string) {
 	if p.m == nil {
 		return
 	}
 	for _, r := range sourcesOf(Pull) {
-		if r.Selectable && r.Name == SourceAuto {
-			continue // auto is never itself active: events or search is
+		if len(r.Wraps) > 0 || r.label() != r.Name {
+			continue
 		}
 		v := 0.0
 		if r.Name == active {
@@ -157,24 +191,4 @@ func (p *Poller) setSource(active string) {
 		}
 		p.m.SourceActive.WithLabelValues(r.Name).Set(v)
 	}
-}
-
-// The built-in sources. events, search and auto are selectable pull
-// sources (POLL_SOURCE); auto wraps events and search. reconcile runs
-// inside events and is registered for its label.
-func init() {
-	Register(Registration{Name: SourceEvents, Mode: Pull, Selectable: true, New: func(p *Poller) (Source, error) {
-		return SourceFunc(func(ctx context.Context, _ Sink) error { return p.runEvents(ctx, false) }), nil
-	}})
-	Register(Registration{Name: SourceSearch, Mode: Pull, Selectable: true, New: func(p *Poller) (Source, error) {
-		return SourceFunc(func(ctx context.Context, _ Sink) error {
-			p.setSource(SourceSearch)
-			return (&searchSource{p: p}).run(ctx, false)
-		}), nil
-	}})
-	Register(Registration{Name: SourceAuto, Mode: Pull, Selectable: true, New: func(p *Poller) (Source, error) {
-		return SourceFunc(func(ctx context.Context, _ Sink) error { return p.runEvents(ctx, true) }), nil
-	}})
-	// Backfill publishes under the search label (its scan is search's).
-	Register(Registration{Name: SourceReconcile, Mode: Pull})
 }

@@ -8,8 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
@@ -74,7 +78,7 @@ func TestRegisteredSourcesRunEndToEnd(t *testing.T) {
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
 	p1, m1 := r.poller(Options{Source: "scripted", Searcher: noSearch{}}, "")
-	p2, _ := r.poller(Options{Source: "scripted", Searcher: noSearch{}}, "")
+	p2, m2 := r.poller(Options{Source: "scripted", Searcher: noSearch{}}, "")
 	done := make(chan error, 2)
 	go func() { done <- p1.Run(ctx) }()
 	go func() { done <- p2.Run(ctx) }()
@@ -94,6 +98,21 @@ func TestRegisteredSourcesRunEndToEnd(t *testing.T) {
 	if !slices.Contains(SourceNames(), "scripted") || !slices.Contains(SourceNames(), "pushed") {
 		t.Fatalf("registry names %v", SourceNames())
 	}
+	var selectable []string
+	for _, r := range Selectable() {
+		selectable = append(selectable, r.Name)
+	}
+	if !slices.Contains(selectable, "scripted") || slices.Contains(selectable, "pushed") {
+		t.Fatalf("selectable %v: want scripted, not the push source", selectable)
+	}
+	// Each source publishes under its own label (its name); the counters
+	// follow the acks, so they are waited for.
+	published := func(source, typ string) float64 {
+		return value(m1.UsersPublished.WithLabelValues(source, typ)) + value(m2.UsersPublished.WithLabelValues(source, typ))
+	}
+	testwait.For(t, 10*time.Second, "users_published_total by the sources' labels", func() bool {
+		return published("scripted", "created") == float64(len(ids)) && published("pushed", "updated") == 1
+	})
 	cancel()
 	for range 2 {
 		if err := <-done; err != nil {
@@ -107,4 +126,33 @@ type noSearch struct{}
 
 func (noSearch) SearchUsers(context.Context, auth0.SearchParams) (*auth0.UsersPage, error) {
 	return nil, fmt.Errorf("no search in this test")
+}
+
+// source_active takes its labels from the registry: the active source 1,
+// the other pull sources 0, and no series for a wrapper (auto) or for a
+// source that publishes under another's label (backfill, as search).
+func TestSourceActiveLabelsFromRegistry(t *testing.T) {
+	m := metrics.New()
+	p := &Poller{m: m}
+	p.setSource(SourceSearch)
+	ch := make(chan prometheus.Metric, 64)
+	m.SourceActive.Collect(ch)
+	close(ch)
+	got := map[string]float64{}
+	for mt := range ch {
+		var d dto.Metric
+		if err := mt.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		got[d.GetLabel()[0].GetValue()] = d.GetGauge().GetValue()
+	}
+	if got[SourceSearch] != 1 || got[SourceEvents] != 0 || got[SourceReconcile] != 0 || len(got) != len(sourcesOf(Pull))-2 {
+		t.Fatalf("source_active %v", got)
+	}
+	if _, ok := got[SourceAuto]; ok {
+		t.Fatalf("source_active has a series for the wrapper auto: %v", got)
+	}
+	if _, ok := got[SourceBackfill]; ok {
+		t.Fatalf("source_active has a series for backfill: %v", got)
+	}
 }

@@ -41,8 +41,9 @@ type Deps struct {
 	ConfigSummary string
 	// Auth0 is the client to probe (required unless ConfigErr).
 	Auth0 Auth0
-	// PollSource is POLL_SOURCE: "events", "search" or "auto" (default).
-	PollSource string
+	// PollSource is the poll source that runs (POLL_SOURCE; auto with
+	// POLL_QUERY is search). Zero: none, the Events API is not tried.
+	PollSource Source
 	// EventTypes is EVENT_TYPES; the Events API check asks for each.
 	// Default {"user.created"}.
 	EventTypes []string
@@ -64,6 +65,17 @@ type Deps struct {
 	// Logger receives the NATS connection's event lines. Default: discarded,
 	// so the check's output is only its result lines.
 	Logger *slog.Logger
+}
+
+// Source is what the check needs of a poll source: the poller registry's
+// facts (poller.Selectable), which cmd hands to FromConfig.
+type Source struct {
+	Name string
+	// EventsAPI: the source reads the Events API.
+	EventsAPI bool
+	// Fallback is the source it runs while the Events API refuses this
+	// client ("" = none): a refusal then only warns.
+	Fallback string
 }
 
 // Status of one item.
@@ -133,16 +145,12 @@ func Results(ctx context.Context, d Deps) []Result {
 	if len(d.EventTypes) == 0 {
 		d.EventTypes = []string{"user.created"}
 	}
-	src := d.PollSource
-	if src == "" {
-		src = "auto"
-	}
 	summary := d.ConfigSummary
 	if summary == "" {
 		summary = "loaded"
 	}
 	out := []Result{{ItemConfig, Pass, summary}}
-	out = append(out, d.auth0Checks(ctx, src)...)
+	out = append(out, d.auth0Checks(ctx)...)
 	out = append(out, d.natsChecks(ctx)...)
 	out = append(out, d.redisCheck(ctx))
 	return append(out, d.receiverCheck())
@@ -152,7 +160,7 @@ func (d Deps) timeout(ctx context.Context) (context.Context, context.CancelFunc)
 	return context.WithTimeout(ctx, d.Timeout)
 }
 
-func (d Deps) auth0Checks(ctx context.Context, src string) []Result {
+func (d Deps) auth0Checks(ctx context.Context) []Result {
 	if d.Auth0 == nil {
 		return []Result{{ItemToken, Fail, "no Auth0 client configured"}}
 	}
@@ -182,12 +190,13 @@ func (d Deps) auth0Checks(ctx context.Context, src string) []Result {
 		}
 		out = append(out, Result{ItemListUser, Pass, msg})
 	}
-	return append(out, d.eventsCheck(ctx, src))
+	return append(out, d.eventsCheck(ctx))
 }
 
-func (d Deps) eventsCheck(ctx context.Context, src string) Result {
-	if src == "search" {
-		return Result{ItemEvents, Pass, "not used (POLL_SOURCE=search)"}
+func (d Deps) eventsCheck(ctx context.Context) Result {
+	src := d.PollSource
+	if !src.EventsAPI {
+		return Result{ItemEvents, Pass, "not used (POLL_SOURCE=" + src.Name + ")"}
 	}
 	c, cancel := d.timeout(ctx)
 	defer cancel()
@@ -206,11 +215,11 @@ func (d Deps) eventsCheck(ctx context.Context, src string) Result {
 	if refused {
 		detail = explainAuth0(err, "the application needs the read:events scope and a plan with the Events API")
 	}
-	if src == "auto" && refused {
+	if src.Fallback != "" && refused {
 		if wantsLifeCycle(d.EventTypes) && d.Receiver.Addr == "" {
-			return Result{ItemEvents, Fail, detail + "; POLL_SOURCE=auto would fall back to search, which carries user.created only, and no receiver is configured for " + strings.Join(d.EventTypes, ", ")}
+			return Result{ItemEvents, Fail, detail + "; POLL_SOURCE=" + src.Name + " would fall back to " + src.Fallback + ", which carries user.created only, and no receiver is configured for " + strings.Join(d.EventTypes, ", ")}
 		}
-		return Result{ItemEvents, Warn, detail + "; POLL_SOURCE=auto will use search"}
+		return Result{ItemEvents, Warn, detail + "; POLL_SOURCE=" + src.Name + " will use " + src.Fallback}
 	}
 	return Result{ItemEvents, Fail, detail}
 }

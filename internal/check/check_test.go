@@ -16,6 +16,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/check"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
+	"github.com/auth0-worker/auth0-worker/poller"
 )
 
 const secret = "check-test-client-secret-8f3a"
@@ -57,7 +58,7 @@ func (e *env) run(t *testing.T) (bool, string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d = check.FromConfig(cfg, client)
+		d = check.FromConfig(cfg, client, pollSources())
 		d.Timeout = 5 * time.Second
 	}
 	var buf bytes.Buffer
@@ -239,4 +240,13 @@ func TestConfigError(t *testing.T) {
 		t.Fatal("check passed without AUTH0_CLIENT_ID")
 	}
 	wantLine(t, out, "config", "FAIL", "AUTH0_CLIENT_ID")
+}
+
+// pollSources are the poller's selectable sources, as cmd passes them.
+func pollSources() []check.Source {
+	var out []check.Source
+	for _, r := range poller.Selectable() {
+		out = append(out, check.Source{Name: r.Name, EventsAPI: r.EventsAPI, Fallback: r.Fallback})
+	}
+	return out
 }

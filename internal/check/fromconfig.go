@@ -1,7 +1,9 @@
 package check
 
 import (
+	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/auth0-worker/auth0-worker/config"
@@ -10,14 +12,20 @@ import (
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
-// FromConfig builds Deps from a loaded configuration and an Auth0 client
-// (auth0.New with the same configuration; it does no I/O). When loading the
-// configuration failed, pass Deps{ConfigErr: err} instead.
-func FromConfig(c *config.Config, client Auth0) Deps {
+// FromConfig builds Deps from a loaded configuration, an Auth0 client
+// (auth0.New with the same configuration; it does no I/O) and the poll
+// sources the poller offers. When loading the configuration failed, pass
+// Deps{ConfigErr: err} instead.
+func FromConfig(c *config.Config, client Auth0, sources []Source) Deps {
+	name := string(c.Poll.EffectiveSource())
+	i := slices.IndexFunc(sources, func(s Source) bool { return s.Name == name })
+	if i < 0 {
+		return Deps{ConfigErr: fmt.Errorf("POLL_SOURCE=%s: the poller has no such source", name)}
+	}
 	return Deps{
-		ConfigSummary: "tenant " + c.Auth0.BaseURL + ", subject prefix " + c.NATS.SubjectPrefix + ", POLL_SOURCE=" + string(c.Poll.EffectiveSource()),
+		ConfigSummary: "tenant " + c.Auth0.BaseURL + ", subject prefix " + c.NATS.SubjectPrefix + ", POLL_SOURCE=" + name,
 		Auth0:         client,
-		PollSource:    string(c.Poll.EffectiveSource()),
+		PollSource:    sources[i],
 		EventTypes:    c.Events.Types,
 		Receiver:      receiverOf(c.Webhook),
 		NATS:          connect.NATSFromConfig(c),

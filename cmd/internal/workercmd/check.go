@@ -11,6 +11,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/config"
 	"github.com/auth0-worker/auth0-worker/internal/check"
+	"github.com/auth0-worker/auth0-worker/poller"
 )
 
 // runCheck is `check` (README "Quick start"): one line per item; exit 0 only if all pass.
@@ -28,7 +29,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			deps = check.Deps{ConfigErr: err}
 		} else {
-			deps = check.FromConfig(cfg, client)
+			deps = check.FromConfig(cfg, client, pollSources())
 		}
 	}
 	if !check.Run(ctx, deps, stdout) {
@@ -48,4 +49,13 @@ func newAuth0Client(cfg *config.Config, obs auth0.Observer, log *slog.Logger, tp
 		Audience: cfg.Auth0.Audience, MaxRPS: cfg.Auth0.MaxRPS, UserAgent: "auth0-worker/" + version,
 		Observer: obs, Logger: log, APICallAllow: cfg.Auth0.APICallAllowStrings(), TracerProvider: tp,
 	})
+}
+
+// pollSources are the poller's selectable sources as the check sees them.
+func pollSources() []check.Source {
+	var out []check.Source
+	for _, r := range poller.Selectable() {
+		out = append(out, check.Source{Name: r.Name, EventsAPI: r.EventsAPI, Fallback: r.Fallback})
+	}
+	return out
 }
