@@ -109,7 +109,8 @@ func WaitCount(t testing.TB, js jetstream.JetStream, stream string, n uint64, wi
 // State is a stream's state; the test fails when it cannot be read.
 func State(t testing.TB, js jetstream.JetStream, stream string) jetstream.StreamState {
 	t.Helper()
-	ctx := Context(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		t.Fatalf("stream %s: %v", stream, err)
