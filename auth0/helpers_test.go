@@ -2,18 +2,17 @@ package auth0_test
 
 import (
 	"fmt"
-	"github.com/auth0-worker/auth0-worker/auth0"
-	"io"
-	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
 	"github.com/auth0-worker/auth0-worker/internal/contract"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 )
 
 // specValidator is the shared OpenAPI validator (internal/contract).
@@ -88,23 +87,15 @@ type testEnv struct {
 
 func newEnv(t testing.TB, ecfg emulator.Config, mod func(*auth0.Config)) *testEnv {
 	t.Helper()
-	srv := emulatortest.NewServer(t, ecfg)
+	srv := testkit.Emulator(t, ecfg)
 	ct := newContractTransport(t)
-	cfg := auth0.Config{
-		BaseURL:      srv.URL,
-		ClientID:     srv.ClientID,
-		ClientSecret: srv.ClientSecret,
-		HTTPClient:   &http.Client{Transport: ct},
-		APICallAllow: []string{"GET /users*", "POST /users", "PATCH /users/*"},
-		Logger:       slog.New(slog.NewTextHandler(io.Discard, nil)),
-	}
-	if mod != nil {
-		mod(&cfg)
-	}
-	c, err := auth0.New(cfg)
-	if err != nil {
-		t.Fatalf("auth0.New: %v", err)
-	}
+	c := testkit.Auth0Client(t, srv, func(cfg *auth0.Config) {
+		cfg.HTTPClient = &http.Client{Transport: ct}
+		cfg.APICallAllow = []string{"GET /users*", "POST /users", "PATCH /users/*"}
+		if mod != nil {
+			mod(cfg)
+		}
+	})
 	return &testEnv{srv: srv, emu: srv.Emulator, ct: ct, c: c}
 }
 

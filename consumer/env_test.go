@@ -3,10 +3,6 @@ package consumer
 import (
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"net/url"
-	"os"
 	"slices"
 	"testing"
 	"time"
@@ -21,8 +17,8 @@ import (
 	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
-	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/publisher"
 	"github.com/auth0-worker/auth0-worker/schemas"
 	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
@@ -44,11 +40,11 @@ type envConfig struct {
 type env struct {
 	t      testing.TB
 	em     *emulatortest.Server
-	nsrv   *testnats.Server
+	nsrv   *testkit.NATS
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	rdb    *redis.Client
-	rsrv   *testredis.Server
+	rsrv   *testkit.Redis
 	client *auth0.Client
 	c      *Consumer
 	m      *metrics.Metrics
@@ -58,47 +54,31 @@ type env struct {
 	done   chan error
 }
 
-func testLogger() *slog.Logger {
-	if os.Getenv("CONSUMER_TEST_LOG") != "" {
-		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	return slog.New(slog.NewTextHandler(io.Discard, nil))
-}
+// testLogger is the kit's (TESTKIT_LOG=1 shows the logs).
+var testLogger = testkit.Logger
 
 func newEnv(t testing.TB, cfg envConfig) *env {
 	t.Helper()
 	e := &env{t: t}
-	e.em = emulatortest.NewServer(t, cfg.emu)
-	e.nsrv = testnats.Start(t, cfg.natsOpts...)
-	e.nc = e.nsrv.Connect(t)
-	js, err := jetstream.New(e.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.js = js
-	e.rsrv = testredis.Start(t)
-	e.rdb = e.rsrv.Client(t)
+	e.em = testkit.Emulator(t, cfg.emu)
+	e.nsrv = testkit.StartNATS(t, cfg.natsOpts...)
+	e.nc, e.js = e.nsrv.NC, e.nsrv.JS
+	e.rsrv = testkit.StartRedis(t)
+	e.rdb = e.rsrv.RDB
 	if cfg.maxRetries == 0 {
 		cfg.maxRetries = 1
 	}
-	e.client, err = auth0.New(auth0.Config{
-		BaseURL: e.em.URL, ClientID: e.em.ClientID, ClientSecret: e.em.ClientSecret,
-		MaxRetries: cfg.maxRetries, APICallAllow: cfg.apiCallAllow, Logger: testLogger(),
-		TracerProvider: cfg.tp,
+	e.client = testkit.Auth0Client(t, e.em, func(c *auth0.Config) {
+		c.MaxRetries, c.APICallAllow, c.TracerProvider = cfg.maxRetries, cfg.apiCallAllow, cfg.tp
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var client Client = e.client
 	if cfg.wrap != nil {
 		client = cfg.wrap(client)
 	}
-	u, _ := url.Parse(e.em.URL)
-	e.names = publisher.NamesFor("auth0")
-	e.keys = rediskeys.Keys{Prefix: "auth0w", Tenant: u.Host}
+	e.names, e.keys = testkit.Names, testkit.Keys(e.em)
 	e.m = metrics.New()
 	o := Options{
-		Client: client, NC: e.nc, JS: js, Redis: e.rdb, Keys: e.keys, Names: e.names,
+		Client: client, NC: e.nc, JS: e.js, Redis: e.rdb, Keys: e.keys, Names: e.names,
 		BaseURL: e.em.URL, Concurrency: 4, Timeout: 10 * time.Second, AckWait: 3 * time.Second,
 		RetryBase: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond, ShutdownGrace: 2 * time.Second,
 		Metrics: e.m, Logger: testLogger(), Version: "1.0.0", TracerProvider: cfg.tp,
@@ -106,6 +86,7 @@ func newEnv(t testing.TB, cfg envConfig) *env {
 	if cfg.opts != nil {
 		cfg.opts(&o)
 	}
+	var err error
 	e.c, err = New(o)
 	if err != nil {
 		t.Fatal(err)
@@ -238,15 +219,7 @@ func jetstreamMsgID(id string) jetstream.PublishOpt { return jetstream.WithMsgID
 
 func streamMsgs(t testing.TB, e *env, name string) uint64 {
 	t.Helper()
-	s, err := e.js.Stream(context.Background(), name)
-	if err != nil {
-		t.Fatalf("stream %s: %v", name, err)
-	}
-	info, err := s.Info(context.Background())
-	if err != nil {
-		t.Fatalf("stream %s info: %v", name, err)
-	}
-	return info.State.Msgs
+	return testkit.State(t, e.js, name).Msgs
 }
 
 func resultsCount(t testing.TB, e *env) uint64 { return streamMsgs(t, e, e.names.Results) }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
@@ -174,13 +175,7 @@ func (f *fakePublisher) LastCreatedAt(ctx context.Context) (string, bool, error)
 func (f *fakePublisher) dups() []string {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var d []string
-	for id, n := range f.stored {
-		if n > 1 {
-			d = append(d, id)
-		}
-	}
-	return d
+	return testkit.Repeated(f.stored)
 }
 
 func (f *fakePublisher) count() int {

@@ -9,6 +9,8 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
+	"github.com/auth0-worker/auth0-worker/internal/metrics"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 )
 
 var clientSeq atomic.Int64
@@ -23,11 +25,7 @@ func newClient(t testing.TB, srv *emulatortest.Server, id, secret, ua string) *a
 	if ua == "" {
 		ua = fmt.Sprintf("poller-test-%d", clientSeq.Add(1))
 	}
-	c, err := auth0.New(auth0.Config{BaseURL: srv.URL, ClientID: id, ClientSecret: secret, UserAgent: ua})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
+	return testkit.Auth0Client(t, srv, func(c *auth0.Config) { c.ClientID, c.ClientSecret, c.UserAgent = id, secret, ua })
 }
 
 // seed creates users in the emulator (with events unless noEvent).
@@ -45,4 +43,32 @@ func seed(t testing.TB, e *emulator.Emulator, prefix string, n int, at func(i in
 		t.Fatal(err)
 	}
 	return ids
+}
+
+// poller builds a poller over the rig; o's zero fields get test defaults.
+func (r *rig) poller(o Options, ua string) (*Poller, *metrics.Metrics) {
+	r.t.Helper()
+	m := metrics.New()
+	if o.Searcher == nil && o.Events == nil {
+		c := newClient(r.t, r.srv, "", "", ua)
+		o.Searcher, o.Events = c, c
+	}
+	o.Publisher, o.Dedupe, o.Metrics = r.pub, r.dd, m
+	if o.Keys.Tenant == "" {
+		o.Keys = r.keys
+	}
+	if o.Redis == nil {
+		o.Redis = r.rs.Client(r.t)
+	}
+	if o.LeaseTTL == 0 {
+		o.LeaseTTL = time.Second
+	}
+	if o.ReconcileInterval == 0 {
+		o.ReconcileOff = true // tests that want reconcile set its interval
+	}
+	p, err := New(o)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return p, m
 }

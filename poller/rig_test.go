@@ -2,8 +2,6 @@ package poller
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"maps"
 	"net/url"
 	"strconv"
@@ -12,30 +10,26 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
-
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/dedupe"
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
-	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 	"github.com/auth0-worker/auth0-worker/publisher"
-	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
 // rig is one tenant end to end: the emulator, a real redis-server with the
 // Redis dedupe store, and a publisher whose stored events the test reads.
 type rig struct {
 	t    testing.TB
-	rs   *testredis.Server
-	ns   *testnats.Server
+	rs   *testkit.Redis
+	ns   *testkit.NATS
 	srv  *emulatortest.Server
 	keys rediskeys.Keys
 	dd   dedupe.Store
@@ -90,89 +84,43 @@ func newRigWatch(t testing.TB, watch bool, ro testredis.Options, knobs emulator.
 // newRigNATS is newRigWatch with options for the NATS server.
 func newRigNATS(t testing.TB, watch bool, ro testredis.Options, nopts []testnats.Option, knobs emulator.Knobs, clients ...emulator.ClientCredentials) *rig {
 	t.Helper()
-	r := &rig{t: t, rs: testredis.StartWith(t, ro), ns: testnats.Start(t, nopts...), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}, stored: map[string]int{}, users: map[string]int{}, seenAt: map[string]time.Time{}}
-	r.srv = emulatortest.NewServer(t, emulator.Config{Knobs: knobs, Clients: clients})
+	r := &rig{t: t, rs: testkit.StartRedisWith(t, ro), ns: testkit.StartNATS(t, nopts...), keys: rediskeys.Keys{Prefix: "auth0w", Tenant: "tenant.test"}, stored: map[string]int{}, users: map[string]int{}, seenAt: map[string]time.Time{}}
+	r.srv = testkit.Emulator(t, emulator.Config{Knobs: knobs, Clients: clients})
 	r.dd = dedupe.NewRedis(r.rs.Client(t), r.keys, time.Hour)
-	names := publisher.NamesFor("auth0")
-	po := publisher.Options{Names: names, Source: r.srv.URL + "/", AckTimeout: 2 * time.Second}
-	js, err := jetstream.New(r.ns.Connect(t), publisher.JetStreamOpts(po)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := ctxT(t)
-	stream, err := publisher.EnsureStream(ctx, js, names.UsersStream(publisher.StreamOptions{}), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := publisher.EnsureStream(ctx, js, names.DLQStream(publisher.StreamOptions{}), nil); err != nil {
-		t.Fatal(err)
-	}
-	pub, err := publisher.New(js, po)
+	po := publisher.Options{Names: testkit.Names, Source: r.srv.URL + "/", AckTimeout: 2 * time.Second}
+	r.js = r.ns.JetStream(t, publisher.JetStreamOpts(po)...)
+	r.stream = testkit.EnsureStream(t, r.js, testkit.Names.UsersStream(publisher.StreamOptions{}))
+	testkit.EnsureStream(t, r.js, testkit.Names.DLQStream(publisher.StreamOptions{}))
+	pub, err := publisher.New(r.js, po)
 	if err != nil {
 		t.Fatal(err)
 	}
 	r.pub = &countingPublisher{Publisher: pub, attempts: map[string]int{}}
-	r.js, r.raw = js, pub
-	r.stream = stream
-	if !watch {
-		return r
+	r.raw = pub
+	if watch {
+		testkit.Watch(t, r.stream, r.seen)
 	}
-	// Watch the stream: every stored message, by Nats-Msg-Id.
-	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Every stored event must match its schema; reported after the
-	// consumer stopped (cleanups run last-in first-out).
-	var badEvents []string
-	t.Cleanup(func() {
-		r.mu.Lock()
-		defer r.mu.Unlock()
-		for _, b := range badEvents {
-			t.Errorf("stored event breaks its schema: %s", b)
-		}
-	})
-	v, err := schemacheck.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		id := m.Headers().Get(jetstream.MsgIDHeader)
-		if id == "" {
-			return // not the worker's (a test's foreign message)
-		}
-		verr := v.ValidateEvent(m.Data())
-		r.mu.Lock()
-		if verr != nil {
-			badEvents = append(badEvents, fmt.Sprintf("%v: %.500s", verr, m.Data()))
-		}
-		r.stored[id]++
-		if at := strings.LastIndexByte(id, '@'); at > 0 {
-			r.users[id[:at]]++
-		}
-		if _, ok := r.seenAt[id]; !ok {
-			r.seenAt[id] = time.Now()
-		}
-		r.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cc.Stop)
 	return r
+}
+
+// seen counts one stored event by Nats-Msg-Id and by user.
+func (r *rig) seen(id string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stored[id]++
+	if at := strings.LastIndexByte(id, '@'); at > 0 {
+		r.users[id[:at]]++
+	}
+	if _, ok := r.seenAt[id]; !ok {
+		r.seenAt[id] = time.Now()
+	}
 }
 
 // dups lists event ids stored more than once in the stream.
 func (r *rig) dups() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var d []string
-	for id, n := range r.stored {
-		if n > 1 {
-			d = append(d, id)
-		}
-	}
-	return d
+	return testkit.Repeated(r.stored)
 }
 
 // republished lists ids the poller published again after an ack (the
@@ -180,41 +128,7 @@ func (r *rig) dups() []string {
 func (r *rig) republished() []string {
 	r.pub.mu.Lock()
 	defer r.pub.mu.Unlock()
-	var d []string
-	for id, n := range r.pub.attempts {
-		if n > 1 {
-			d = append(d, id)
-		}
-	}
-	return d
-}
-
-// poller builds a poller over the rig; o's zero fields get test defaults.
-func (r *rig) poller(o Options, ua string) (*Poller, *metrics.Metrics) {
-	r.t.Helper()
-	m := metrics.New()
-	if o.Searcher == nil && o.Events == nil {
-		c := newClient(r.t, r.srv, "", "", ua)
-		o.Searcher, o.Events = c, c
-	}
-	o.Publisher, o.Dedupe, o.Metrics = r.pub, r.dd, m
-	if o.Keys.Tenant == "" {
-		o.Keys = r.keys
-	}
-	if o.Redis == nil {
-		o.Redis = r.rs.Client(r.t)
-	}
-	if o.LeaseTTL == 0 {
-		o.LeaseTTL = time.Second
-	}
-	if o.ReconcileInterval == 0 {
-		o.ReconcileOff = true // tests that want reconcile set its interval
-	}
-	p, err := New(o)
-	if err != nil {
-		r.t.Fatal(err)
-	}
-	return p, m
+	return testkit.Repeated(r.pub.attempts)
 }
 
 // expectExactlyOnce waits until every id is stored and checks none twice.
@@ -269,40 +183,16 @@ func pastCap(reqs []emulator.LoggedRequest) (n int, searches int) {
 	return n, searches
 }
 
-func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// value reads a counter or gauge.
-func value(c prometheus.Collector) float64 {
-	ch := make(chan prometheus.Metric, 1)
-	c.Collect(ch)
-	var d dto.Metric
-	if err := (<-ch).Write(&d); err != nil {
-		panic(err)
-	}
-	if d.Counter != nil {
-		return d.Counter.GetValue()
-	}
-	return d.Gauge.GetValue()
-}
+// Shorter names of kit parts the tests use.
+var (
+	ctxT          = testkit.Context
+	value         = testkit.Value
+	discardLogger = testkit.Logger
+)
 
 // waitStreamMsgs waits until AUTH0_USERS holds n messages and returns the
 // time its last message was stored.
 func (r *rig) waitStreamMsgs(n uint64, within time.Duration) time.Time {
 	r.t.Helper()
-	var last time.Time
-	testwait.For(r.t, within, fmt.Sprintf("%d messages in the stream", n), func() bool {
-		info, err := r.stream.Info(context.Background())
-		if err != nil || info.State.Msgs < n {
-			return false
-		}
-		last = info.State.LastTime
-		return true
-	})
-	return last
+	return testkit.WaitCount(r.t, r.js, testkit.Names.Users, n, within)
 }
-
-func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
@@ -54,12 +55,12 @@ func (r *e2eRig) publishCreates(prefix string, n int) []string {
 // emulator holds exactly one user per command.
 func (r *e2eRig) expectOutcomes(ids []string, within time.Duration) {
 	r.t.Helper()
-	outcomes := map[string][]streamMsg{}
+	outcomes := map[string][]testkit.Msg{}
 	deadline := time.Now().Add(within)
 	for {
-		if r.streamCount("AUTH0_RESULTS") >= uint64(len(ids)) {
-			outcomes = map[string][]streamMsg{}
-			for _, m := range r.streamMsgs("AUTH0_RESULTS") {
+		if testkit.Count(r.js, "AUTH0_RESULTS") >= uint64(len(ids)) {
+			outcomes = map[string][]testkit.Msg{}
+			for _, m := range testkit.Msgs(r.t, r.js, "AUTH0_RESULTS") {
 				id := strings.TrimPrefix(m.Subject, "auth0.results.")
 				outcomes[id] = append(outcomes[id], m)
 			}
@@ -128,13 +129,13 @@ func TestE2EDurableCommandsSurviveSIGKILL(t *testing.T) {
 	r := newE2ERig(t, emulator.Config{Knobs: emulator.Knobs{Latency: 80 * time.Millisecond}})
 	env := commandEnv(r)
 	p := r.start(env, "serve")
-	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.ready(t) })
+	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.Ready() })
 
 	const n = 500 // a SIGKILL mid-batch and a restart must still leave exactly 500 users
 	ids := r.publishCreates("kill", n)
-	testwait.For(t, 10*time.Second, "a quarter of the outcomes", func() bool { return r.streamCount("AUTH0_RESULTS") >= n/4 })
-	p.kill(t)
-	done := r.streamCount("AUTH0_RESULTS")
+	testwait.For(t, 10*time.Second, "a quarter of the outcomes", func() bool { return testkit.Count(r.js, "AUTH0_RESULTS") >= n/4 })
+	p.Kill(t)
+	done := testkit.Count(r.js, "AUTH0_RESULTS")
 	t.Logf("killed with %d of %d outcomes stored, %d users created", done, n, r.emu.Emulator.UserCount())
 	if done >= n {
 		t.Fatalf("the batch finished before the kill; the test needs a slower Auth0")
@@ -145,11 +146,11 @@ func TestE2EDurableCommandsSurviveSIGKILL(t *testing.T) {
 	// A command whose outcome was stored but not yet acked at the kill is
 	// redelivered after AckWait; its stored outcome is re-published and it
 	// is acked without a second Auth0 call.
-	testwait.For(t, 30*time.Second, "AUTH0_COMMANDS drained", func() bool { return r.streamCount("AUTH0_COMMANDS") == 0 })
+	testwait.For(t, 30*time.Second, "AUTH0_COMMANDS drained", func() bool { return testkit.Count(r.js, "AUTH0_COMMANDS") == 0 })
 	if got := r.emu.Emulator.UserCount(); got != n {
 		t.Errorf("after the redeliveries the emulator holds %d users for %d commands", got, n)
 	}
-	if dlq := r.streamCount("AUTH0_DLQ"); dlq != 0 {
+	if dlq := testkit.Count(r.js, "AUTH0_DLQ"); dlq != 0 {
 		t.Errorf("%d commands dead-lettered", dlq)
 	}
 }
@@ -160,19 +161,19 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	r := newE2ERig(t, emulator.Config{Knobs: emulator.Knobs{Latency: 80 * time.Millisecond, EventsHeartbeat: 200 * time.Millisecond}})
 	env := commandEnv(r)
 	p := r.start(env, "run")
-	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.ready(t) })
+	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.Ready() })
 
 	const n = 60
-	testwait.For(t, 10*time.Second, "the poller to lead", func() bool { return p.isLeader(t) })
+	testwait.For(t, 10*time.Second, "the poller to lead", func() bool { return p.IsLeader() })
 	keys := rediskeys.Keys{Prefix: "auth0w", Tenant: strings.TrimPrefix(r.emu.URL, "http://")}
 	rdb := r.redis.Client(t)
 	if n, err := rdb.Exists(context.Background(), keys.Lease()).Result(); err != nil || n != 1 {
 		t.Fatalf("lease key %s absent while the worker leads (exists=%d, err=%v)", keys.Lease(), n, err)
 	}
 	ids := r.publishCreates("term", n)
-	testwait.For(t, 10*time.Second, "a quarter of the outcomes", func() bool { return r.streamCount("AUTH0_RESULTS") >= n/4 })
-	code, took := p.stop(t, syscall.SIGTERM, 10*time.Second)
-	done := r.streamCount("AUTH0_RESULTS")
+	testwait.For(t, 10*time.Second, "a quarter of the outcomes", func() bool { return testkit.Count(r.js, "AUTH0_RESULTS") >= n/4 })
+	code, took := p.Stop(t, syscall.SIGTERM, 10*time.Second)
+	done := testkit.Count(r.js, "AUTH0_RESULTS")
 	t.Logf("SIGTERM: exit %d after %v with %d of %d outcomes stored", code, took.Round(time.Millisecond), done, n)
 	if code != 0 {
 		t.Fatalf("exit code %d after SIGTERM, want 0", code)
@@ -180,7 +181,7 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	if done >= n {
 		t.Fatalf("the batch finished before the SIGTERM; the test needs a slower Auth0")
 	}
-	if !strings.Contains(p.out.String(), `"msg":"auth0-worker stopped"`) {
+	if !strings.Contains(p.Out.String(), `"msg":"auth0-worker stopped"`) {
 		t.Errorf("no 'auth0-worker stopped' line")
 	}
 	// README "Operations": the lease is released on shutdown, so a successor need not
@@ -200,16 +201,16 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	// like a command left unacked at the exit (cause unconfirmed). The
 	// stopped worker's log is printed to find out.
 	if caughtUp > 10*time.Second {
-		t.Logf("NOTE: outcomes complete only %v after the restart: a command was left unacked at the graceful exit; stopped worker's log:\n%s", caughtUp, stopped.out.String())
+		t.Logf("NOTE: outcomes complete only %v after the restart: a command was left unacked at the graceful exit; stopped worker's log:\n%s", caughtUp, stopped.Out.String())
 	}
-	testwait.For(t, 20*time.Second, "AUTH0_COMMANDS drained", func() bool { return r.streamCount("AUTH0_COMMANDS") == 0 })
+	testwait.For(t, 20*time.Second, "AUTH0_COMMANDS drained", func() bool { return testkit.Count(r.js, "AUTH0_COMMANDS") == 0 })
 	t.Logf("AUTH0_COMMANDS drained %v after the restart", time.Since(restart).Round(time.Millisecond))
-	if dlq := r.streamCount("AUTH0_DLQ"); dlq != 0 {
+	if dlq := testkit.Count(r.js, "AUTH0_DLQ"); dlq != 0 {
 		t.Errorf("%d commands dead-lettered", dlq)
 	}
 	// The run side published the users the commands created, once each.
 	userOf := map[string]string{}
-	for _, m := range r.streamMsgs("AUTH0_RESULTS") {
+	for _, m := range testkit.Msgs(t, r.js, "AUTH0_RESULTS") {
 		var u struct {
 			UserID string `json:"user_id"`
 		}
@@ -221,5 +222,5 @@ func TestE2EDurableCommandsSIGTERMLosesNone(t *testing.T) {
 	for _, id := range ids {
 		created = append(created, userOf["auth0.results."+id])
 	}
-	r.expectUsersExactlyOnce(created, 15*time.Second)
+	testkit.UsersExactlyOnce(t, r.js, created, 15*time.Second)
 }

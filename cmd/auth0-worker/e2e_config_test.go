@@ -8,17 +8,18 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 )
 
 // runToExit runs the worker child process with env and waits (up to 20 s)
-// for it to exit by itself; it returns the exit code and its output.
+// for it to exit by itself; it returns the exit code and its output. A
+// data race it reports fails the test (testkit.Launch).
 func runToExit(t *testing.T, env []string, args ...string) (int, string) {
 	t.Helper()
-	p := startWorker(t, t.TempDir(), env, args...)
-	code, _ := p.waitExit(t, 20*time.Second, time.Now())
-	p.noDataRace(t)
-	return code, p.out.String()
+	p := testkit.Launch(t, t.TempDir(), env, args...)
+	code, _ := p.WaitExit(t, 20*time.Second, time.Now())
+	return code, p.Out.String()
 }
 
 // TestE2EConfigErrorsExit2: bad start-up configuration exits 2 with one line naming

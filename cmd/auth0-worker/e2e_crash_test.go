@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
@@ -30,24 +31,24 @@ func TestE2ECrashSafetySIGKILL(t *testing.T) {
 				// must not move "now" past users created meanwhile.
 				"POLL_START="+time.Now().UTC().Add(-time.Second).Format(time.RFC3339))
 			p := r.start(env)
-			testwait.For(t, 10*time.Second, "the worker to lead", func() bool { return p.isLeader(t) })
+			testwait.For(t, 10*time.Second, "the worker to lead", func() bool { return p.IsLeader() })
 
 			const users, over = 300, 4 * time.Second
 			kills := randomMoments(3, 300*time.Millisecond, over, 600*time.Millisecond)
 			t.Logf("SIGKILL at %v", kills)
 			start := time.Now()
-			c := r.createUsers("crash-"+tc.source, users, over)
+			c := testkit.CreateUsers(t, r.emu.Emulator, "crash-"+tc.source, users, over)
 			for i, at := range kills {
 				<-time.After(time.Until(start.Add(at))) // the random moment of this crash
-				p.kill(t)
-				t.Logf("kill %d at %v with %d users created, %d stored", i+1, time.Since(start).Round(time.Millisecond), c.count(), r.streamCount("AUTH0_USERS"))
+				p.Kill(t)
+				t.Logf("kill %d at %v with %d users created, %d stored", i+1, time.Since(start).Round(time.Millisecond), c.Count(), testkit.Count(r.js, "AUTH0_USERS"))
 				p = r.start(env)
 			}
-			ids := c.wait()
-			r.expectUsersExactlyOnce(ids, 20*time.Second)
+			ids := c.Wait()
+			testkit.UsersExactlyOnce(t, r.js, ids, 20*time.Second)
 			// The last crash may come after every user was stored: the
 			// restarted worker then waits out the dead one's lease first.
-			testwait.For(t, 5*time.Second, "the last worker to lead", func() bool { return p.isLeader(t) })
+			testwait.For(t, 5*time.Second, "the last worker to lead", func() bool { return p.IsLeader() })
 		})
 	}
 }
@@ -81,22 +82,22 @@ func TestE2ERedisAndNATSRestartMidRun(t *testing.T) {
 		"POLL_SOURCE=events", "LEASE_TTL=2s", "POLL_OVERLAP=5s",
 		"POLL_START="+time.Now().UTC().Add(-time.Second).Format(time.RFC3339))
 	p := r.start(env)
-	testwait.For(t, 10*time.Second, "the worker to lead", func() bool { return p.isLeader(t) })
+	testwait.For(t, 10*time.Second, "the worker to lead", func() bool { return p.IsLeader() })
 
 	start := time.Now()
-	c := r.createUsers("restart", 300, 4*time.Second)
+	c := testkit.CreateUsers(t, r.emu.Emulator, "restart", 300, 4*time.Second)
 	<-time.After(time.Until(start.Add(time.Second))) // mid-run
 	r.redis.Restart()
-	t.Logf("redis restarted at %v with %d users created", time.Since(start).Round(time.Millisecond), c.count())
+	t.Logf("redis restarted at %v with %d users created", time.Since(start).Round(time.Millisecond), c.Count())
 	<-time.After(time.Until(start.Add(2500 * time.Millisecond))) // later in the run
 	r.nats.Restart()
-	t.Logf("nats restarted at %v with %d users created", time.Since(start).Round(time.Millisecond), c.count())
-	ids := c.wait()
-	r.expectUsersExactlyOnce(ids, 20*time.Second)
-	if p.cmd.ProcessState != nil {
-		t.Fatalf("the worker exited: %v", p.cmd.ProcessState)
+	t.Logf("nats restarted at %v with %d users created", time.Since(start).Round(time.Millisecond), c.Count())
+	ids := c.Wait()
+	testkit.UsersExactlyOnce(t, r.js, ids, 20*time.Second)
+	if p.Cmd.ProcessState != nil {
+		t.Fatalf("the worker exited: %v", p.Cmd.ProcessState)
 	}
-	testwait.For(t, 10*time.Second, "/readyz 200 after the restarts", func() bool { return p.ready(t) })
+	testwait.For(t, 10*time.Second, "/readyz 200 after the restarts", func() bool { return p.Ready() })
 }
 
 // TestE2EKilledBeforeFirstOffsetKeepsStartPoint: with the events source and
@@ -109,14 +110,14 @@ func TestE2EKilledBeforeFirstOffsetKeepsStartPoint(t *testing.T) {
 	r := newE2ERig(t, emulator.Config{Knobs: emulator.Knobs{EventsHeartbeat: 10 * time.Second}})
 	env := r.env(emulator.DefaultClientID, emulator.DefaultClientSecret, "POLL_SOURCE=events", "LEASE_TTL=1s", "RECONCILE_INTERVAL=0")
 	p := r.start(env)
-	testwait.For(t, 15*time.Second, "the first worker to lead", func() bool { return p.isLeader(t) })
-	p.kill(t)
-	down := r.createUsers("while-down", 20, 500*time.Millisecond).wait()
+	testwait.For(t, 15*time.Second, "the first worker to lead", func() bool { return p.IsLeader() })
+	p.Kill(t)
+	down := testkit.CreateUsers(t, r.emu.Emulator, "while-down", 20, 500*time.Millisecond).Wait()
 	// Let the clock pass the next whole second: from_timestamp is rounded
 	// down to seconds, which would otherwise hide a new "now".
 	<-time.After(1500 * time.Millisecond)
 	p = r.start(env)
-	testwait.For(t, 15*time.Second, "the restarted worker to lead", func() bool { return p.isLeader(t) })
-	after := r.createUsers("after", 5, 100*time.Millisecond).wait()
-	r.expectUsersExactlyOnce(append(down, after...), 15*time.Second)
+	testwait.For(t, 15*time.Second, "the restarted worker to lead", func() bool { return p.IsLeader() })
+	after := testkit.CreateUsers(t, r.emu.Emulator, "after", 5, 100*time.Millisecond).Wait()
+	testkit.UsersExactlyOnce(t, r.js, append(down, after...), 15*time.Second)
 }

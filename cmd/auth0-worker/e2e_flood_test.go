@@ -45,7 +45,7 @@ func TestE2ECommandFloodStaysBounded(t *testing.T) {
 	}
 	p := rig.start(rig.env(rig.emu.ClientID, rig.emu.ClientSecret,
 		"COMMAND_CONCURRENCY=4", "COMMAND_TIMEOUT="+timeout.String()), "serve")
-	testwait.For(t, 30*time.Second, "the worker to be ready", func() bool { return p.ready(t) })
+	testwait.For(t, 30*time.Second, "the worker to be ready", func() bool { return p.Ready() })
 
 	// One instance per process, with the binary's version in its metadata.
 	inbox := nats.NewInbox()
@@ -112,7 +112,7 @@ func TestE2ECommandFloodStaysBounded(t *testing.T) {
 		}
 		return k
 	}
-	dropped := func() float64 { v, _ := p.metric(t, "auth0_worker_commands_dropped_total", ""); return v }
+	dropped := func() float64 { v, _ := p.Metric("auth0_worker_commands_dropped_total", ""); return v }
 	testwait.For(t, 60*time.Second, "every request answered or counted as dropped", func() bool {
 		return float64(answered())+dropped() >= n
 	})
@@ -155,7 +155,7 @@ func TestE2ECommandFloodStaysBounded(t *testing.T) {
 	}
 	slices.Sort(times)
 	pct := func(q float64) time.Duration { return times[min(len(times)-1, int(q*float64(len(times))))] }
-	rss := peakRSS(t, p.cmd.Process.Pid)
+	rss := peakRSS(t, p.Cmd.Process.Pid)
 	t.Logf("flood: %d requests of ~100 KB sent in %v; replies %v; dropped %v; reply time p50 %v p90 %v p99 %v max %v; worker peak RSS %d MB",
 		n, sendTime.Round(time.Millisecond), counts, dropped(), pct(.5).Round(time.Millisecond), pct(.9).Round(time.Millisecond),
 		pct(.99).Round(time.Millisecond), times[len(times)-1].Round(time.Millisecond), rss>>20)

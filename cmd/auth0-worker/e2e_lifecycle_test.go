@@ -12,7 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
-	"github.com/auth0-worker/auth0-worker/internal/e2e"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
@@ -73,9 +73,9 @@ func (l *lifeCycle) delete(id string) {
 func TestE2ELifeCycleTwoWorkers(t *testing.T) {
 	clients := []emulator.ClientCredentials{{ID: "lc-a", Secret: "secret-a"}, {ID: "lc-b", Secret: "secret-b"}}
 	r := newE2ERig(t, emulator.Config{Clients: clients})
-	addrs := []string{e2e.FreeAddr(t), e2e.FreeAddr(t)}
+	addrs := []string{testkit.FreeAddr(t), testkit.FreeAddr(t)}
 	envs := make([][]string, 2)
-	procs := make([]*workerProcess, 2)
+	procs := make([]*testkit.Worker, 2)
 	for i, c := range clients {
 		envs[i] = r.env(c.ID, c.Secret, "POLL_SOURCE=events", "RECONCILE_INTERVAL=0", "LEASE_TTL=2s",
 			"EVENT_TYPES=user.created,user.updated,user.deleted", "WEBHOOK_ADDR="+addrs[i], "WEBHOOK_BEARER_TOKEN="+lifeCycleToken)
@@ -84,7 +84,7 @@ func TestE2ELifeCycleTwoWorkers(t *testing.T) {
 	leader := -1
 	testwait.For(t, 15*time.Second, "a leader", func() bool {
 		for i, p := range procs {
-			if p.isLeader(t) {
+			if p.IsLeader() {
 				leader = i
 			}
 		}
@@ -102,7 +102,7 @@ func TestE2ELifeCycleTwoWorkers(t *testing.T) {
 	}
 	l := &lifeCycle{t: t, r: r, want: map[string]string{}, deleted: map[string]bool{}}
 
-	ids := r.createUsers("lc", 200, 2*time.Second).wait()
+	ids := testkit.CreateUsers(t, r.emu.Emulator, "lc", 200, 2*time.Second).Wait()
 	l.created(ids)
 	for i, id := range ids[:100] {
 		l.update(id, 1)
@@ -117,10 +117,10 @@ func TestE2ELifeCycleTwoWorkers(t *testing.T) {
 	// The leader stops; the other worker's receiver keeps publishing newer
 	// events (the emulator retries its failed POSTs to the stopped one on
 	// the next endpoint); the leader comes back.
-	if code, _ := procs[leader].stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
+	if code, _ := procs[leader].Stop(t, syscall.SIGTERM, 15*time.Second); code != 0 {
 		t.Fatalf("leader exit code %d", code)
 	}
-	more := r.createUsers("lc-later", 20, time.Second).wait()
+	more := testkit.CreateUsers(t, r.emu.Emulator, "lc-later", 20, time.Second).Wait()
 	l.created(more)
 	for _, id := range more {
 		l.update(id, 3)
@@ -135,7 +135,7 @@ func TestE2ELifeCycleTwoWorkers(t *testing.T) {
 
 	total := len(l.want) + len(l.deleted)
 	testwait.For(t, 90*time.Second, fmt.Sprintf("%d events in AUTH0_USERS", total), func() bool {
-		return r.streamCount("AUTH0_USERS") >= uint64(total)
+		return testkit.Count(r.js, "AUTH0_USERS") >= uint64(total)
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -144,7 +144,7 @@ func TestE2ELifeCycleTwoWorkers(t *testing.T) {
 	}
 	got := map[string]int{}
 	deletions := map[string]int{}
-	for _, m := range r.streamMsgs("AUTH0_USERS") {
+	for _, m := range testkit.Msgs(t, r.js, "AUTH0_USERS") {
 		id := m.Header.Get(jetstream.MsgIDHeader)
 		got[id]++
 		var ce struct{ ID, Type, Time, Subject string }

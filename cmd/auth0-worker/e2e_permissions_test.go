@@ -8,12 +8,10 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
-	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
-	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
@@ -40,19 +38,14 @@ func natsPermissions(o *server.Options) {
 // worker and by the server.
 func TestE2EServeUnderNATSPermissions(t *testing.T) {
 	srv := testnats.Start(t, natsPermissions)
-	r := &e2eRig{t: t, nats: srv, redis: testredis.Start(t), emu: emulatortest.NewServer(t, emulator.Config{}), dir: t.TempDir()}
-	r.nc = srv.Connect(t, nats.UserInfo("admin", "admin-pw"))
-	js, err := jetstream.New(r.nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.js = js
+	r := newE2ERigOn(t, testkit.ConnectNATS(t, srv, nats.UserInfo("admin", "admin-pw")), emulator.Config{})
+	js := r.js
 	ids, err := r.emu.Emulator.CreateUsers([]emulator.SeedUser{{Email: "perm@example.com", NoEvent: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := r.start(r.env(r.emu.ClientID, r.emu.ClientSecret, "NATS_USER=worker", "NATS_PASSWORD=worker-pw"), "serve")
-	testwait.For(t, 30*time.Second, "the worker to be ready", func() bool { return p.ready(t) })
+	testwait.For(t, 30*time.Second, "the worker to be ready", func() bool { return p.Ready() })
 
 	caller := srv.Connect(t, nats.UserInfo("caller", "caller-pw"))
 	body := []byte(`{"user_id":"` + ids[0] + `"}`)
@@ -79,10 +72,10 @@ func TestE2EServeUnderNATSPermissions(t *testing.T) {
 		t.Fatal(err)
 	}
 	testwait.For(t, 20*time.Second, "the refused request counted", func() bool {
-		v, _ := p.metric(t, "auth0_worker_commands_total", `outcome="refused_reply"`)
+		v, _ := p.Metric("auth0_worker_commands_total", `outcome="refused_reply"`)
 		return v == 1
 	})
-	if n := r.streamCount("AUTH0_USERS"); n != 0 {
+	if n := testkit.Count(r.js, "AUTH0_USERS"); n != 0 {
 		t.Fatalf("AUTH0_USERS holds %d messages", n)
 	}
 

@@ -19,21 +19,21 @@ import (
 func TestE2ESecondSignalExitsAtOnce(t *testing.T) {
 	r := newE2ERig(t, emulator.Config{Knobs: emulator.Knobs{LatencyAfter: 30 * time.Second}})
 	p := r.start(commandEnv(r, "COMMAND_TIMEOUT=60s"), "serve")
-	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.ready(t) })
+	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.Ready() })
 	r.publishCreates("sig", 1)
 	testwait.For(t, 10*time.Second, "the create to reach Auth0", func() bool { return r.emu.Emulator.UserCount() == 1 })
 
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := p.Cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	testwait.For(t, 5*time.Second, "the graceful shutdown to start", func() bool {
-		return strings.Contains(p.out.String(), "shutting down")
+		return strings.Contains(p.Out.String(), "shutting down")
 	})
-	code, took := p.stop(t, syscall.SIGTERM, 3*time.Second)
+	code, took := p.Stop(t, syscall.SIGTERM, 3*time.Second)
 	if code != 130 {
 		t.Fatalf("exit code %d %v after the second SIGTERM, want 130", code, took)
 	}
-	if !strings.Contains(p.out.String(), "second terminated during shutdown: exiting now") {
+	if !strings.Contains(p.Out.String(), "second terminated during shutdown: exiting now") {
 		t.Errorf("no line saying why the process exited early")
 	}
 }
@@ -51,12 +51,12 @@ func TestE2ELibraryLogsAreJSON(t *testing.T) {
 	ln.Close()
 	p := r.start(commandEnv(r, "REDIS_URL="+deadRedis), "serve")
 	testwait.For(t, 20*time.Second, "go-redis to report the failed dials", func() bool {
-		p.ready(t) // /readyz pings Redis
-		return strings.Contains(p.out.String(), "failed to dial")
+		p.Ready() // /readyz pings Redis
+		return strings.Contains(p.Out.String(), "failed to dial")
 	})
-	p.kill(t)
+	p.Kill(t)
 	var redisLines int
-	for _, line := range strings.Split(strings.TrimSpace(p.out.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(p.Out.String()), "\n") {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Errorf("not a JSON log line: %q", line)
@@ -77,13 +77,13 @@ func TestE2ELibraryLogsAreJSON(t *testing.T) {
 func TestE2EShutdownReportsDrainFailure(t *testing.T) {
 	r := newE2ERig(t, emulator.Config{})
 	p := r.start(commandEnv(r), "serve")
-	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.ready(t) })
+	testwait.For(t, 10*time.Second, "/readyz", func() bool { return p.Ready() })
 	r.nats.Shutdown()
 	testwait.For(t, 10*time.Second, "the worker to notice NATS is gone", func() bool {
-		return strings.Contains(p.out.String(), "nats disconnected")
+		return strings.Contains(p.Out.String(), "nats disconnected")
 	})
-	p.stop(t, syscall.SIGTERM, 10*time.Second)
-	if !strings.Contains(p.out.String(), `"msg":"nats drain failed; unflushed publishes may be lost"`) {
+	p.Stop(t, syscall.SIGTERM, 10*time.Second)
+	if !strings.Contains(p.Out.String(), `"msg":"nats drain failed; unflushed publishes may be lost"`) {
 		t.Errorf("the failed drain is not in the log")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
@@ -20,14 +21,14 @@ func TestE2ETwoReplicasOneActivePollerAndTakeover(t *testing.T) {
 	clients := []emulator.ClientCredentials{{ID: "replica-a", Secret: "secret-a"}, {ID: "replica-b", Secret: "secret-b"}}
 	r := newE2ERig(t, emulator.Config{Clients: clients, Knobs: emulator.Knobs{IndexLagMax: 500 * time.Millisecond}})
 	startAt := "POLL_START=" + time.Now().UTC().Add(-time.Second).Format(time.RFC3339)
-	procs := map[string]*workerProcess{}
+	procs := map[string]*testkit.Worker{}
 	for _, c := range clients {
 		procs[c.ID] = r.start(r.env(c.ID, c.Secret, "POLL_SOURCE=search", "POLL_INTERVAL=100ms", "POLL_OVERLAP=5s",
 			"LEASE_TTL="+leaseTTL.String(), startAt))
 	}
 	var leader, follower string
 	testwait.For(t, 10*time.Second, "one replica to lead", func() bool {
-		a, b := procs["replica-a"].isLeader(t), procs["replica-b"].isLeader(t)
+		a, b := procs["replica-a"].IsLeader(), procs["replica-b"].IsLeader()
 		switch {
 		case a && b:
 			t.Fatalf("both replicas report auth0_worker_leader 1")
@@ -41,16 +42,16 @@ func TestE2ETwoReplicasOneActivePollerAndTakeover(t *testing.T) {
 	t.Logf("leader %s, follower %s", leader, follower)
 
 	start := time.Now()
-	c := r.createUsers("replicas", 300, 3*time.Second)
+	c := testkit.CreateUsers(t, r.emu.Emulator, "replicas", 300, 3*time.Second)
 	<-time.After(time.Until(start.Add(1500 * time.Millisecond))) // mid-run
-	if procs[follower].isLeader(t) {
+	if procs[follower].IsLeader() {
 		t.Fatalf("the follower %s leads while %s is alive", follower, leader)
 	}
 	killAt := time.Now()
-	procs[leader].kill(t)
-	testwait.For(t, 3*leaseTTL, "the follower's leader gauge", func() bool { return procs[follower].isLeader(t) })
-	ids := c.wait()
-	r.expectUsersExactlyOnce(ids, 20*time.Second)
+	procs[leader].Kill(t)
+	testwait.For(t, 3*leaseTTL, "the follower's leader gauge", func() bool { return procs[follower].IsLeader() })
+	ids := c.Wait()
+	testkit.UsersExactlyOnce(t, r.js, ids, 20*time.Second)
 
 	// The poller's requests, in arrival order: GET /api/v2/users with a
 	// created_at window.

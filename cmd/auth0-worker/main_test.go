@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"os/exec"
 	"strings"
 	"testing"
 
@@ -12,21 +11,8 @@ import (
 )
 
 // The test binary doubles as the auth0-worker binary (testproc): tests that
-// need a real child process (SIGKILL, SIGTERM) start it with startWorker.
+// need a real child process (SIGKILL, SIGTERM) start it with testkit.Start or testkit.Launch.
 func TestMain(m *testing.M) { testproc.Main(m, main) }
-
-// workerProcess is the worker running as a child process.
-type workerProcess struct {
-	cmd *exec.Cmd
-	out *testproc.Buffer
-}
-
-// startWorker starts the worker with args and env in dir (testproc.Start).
-func startWorker(t *testing.T, dir string, env []string, args ...string) *workerProcess {
-	t.Helper()
-	p := testproc.Start(t, dir, env, args...)
-	return &workerProcess{cmd: p.Cmd, out: p.Out}
-}
 
 func runCapture(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()

@@ -11,7 +11,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
-	"github.com/auth0-worker/auth0-worker/internal/e2e"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testpki"
 	"github.com/auth0-worker/auth0-worker/internal/testproc"
@@ -74,10 +74,10 @@ func runAndCheck(t *testing.T, ns *testnats.Server, env []string, natsOpts []nat
 	t.Helper()
 	emu := emulatortest.NewServer(t, emulator.Config{Knobs: emulator.Knobs{EventsHeartbeat: 200 * time.Millisecond}})
 	env = baseEnv(emu, env...)
-	w := e2e.Start(t, t.TempDir(), env)
+	w := testkit.Start(t, t.TempDir(), env)
 	testwait.For(t, 15*time.Second, "the worker to lead", w.IsLeader)
-	ids := e2e.CreateUsers(t, emu.Emulator, "short", 50, 500*time.Millisecond).Wait()
-	e2e.UsersExactlyOnce(t, client(t, ns.Connect(t, natsOpts...)), ids, 20*time.Second)
+	ids := testkit.CreateUsers(t, emu.Emulator, "short", 50, 500*time.Millisecond).Wait()
+	testkit.UsersExactlyOnce(t, client(t, ns.Connect(t, natsOpts...)), ids, 20*time.Second)
 	w.Kill(t)
 
 	if code, out := check(t, env); code != 0 {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
-	"github.com/auth0-worker/auth0-worker/internal/e2e"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testpki"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
@@ -36,13 +36,13 @@ func TestRedisClusterBackfillCommandsRestart(t *testing.T) {
 	}
 	env := append(baseEnv(emu, "NATS_URL="+ns.URL(), "POLL_START=all", "REDIS_CLUSTER_ADDRS="+strings.Join(cs.Addrs(), ",")), redisAuthEnv(p)...)
 	dir := t.TempDir()
-	workers := []*e2e.Worker{e2e.Start(t, dir, env), e2e.Start(t, dir, env)}
+	workers := []*testkit.Worker{testkit.Start(t, dir, env), testkit.Start(t, dir, env)}
 	testwait.For(t, 15*time.Second, "a worker to lead", func() bool { return workers[0].IsLeader() || workers[1].IsLeader() })
 	js := client(t, ns.Connect(t))
 	nc := js.Conn()
 
 	start := time.Now()
-	cr := e2e.CreateUsers(t, emu.Emulator, "cluster", 200, 4*time.Second)
+	cr := testkit.CreateUsers(t, emu.Emulator, "cluster", 200, 4*time.Second)
 	var wg sync.WaitGroup
 	keyed := make([]string, 40) // user id per Idempotency-Key
 	for i := range keyed {
@@ -68,7 +68,7 @@ func TestRedisClusterBackfillCommandsRestart(t *testing.T) {
 	}
 	// The users the commands made are new users too: their events count.
 	ids := append(append(existing, signedUp...), keyed...)
-	e2e.UsersExactlyOnce(t, js, ids, 30*time.Second)
+	testkit.UsersExactlyOnce(t, js, ids, 30*time.Second)
 	if code, out := check(t, env); code != 0 || !strings.Contains(out, "(cluster): ping, EVAL and writes ok") {
 		t.Errorf("check exited %d:\n%s", code, out)
 	}

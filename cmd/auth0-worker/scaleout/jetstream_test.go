@@ -8,7 +8,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
-	"github.com/auth0-worker/auth0-worker/internal/e2e"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
@@ -38,17 +38,17 @@ func TestJetStreamClusterLeaderLoss(t *testing.T) {
 	rs := testredis.Start(t)
 	env := baseEnv(emu, "NATS_URL="+c.URL(), "NATS_STREAM_REPLICAS=3", "REDIS_URL="+rs.URL())
 	dir := t.TempDir()
-	addrs := []string{e2e.FreeAddr(t), e2e.FreeAddr(t)}
-	var workers []*e2e.Worker
+	addrs := []string{testkit.FreeAddr(t), testkit.FreeAddr(t)}
+	var workers []*testkit.Worker
 	for _, a := range addrs {
-		workers = append(workers, e2e.Start(t, dir, slices.Concat(env, []string{"EVENT_TYPES=user.created,user.updated,user.deleted",
+		workers = append(workers, testkit.Start(t, dir, slices.Concat(env, []string{"EVENT_TYPES=user.created,user.updated,user.deleted",
 			"WEBHOOK_ADDR=" + a, "WEBHOOK_BEARER_TOKEN=" + hookToken})))
 	}
 	testwait.For(t, 15*time.Second, "a worker to lead", func() bool { return workers[0].IsLeader() || workers[1].IsLeader() })
 	js := client(t, c.Connect(t))
 	for _, name := range []string{"AUTH0_USERS", "AUTH0_COMMANDS", "AUTH0_RESULTS", "AUTH0_DLQ"} {
 		var replicas int
-		if err := e2e.Retry(10*time.Second, func(ctx context.Context) error {
+		if err := testkit.Retry(10*time.Second, func(ctx context.Context) error {
 			s, err := js.Stream(ctx, name)
 			if err == nil {
 				replicas = s.CachedInfo().Config.Replicas
@@ -63,7 +63,7 @@ func TestJetStreamClusterLeaderLoss(t *testing.T) {
 	// POSTed to both receivers; its leader is killed a second in.
 	est := hookStream(t, emu.Emulator, addrs)
 	start := time.Now()
-	cr := e2e.CreateUsers(t, emu.Emulator, "js", 400, 4*time.Second)
+	cr := testkit.CreateUsers(t, emu.Emulator, "js", 400, 4*time.Second)
 	life := &lifeEvents{want: map[string]string{}}
 	updated := life.updateDuring(t, emu.Emulator, cr)
 	<-time.After(time.Until(start.Add(time.Second)))
@@ -74,8 +74,8 @@ func TestJetStreamClusterLeaderLoss(t *testing.T) {
 	msgs := life.exactlyOnce(t, js, 30*time.Second)
 	refused := deliveriesDone(t, emu.Emulator, est, killed, elected)
 	t.Logf("users phase: every event stored and every delivery done %v after the burst began", time.Since(start).Round(time.Millisecond))
-	next := e2e.FirstStoredAfter(msgs, elected)
-	p99, n := e2e.LagP99(t, msgs, start, time.Now())
+	next := testkit.FirstStoredAfter(msgs, elected)
+	p99, n := testkit.LagP99(t, msgs, start, time.Now())
 	t.Logf("RELIABILITY stream-leader kill (AUTH0_USERS, %d users created, %d updates, webhooks to both receivers: attempts refused and retried by status %v): next event stored %v after the kill, %v after the new leader's election; event-to-stored p99 %v over the burst's %d events",
 		len(ids), len(life.want)-len(ids), refused, next.Sub(killed).Round(time.Millisecond), next.Sub(elected).Round(time.Millisecond), p99.Round(time.Millisecond), n)
 	if next.IsZero() || next.Sub(elected) > resumeMargin {
@@ -84,22 +84,22 @@ func TestJetStreamClusterLeaderLoss(t *testing.T) {
 
 	// The commands stream: 100 durable creates, its leader killed mid-flow.
 	cmdIDs := make(chan []string, 1)
-	go func() { cmdIDs <- e2e.PublishCreates(t, js, "jscmd", 100) }()
-	testwait.For(t, 20*time.Second, "the first outcomes", func() bool { return e2e.Count(js, "AUTH0_RESULTS") >= 10 })
+	go func() { cmdIDs <- testkit.PublishCreates(t, js, "jscmd", 100) }()
+	testwait.For(t, 20*time.Second, "the first outcomes", func() bool { return testkit.Count(js, "AUTH0_RESULTS") >= 10 })
 	cmdKilled, cmdElected := killLeader(t, c, "AUTH0_COMMANDS")
-	outcomes := e2e.OutcomesExactlyOnce(t, js, <-cmdIDs, 60*time.Second)
-	nextResult := e2e.FirstStoredAfter(e2e.Msgs(t, js, "AUTH0_RESULTS"), cmdElected)
+	outcomes := testkit.OutcomesExactlyOnce(t, js, <-cmdIDs, 60*time.Second)
+	nextResult := testkit.FirstStoredAfter(testkit.Msgs(t, js, "AUTH0_RESULTS"), cmdElected)
 	t.Logf("RELIABILITY stream-leader kill (AUTH0_COMMANDS): next outcome stored %v after the kill, %v after the new leader's election",
 		nextResult.Sub(cmdKilled).Round(time.Millisecond), nextResult.Sub(cmdElected).Round(time.Millisecond))
 	if nextResult.IsZero() || nextResult.Sub(cmdElected) > resumeMargin {
 		t.Errorf("next outcome stored %v after the new AUTH0_COMMANDS leader's election, want ≤ %v (target 3 s, BENCHMARKS.md Reliability)", nextResult.Sub(cmdElected), resumeMargin)
 	}
 	t.Logf("commands phase: every outcome stored %v after the leader kill", time.Since(cmdKilled).Round(time.Millisecond))
-	testwait.For(t, 30*time.Second, "AUTH0_COMMANDS drained", func() bool { return e2e.Count(js, "AUTH0_COMMANDS") == 0 })
+	testwait.For(t, 30*time.Second, "AUTH0_COMMANDS drained", func() bool { return testkit.Count(js, "AUTH0_COMMANDS") == 0 })
 	if got, want := emu.Emulator.UserCount(), len(ids)+len(outcomes); got != want {
 		t.Errorf("the emulator holds %d users, want %d (%d signed up, %d commands)", got, want, len(ids), len(outcomes))
 	}
-	if dlq := e2e.Count(js, "AUTH0_DLQ"); dlq != 0 {
+	if dlq := testkit.Count(js, "AUTH0_DLQ"); dlq != 0 {
 		t.Errorf("%d commands dead-lettered", dlq)
 	}
 }

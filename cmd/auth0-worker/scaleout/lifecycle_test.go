@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
-	"github.com/auth0-worker/auth0-worker/internal/e2e"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 )
 
 // hookToken is the bearer token the emulator's event stream sends and the
@@ -89,7 +89,7 @@ func (l *lifeEvents) add(id, typ string) {
 // the last tick, and every 4th of the previous tick's a second time (a
 // distinct updated_at: 50ms later). It returns when cr is done and every
 // user got its updates.
-func (l *lifeEvents) updateDuring(t *testing.T, emu *emulator.Emulator, cr *e2e.Creator) <-chan struct{} {
+func (l *lifeEvents) updateDuring(t *testing.T, emu *emulator.Emulator, cr *testkit.Creator) <-chan struct{} {
 	done := make(chan struct{})
 	t.Cleanup(func() { <-done })
 	go func() {
@@ -136,10 +136,10 @@ func (l *lifeEvents) updateDuring(t *testing.T, emu *emulator.Emulator, cr *e2e.
 // each is there exactly once (by Nats-Msg-Id) on the subject of its type,
 // with the CloudEvent's id, type and subject (the user id) matching, and
 // nothing else is. It returns the messages.
-func (l *lifeEvents) exactlyOnce(t *testing.T, js jetstream.JetStream, within time.Duration) []e2e.Msg {
+func (l *lifeEvents) exactlyOnce(t *testing.T, js jetstream.JetStream, within time.Duration) []testkit.Msg {
 	t.Helper()
-	e2e.WaitCount(t, js, "AUTH0_USERS", uint64(len(l.want)), within)
-	msgs := e2e.Msgs(t, js, "AUTH0_USERS")
+	testkit.WaitCount(t, js, "AUTH0_USERS", uint64(len(l.want)), within)
+	msgs := testkit.Msgs(t, js, "AUTH0_USERS")
 	got := map[string]int{}
 	var bad []string
 	for _, m := range msgs {

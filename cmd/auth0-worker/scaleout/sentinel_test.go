@@ -8,7 +8,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
-	"github.com/auth0-worker/auth0-worker/internal/e2e"
+	"github.com/auth0-worker/auth0-worker/internal/testkit"
 	"github.com/auth0-worker/auth0-worker/internal/testnats"
 	"github.com/auth0-worker/auth0-worker/internal/testpki"
 	"github.com/auth0-worker/auth0-worker/internal/testredis"
@@ -46,22 +46,22 @@ func TestRedisSentinelMasterLoss(t *testing.T) {
 		"REDIS_SENTINEL_ADDRS="+ss.SentinelAddr, "REDIS_SENTINEL_MASTER="+testredis.MasterName,
 		"REDIS_SENTINEL_USERNAME="+ss.SentinelUser, "REDIS_SENTINEL_PASSWORD="+ss.SentinelPassword), redisAuthEnv(p)...)
 	dir := t.TempDir()
-	workers := []*e2e.Worker{e2e.Start(t, dir, env), e2e.Start(t, dir, env)}
+	workers := []*testkit.Worker{testkit.Start(t, dir, env), testkit.Start(t, dir, env)}
 	testwait.For(t, 15*time.Second, "a worker to lead", func() bool { return workers[0].IsLeader() || workers[1].IsLeader() })
 	overlap := watchLeaders(t, workers)
 	js := client(t, ns.Connect(t))
 
 	start := time.Now()
-	cr := e2e.CreateUsers(t, emu.Emulator, "sentinel", 400, 5*time.Second)
+	cr := testkit.CreateUsers(t, emu.Emulator, "sentinel", 400, 5*time.Second)
 	<-time.After(time.Until(start.Add(time.Second)))
 	ss.Master.Stop()
 	killed := time.Now()
 	promoted := ss.WaitPromotion(t, ss.Master.Addr(), 20*time.Second)
 	ids := cr.Wait()
-	msgs := e2e.UsersExactlyOnce(t, js, ids, 30*time.Second)
-	next := e2e.FirstStoredAfter(msgs, promoted)
+	msgs := testkit.UsersExactlyOnce(t, js, ids, 30*time.Second)
+	next := testkit.FirstStoredAfter(msgs, promoted)
 	longest := overlap()
-	p99, n := e2e.LagP99(t, msgs, start, time.Now())
+	p99, n := testkit.LagP99(t, msgs, start, time.Now())
 	t.Logf("RELIABILITY Redis master kill (Sentinel, TLS, ACL): promoted %v after the kill; next event stored %v after the promotion; longest two-leader overlap %v (LEASE_TTL %v); creation-to-stored p99 %v over %d events",
 		promoted.Sub(killed).Round(time.Millisecond), next.Sub(promoted).Round(time.Millisecond), longest, leaseTTL, p99.Round(time.Millisecond), n)
 	if next.IsZero() || next.Sub(promoted) > resumeMargin {
@@ -84,7 +84,7 @@ func TestRedisSentinelMasterLoss(t *testing.T) {
 // watchLeaders samples the workers' leader gauges every 50ms until the
 // returned function is called; it returns the longest stretch during which
 // more than one worker reported leading.
-func watchLeaders(t *testing.T, workers []*e2e.Worker) func() time.Duration {
+func watchLeaders(t *testing.T, workers []*testkit.Worker) func() time.Duration {
 	stop, done := make(chan struct{}), make(chan struct{})
 	var mu sync.Mutex
 	var longest time.Duration

@@ -1,11 +1,8 @@
-// Package e2e runs auth0-worker processes against real servers for
-// process-level tests: start, wait for "running", scrape metrics, kill; read
-// streams back and assert exactly once. The worker is the test binary itself
-// (internal/testproc): a test package's TestMain calls testproc.Main.
-package e2e
+package testkit
 
 import (
 	"bufio"
+	"io"
 	"net"
 	"net/http"
 	"regexp"
@@ -21,22 +18,32 @@ import (
 // Worker is one auth0-worker child process.
 type Worker struct {
 	*testproc.Process
-	addr string
+	addr string // HTTP address from the "running" line; "" until then
 }
 
 var runningLine = regexp.MustCompile(`"msg":"auth0-worker running"[^\n]*"http":"([^"]+)"`)
 
-// Start runs the worker with env (KEY=VALUE; "run" unless args say
-// otherwise) in dir and waits for its "running" line. A data race the child
-// reports fails the test.
-func Start(t *testing.T, dir string, env []string, args ...string) *Worker {
+// Launch runs the worker with exactly env (KEY=VALUE, see testproc.Start)
+// and args in dir, without waiting for anything. A data race the child
+// reports fails the test (a SIGKILLed child never gets to exit 66).
+func Launch(t *testing.T, dir string, env []string, args ...string) *Worker {
 	t.Helper()
-	w := &Worker{Process: testproc.Start(t, dir, append([]string{"HTTP_ADDR=127.0.0.1:0", "LOG_LEVEL=info"}, env...), args...)}
+	w := &Worker{Process: testproc.Start(t, dir, env, args...)}
 	t.Cleanup(func() {
 		if out := w.Out.String(); strings.Contains(out, "WARNING: DATA RACE") {
-			t.Errorf("the worker reported a data race:\n%s", out[strings.Index(out, "WARNING: DATA RACE"):])
+			i := strings.Index(out, "WARNING: DATA RACE")
+			t.Errorf("the worker reported a data race:\n%s", out[i:min(len(out), i+4000)])
 		}
 	})
+	return w
+}
+
+// Start runs the worker ("run" unless args say otherwise) with an HTTP
+// server on a free port and info logs (env may override both), and waits
+// for its "running" line.
+func Start(t *testing.T, dir string, env []string, args ...string) *Worker {
+	t.Helper()
+	w := Launch(t, dir, append([]string{"HTTP_ADDR=127.0.0.1:0", "LOG_LEVEL=info"}, env...), args...)
 	testwait.For(t, 30*time.Second, "the worker's 'running' line", func() bool {
 		if m := runningLine.FindStringSubmatch(w.Out.String()); m != nil {
 			w.addr = m[1]
@@ -49,21 +56,35 @@ func Start(t *testing.T, dir string, env []string, args ...string) *Worker {
 	return w
 }
 
-// Kill SIGKILLs the worker and reaps it.
-func (w *Worker) Kill(t *testing.T) {
-	t.Helper()
-	if err := w.Cmd.Process.Kill(); err != nil {
-		t.Fatalf("kill worker: %v", err)
+// get fetches path from the worker's HTTP server (nil when it fails).
+func (w *Worker) get(path string) *http.Response {
+	if w.addr == "" {
+		return nil
 	}
-	_ = w.Cmd.Wait()
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + w.addr + path)
+	if err != nil {
+		return nil
+	}
+	return resp
+}
+
+// Ready reports whether /readyz answers 200.
+func (w *Worker) Ready() bool {
+	resp := w.get("/readyz")
+	if resp == nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
 }
 
 // Metric sums the series of metric name whose labels contain labelSubstr;
 // ok is false when the scrape failed.
 func (w *Worker) Metric(name, labelSubstr string) (sum float64, ok bool) {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + w.addr + "/metrics")
-	if err != nil {
+	resp := w.get("/metrics")
+	if resp == nil {
 		return 0, false
 	}
 	defer resp.Body.Close()

@@ -1,4 +1,4 @@
-package e2e
+package testkit
 
 import (
 	"context"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
 // Msg is one stored message read back from a stream.
@@ -39,7 +41,7 @@ func Retry(within time.Duration, fn func(ctx context.Context) error) error {
 }
 
 // Msgs reads a stream's content by sequence.
-func Msgs(t *testing.T, js jetstream.JetStream, stream string) []Msg {
+func Msgs(t testing.TB, js jetstream.JetStream, stream string) []Msg {
 	t.Helper()
 	var out []Msg
 	err := Retry(20*time.Second, func(ctx context.Context) error {
@@ -72,46 +74,73 @@ func Msgs(t *testing.T, js jetstream.JetStream, stream string) []Msg {
 
 // Count is a stream's message count, 0 while it cannot be read.
 func Count(js jetstream.JetStream, stream string) uint64 {
+	st, _ := state(js, stream)
+	return st.Msgs
+}
+
+// state reads a stream's state within 2s; ok is false when it cannot.
+func state(js jetstream.JetStream, stream string) (st jetstream.StreamState, ok bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s, err := js.Stream(ctx, stream)
 	if err != nil {
-		return 0
+		return st, false
 	}
 	info, err := s.Info(ctx)
 	if err != nil {
-		return 0
+		return st, false
 	}
-	return info.State.Msgs
+	return info.State, true
 }
 
-// WaitCount waits until stream holds at least n messages.
-func WaitCount(t *testing.T, js jetstream.JetStream, stream string, n uint64, within time.Duration) {
+// WaitCount waits until stream holds at least n messages (0 while it cannot
+// be read, e.g. NATS restarting) and returns when its last one was stored.
+func WaitCount(t testing.TB, js jetstream.JetStream, stream string, n uint64, within time.Duration) time.Time {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for Count(js, stream) < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v %s holds %d messages, want %d", within, stream, Count(js, stream), n)
-		}
-		time.Sleep(25 * time.Millisecond)
+	var last time.Time
+	testwait.For(t, within, fmt.Sprintf("%d messages in %s", n, stream), func() bool {
+		st, ok := state(js, stream)
+		last = st.LastTime
+		return ok && st.Msgs >= n
+	})
+	return last
+}
+
+// State is a stream's state; the test fails when it cannot be read.
+func State(t testing.TB, js jetstream.JetStream, stream string) jetstream.StreamState {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatalf("stream %s: %v", stream, err)
 	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatalf("stream %s info: %v", stream, err)
+	}
+	return info.State
 }
 
 // UsersExactlyOnce waits until AUTH0_USERS holds len(ids) events, then
-// asserts every user is there exactly once with Nats-Msg-Id equal to the
-// CloudEvent id, and nothing else is. It returns the messages.
-func UsersExactlyOnce(t *testing.T, js jetstream.JetStream, ids []string, within time.Duration) []Msg {
+// asserts every user is there exactly once as a created event (subject
+// auth0.users.created, type com.auth0.user.created) with Nats-Msg-Id equal
+// to the CloudEvent id, and nothing else is. It returns the messages.
+func UsersExactlyOnce(t testing.TB, js jetstream.JetStream, ids []string, within time.Duration) []Msg {
 	t.Helper()
 	WaitCount(t, js, "AUTH0_USERS", uint64(len(ids)), within)
 	msgs := Msgs(t, js, "AUTH0_USERS")
 	byUser, byMsgID := map[string]int{}, map[string]int{}
 	for _, m := range msgs {
-		var ev struct{ ID, Subject string }
+		var ev struct{ ID, Subject, Type string }
 		if err := json.Unmarshal(m.Data, &ev); err != nil {
 			t.Fatalf("seq %d: not a CloudEvent: %v", m.Seq, err)
 		}
-		if id := m.Header.Get(jetstream.MsgIDHeader); id != ev.ID {
+		if id := m.Header.Get(jetstream.MsgIDHeader); id == "" || id != ev.ID {
 			t.Errorf("seq %d: Nats-Msg-Id %q, CloudEvent id %q", m.Seq, id, ev.ID)
+		}
+		if m.Subject != "auth0.users.created" || ev.Type != "com.auth0.user.created" {
+			t.Errorf("seq %d: subject %q type %q", m.Seq, m.Subject, ev.Type)
 		}
 		byUser[ev.Subject]++
 		byMsgID[ev.ID]++
@@ -153,7 +182,7 @@ func FirstStoredAfter(msgs []Msg, at time.Time) time.Time {
 // LagP99 is the 99th percentile, over the events stored in [from, to), of
 // the time from the user's creation (the CloudEvent time) to the event's
 // storing: the publish latency a consumer sees. n is how many events.
-func LagP99(t *testing.T, msgs []Msg, from, to time.Time) (p99 time.Duration, n int) {
+func LagP99(t testing.TB, msgs []Msg, from, to time.Time) (p99 time.Duration, n int) {
 	t.Helper()
 	var lags []time.Duration
 	for _, m := range msgs {
