@@ -86,10 +86,11 @@ type testEnv struct {
 	c   *auth0.Client
 }
 
-func newEnv(t testing.TB, ecfg emulator.Config, mod func(*auth0.Config)) *testEnv {
+func newEnv(t testing.TB, ecfg emulator.Config, mod func(*auth0.Config), opts ...emulatortest.ServerOption) *testEnv {
 	t.Helper()
-	srv := emulatortest.NewServer(t, ecfg)
+	srv := emulatortest.NewServer(t, ecfg, opts...)
 	ct := newContractTransport(t)
+	ct.base = srv.Transport()
 	cfg := auth0.Config{
 		BaseURL:      srv.URL,
 		ClientID:     srv.ClientID,

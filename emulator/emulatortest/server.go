@@ -28,7 +28,8 @@ type Server struct {
 	addr    string
 	handler http.Handler
 
-	mem *memhttp.Server // set by InMemory; then addr, mu and srv are unused
+	mem *memhttp.Server // set by InMemory; then addr, tr, mu and srv are unused
+	tr  *http.Transport // this server's own pool of loopback connections
 
 	mu  sync.Mutex
 	srv *http.Server
@@ -86,6 +87,7 @@ func NewServer(t testing.TB, cfg emulator.Config, opts ...ServerOption) *Server 
 			t.Fatalf("emulator: listen: %v", err)
 		}
 		s.addr = ln.Addr().String()
+		s.tr = http.DefaultTransport.(*http.Transport).Clone()
 		s.URL = "http://" + s.addr
 		s.serve(ln)
 	}
@@ -95,12 +97,12 @@ func NewServer(t testing.TB, cfg emulator.Config, opts ...ServerOption) *Server 
 }
 
 // Transport is the RoundTripper that reaches the server: the in-memory one
-// with InMemory, else http.DefaultTransport.
+// with InMemory, else a transport of this server's own.
 func (s *Server) Transport() http.RoundTripper {
 	if s.mem != nil {
 		return s.mem.Transport()
 	}
-	return http.DefaultTransport
+	return s.tr
 }
 
 // Client is an http.Client over Transport.
@@ -181,4 +183,5 @@ func (s *Server) Close() {
 		_ = srv.Shutdown(ctx)
 		_ = srv.Close()
 	}
+	s.tr.CloseIdleConnections()
 }

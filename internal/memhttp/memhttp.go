@@ -28,6 +28,10 @@ const URL = "http://emulator.invalid"
 type Server struct {
 	handler   http.Handler
 	transport *http.Transport
+	// running counts handlers in progress: Close waits for them, so that
+	// a handler asleep on a timer (e.g. a latency knob, which a request
+	// with an unread body cannot interrupt) ends before the bubble does.
+	running handlers
 
 	mu  sync.Mutex
 	ln  *listener    // nil while stopped
@@ -36,7 +40,12 @@ type Server struct {
 
 // New starts serving h.
 func New(h http.Handler) *Server {
-	s := &Server{handler: h}
+	s := &Server{}
+	s.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.running.enter()
+		defer s.running.leave()
+		h.ServeHTTP(w, r)
+	})
 	s.transport = &http.Transport{DialContext: s.dial, ForceAttemptHTTP2: false}
 	s.Start()
 	return s
@@ -74,8 +83,49 @@ func (s *Server) Stop() {
 	s.transport.CloseIdleConnections()
 }
 
-// Close stops the server for good; every goroutine it started ends.
-func (s *Server) Close() { s.Stop() }
+// Close stops the server for good and waits for the handlers in progress
+// to return.
+func (s *Server) Close() {
+	s.Stop()
+	s.running.wait()
+}
+
+// handlers counts handlers in progress. (A sync.WaitGroup may not be
+// added to while a Wait is under way, which is what a request arriving
+// during Close would do.)
+type handlers struct {
+	mu   sync.Mutex
+	n    int
+	idle chan struct{} // closed when n drops to 0
+}
+
+func (h *handlers) enter() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == 0 {
+		h.idle = make(chan struct{})
+	}
+	h.n++
+}
+
+func (h *handlers) leave() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n--
+	if h.n == 0 {
+		close(h.idle)
+	}
+}
+
+func (h *handlers) wait() {
+	h.mu.Lock()
+	idle := h.idle
+	n := h.n
+	h.mu.Unlock()
+	if n > 0 {
+		<-idle
+	}
+}
 
 func (s *Server) dial(ctx context.Context, _, _ string) (net.Conn, error) {
 	s.mu.Lock()
