@@ -194,7 +194,7 @@ func (c *Client) tokenAttempt(ctx context.Context, endpoint string, body []byte)
 	retry = resp.StatusCode == 429 || resp.StatusCode >= 500
 	if resp.StatusCode == 429 {
 		at := parseRateInfo(resp.Header, time.Now()).retryAt()
-		if d := at.Sub(time.Now()); d > 0 && retry {
+		if d := time.Until(at); d > 0 && retry {
 			if err := sleepCtx(ctx, d); err != nil {
 				return "", 0, false, te
 			}
