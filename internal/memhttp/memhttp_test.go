@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"syscall"
 	"testing"
 	"testing/synctest"
@@ -101,6 +102,28 @@ func TestStopStart(t *testing.T) {
 		s.Start()
 		if b, err := get(); err != nil || b != "ok" {
 			t.Fatalf("after Start: %q, %v", b, err)
+		}
+	})
+}
+
+// Close waits for a handler that cannot notice its client leaving (it
+// sleeps before reading the body), so the bubble ends with no goroutine left.
+func TestCloseWaitsForHandlers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var finished bool
+		s := New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(time.Minute)
+			finished = true
+		}))
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "POST", URL+"/", strings.NewReader("body"))
+		if _, err := s.Client().Do(req); !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("err %v, want a deadline", err)
+		}
+		s.Close()
+		if !finished {
+			t.Fatal("Close returned before the handler")
 		}
 	})
 }
