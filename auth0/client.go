@@ -35,7 +35,6 @@ type Client struct {
 	gate     *gate
 	rps      *rate.Limiter // nil without MaxRPS
 	allow    []allowRule
-	now      func() time.Time
 }
 
 func newClient(cfg Config) (*Client, error) {
@@ -47,7 +46,7 @@ func newClient(cfg Config) (*Client, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
-	c := &Client{cfg: cfg, base: base, now: time.Now}
+	c := &Client{cfg: cfg, base: base}
 	c.audience = cfg.Audience
 	if c.audience == "" {
 		c.audience = base.String() + "/api/v2/"
@@ -63,7 +62,7 @@ func newClient(cfg Config) (*Client, error) {
 	c.hc = httpClient(cfg.HTTPClient)
 	withTracing(c.hc, cfg.TracerProvider)
 	c.tokens = &tokenSource{c: c}
-	c.gate = newGate(c.now)
+	c.gate = newGate()
 	if cfg.MaxRPS > 0 {
 		c.rps = rate.NewLimiter(rate.Limit(cfg.MaxRPS), max(int(cfg.MaxRPS), 1))
 	}

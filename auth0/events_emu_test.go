@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
@@ -183,28 +184,7 @@ func TestEventsErrors(t *testing.T) {
 			t.Fatalf("with Reconnect: %v", err)
 		}
 	})
-	t.Run("cursor expired", func(t *testing.T) {
-		clock := &fakeClock{t: time.Now()}
-		env := newEnv(t, emulator.Config{Now: clock.Now, Knobs: emulator.Knobs{EventsRetention: time.Hour, EventsHeartbeat: 20 * time.Millisecond}}, nil)
-		if _, err := env.emu.CreateUsers([]emulator.SeedUser{{Email: "x@example.com"}}); err != nil {
-			t.Fatal(err)
-		}
-		s, err := env.c.SubscribeEvents(ctx, auth0.EventParams{FromTimestamp: clock.Now().Add(-time.Minute)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		ev, err := s.Next(ctx)
-		if err != nil || ev.Type != "user.created" {
-			t.Fatalf("Next = %+v, %v", ev, err)
-		}
-		s.Close()
-		clock.Add(2 * time.Hour)
-		_, err = env.c.SubscribeEvents(ctx, auth0.EventParams{LastEventID: ev.Offset, Reconnect: true})
-		var ae *auth0.APIError
-		if !errors.Is(err, auth0.ErrCursorExpired) || !errors.As(err, &ae) || ae.Status != 410 {
-			t.Fatalf("err = %v", err)
-		}
-	})
+	t.Run("cursor expired", func(t *testing.T) { synctest.Test(t, testCursorExpired) })
 	t.Run("offset the server cannot place", func(t *testing.T) {
 		env := newEnv(t, emulator.Config{}, nil)
 		_, err := env.c.SubscribeEvents(ctx, auth0.EventParams{LastEventID: "not-an-offset", Reconnect: true})
@@ -257,4 +237,28 @@ func countOK(env *testEnv) int {
 		}
 	}
 	return n
+}
+
+// A cursor older than the retention is refused with 410 on resume.
+func testCursorExpired(t *testing.T) {
+	ctx := context.Background()
+	env := newMemEnv(t, emulator.Config{Knobs: emulator.Knobs{EventsRetention: time.Hour, EventsHeartbeat: 20 * time.Millisecond}}, nil)
+	if _, err := env.emu.CreateUsers([]emulator.SeedUser{{Email: "x@example.com"}}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := env.c.SubscribeEvents(ctx, auth0.EventParams{FromTimestamp: time.Now().Add(-time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := s.Next(ctx)
+	if err != nil || ev.Type != "user.created" {
+		t.Fatalf("Next = %+v, %v", ev, err)
+	}
+	s.Close()
+	time.Sleep(2 * time.Hour)
+	_, err = env.c.SubscribeEvents(ctx, auth0.EventParams{LastEventID: ev.Offset, Reconnect: true})
+	var ae *auth0.APIError
+	if !errors.Is(err, auth0.ErrCursorExpired) || !errors.As(err, &ae) || ae.Status != 410 {
+		t.Fatalf("err = %v", err)
+	}
 }

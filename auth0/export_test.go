@@ -7,11 +7,5 @@ import "time"
 
 var EscapeID = escapeID
 
-// SetClock replaces the client's clock (token refresh and rate-limit timing).
-func SetClock(c *Client, now func() time.Time) {
-	c.now = now
-	c.gate.now = now
-}
-
 // BlockedUntil is the time before which the client sends nothing (after a 429).
 func BlockedUntil(c *Client) time.Time { return c.gate.blockedUntil() }

@@ -85,10 +85,11 @@ type testEnv struct {
 	c   *auth0.Client
 }
 
-func newEnv(t testing.TB, ecfg emulator.Config, mod func(*auth0.Config)) *testEnv {
+func newEnv(t testing.TB, ecfg emulator.Config, mod func(*auth0.Config), opts ...emulatortest.ServerOption) *testEnv {
 	t.Helper()
-	srv := testkit.Emulator(t, ecfg)
+	srv := testkit.Emulator(t, ecfg, opts...)
 	ct := newContractTransport(t)
+	ct.base = srv.Transport()
 	c := testkit.Auth0Client(t, srv, func(cfg *auth0.Config) {
 		cfg.HTTPClient = &http.Client{Transport: ct}
 		cfg.APICallAllow = []string{"GET /users*", "POST /users", "PATCH /users/*"}

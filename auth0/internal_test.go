@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -17,7 +18,11 @@ func gateWaiting(g *gate) int {
 // A request already waiting for one 429's reset waits again when a newer
 // 429 pushes the reset later.
 func TestGateRechecksWhenA429PushesTheResetLater(t *testing.T) {
-	g := newGate(time.Now)
+	synctest.Test(t, testGateRechecksWhenA429PushesTheResetLater)
+}
+
+func testGateRechecksWhenA429PushesTheResetLater(t *testing.T) {
+	g := newGate()
 	ctx := context.Background()
 	if err := g.acquire(ctx); err != nil {
 		t.Fatal(err)
@@ -34,12 +39,9 @@ func TestGateRechecksWhenA429PushesTheResetLater(t *testing.T) {
 		}
 		got <- time.Now()
 	}()
-	deadline := time.Now().Add(5 * time.Second)
-	for gateWaiting(g) != 1 {
-		if time.Now().After(deadline) {
-			t.Fatal("the waiter never blocked")
-		}
-		time.Sleep(time.Millisecond) // polling a condition with a deadline
+	synctest.Wait()
+	if gateWaiting(g) != 1 {
+		t.Fatal("the waiter never blocked")
 	}
 	second := time.Now().Add(600 * time.Millisecond)
 	g.release(rateInfo{ok: true, remaining: 0, retryAfter: second}, 429)
@@ -50,7 +52,11 @@ func TestGateRechecksWhenA429PushesTheResetLater(t *testing.T) {
 
 // With Remaining 0 nothing goes before the reset; after it, one probe.
 func TestGateRemainingZeroWaitsForReset(t *testing.T) {
-	g := newGate(time.Now)
+	synctest.Test(t, testGateRemainingZeroWaitsForReset)
+}
+
+func testGateRemainingZeroWaitsForReset(t *testing.T) {
+	g := newGate()
 	ctx := context.Background()
 	_ = g.acquire(ctx)
 	reset := time.Now().Add(300 * time.Millisecond)
@@ -76,7 +82,7 @@ func TestGateRemainingZeroWaitsForReset(t *testing.T) {
 // Answers without rate headers do not leave the client probing one request
 // at a time.
 func TestGateWithoutHeaders(t *testing.T) {
-	g := newGate(time.Now)
+	g := newGate()
 	ctx := context.Background()
 	_ = g.acquire(ctx)
 	g.release(rateInfo{}, 200)

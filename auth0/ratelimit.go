@@ -24,8 +24,6 @@ import (
 //     earning a burst of 429s every second.
 //   - Before the first answer with headers one request goes at a time.
 type gate struct {
-	now func() time.Time
-
 	mu       sync.Mutex
 	blocked  time.Time // no request before this (429)
 	known    bool      // remaining/reset come from a real answer
@@ -36,8 +34,8 @@ type gate struct {
 	wake     chan struct{} // closed and replaced when the state changes
 }
 
-func newGate(now func() time.Time) *gate {
-	return &gate{now: now, wake: make(chan struct{})}
+func newGate() *gate {
+	return &gate{wake: make(chan struct{})}
 }
 
 // rateInfo is what one answer said about the budget.
@@ -95,7 +93,7 @@ func (g *gate) acquire(ctx context.Context) error {
 	}()
 	for {
 		g.mu.Lock()
-		now := g.now()
+		now := time.Now()
 		var until time.Time
 		var mayGo bool
 		switch {
@@ -159,7 +157,7 @@ func (g *gate) release(ri rateInfo, status int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.inflight--
-	now := g.now()
+	now := time.Now()
 	if ri.ok {
 		if g.known && ri.reset.Equal(g.reset) && ri.remaining > g.remain {
 			// Same window: answers arrive out of order, and an older one

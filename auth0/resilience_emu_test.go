@@ -7,28 +7,23 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/emulator/emulatortest"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (f *fakeClock) Now() time.Time {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.t
-}
-
-func (f *fakeClock) Add(d time.Duration) {
-	f.mu.Lock()
-	f.t = f.t.Add(d)
-	f.mu.Unlock()
+// newMemEnv is newEnv over an in-memory emulator, for a test inside a
+// synctest bubble: the client, its token cache and rate gate, and the
+// emulator all run on the bubble's fake clock, so waiting for a reset or an
+// expiry costs no real time.
+func newMemEnv(t testing.TB, ecfg emulator.Config, mod func(*auth0.Config)) *testEnv {
+	t.Helper()
+	return newEnv(t, ecfg, mod, emulatortest.InMemory())
 }
 
 func seedOne(t *testing.T, emu *emulator.Emulator) string {
@@ -49,20 +44,20 @@ func statuses(rs []emulator.LoggedRequest) []int {
 }
 
 // The token is refreshed before it expires: no request meets a 401.
-func TestTokenRefreshBeforeExpiry(t *testing.T) {
-	clock := &fakeClock{t: time.Now()}
-	env := newEnv(t, emulator.Config{Now: clock.Now, TokenLifetime: time.Hour}, nil)
-	auth0.SetClock(env.c, clock.Now)
+func TestTokenRefreshBeforeExpiry(t *testing.T) { synctest.Test(t, testTokenRefreshBeforeExpiry) }
+
+func testTokenRefreshBeforeExpiry(t *testing.T) {
+	env := newMemEnv(t, emulator.Config{TokenLifetime: time.Hour}, nil)
 	id := seedOne(t, env.emu)
 	ctx := context.Background()
 	if _, err := env.c.GetUser(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	clock.Add(59 * time.Minute) // inside the refresh margin (a tenth of the lifetime)
+	time.Sleep(59 * time.Minute) // inside the refresh margin (a tenth of the lifetime)
 	if _, err := env.c.GetUser(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	clock.Add(2 * time.Hour) // long expired
+	time.Sleep(2 * time.Hour) // long expired
 	if _, err := env.c.GetUser(ctx, id); err != nil {
 		t.Fatal(err)
 	}
@@ -77,15 +72,20 @@ func TestTokenRefreshBeforeExpiry(t *testing.T) {
 }
 
 // A token Auth0 refuses (expired on its clock, not ours) is replaced once.
-func TestTokenRefreshOn401(t *testing.T) {
-	emuClock := &fakeClock{t: time.Now()}
-	env := newEnv(t, emulator.Config{Now: emuClock.Now, TokenLifetime: time.Hour}, nil)
+func TestTokenRefreshOn401(t *testing.T) { synctest.Test(t, testTokenRefreshOn401) }
+
+func testTokenRefreshOn401(t *testing.T) {
+	// Auth0's clock runs ahead of ours by skew: one bubble has one clock,
+	// and this test needs two that disagree.
+	var skew atomic.Int64
+	auth0Now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	env := newMemEnv(t, emulator.Config{Now: auth0Now, TokenLifetime: time.Hour}, nil)
 	id := seedOne(t, env.emu)
 	ctx := context.Background()
 	if err := env.c.EnsureToken(ctx); err != nil {
 		t.Fatal(err)
 	}
-	emuClock.Add(2 * time.Hour) // Auth0 thinks the token expired; the client does not
+	skew.Store(int64(2 * time.Hour)) // Auth0 thinks the token expired; the client does not
 	if _, err := env.c.GetUser(ctx, id); err != nil {
 		t.Fatalf("GetUser: %v", err)
 	}
@@ -98,7 +98,11 @@ func TestTokenRefreshOn401(t *testing.T) {
 }
 
 func TestWrongSecretIsTokenErrorWithoutSecret(t *testing.T) {
-	env := newEnv(t, emulator.Config{}, func(c *auth0.Config) { c.ClientSecret = "s3cr3t-value-xyz" })
+	synctest.Test(t, testWrongSecretIsTokenErrorWithoutSecret)
+}
+
+func testWrongSecretIsTokenErrorWithoutSecret(t *testing.T) {
+	env := newMemEnv(t, emulator.Config{}, func(c *auth0.Config) { c.ClientSecret = "s3cr3t-value-xyz" })
 	_, err := env.c.GetUser(context.Background(), "auth0|1")
 	var te *auth0.TokenError
 	if !errors.As(err, &te) || te.Status != 401 || te.Code == "" {
@@ -126,74 +130,78 @@ func indexOf(s, sub string) int {
 func TestRateLimit429WaitsForReset(t *testing.T) {
 	for _, retryAfter := range []float64{0, 1} {
 		t.Run(fmt.Sprintf("retry_after_%v", retryAfter), func(t *testing.T) {
-			env := newEnv(t, emulator.Config{Knobs: emulator.Knobs{RateLimit: 2, RateBurst: 2, RetryAfterProbability: retryAfter}}, func(c *auth0.Config) { c.UserAgent = "client-b" })
-			id := seedOne(t, env.emu)
-			ctx := context.Background()
-			// Another process drains the bucket, so this client meets a 429
-			// it could not foresee.
-			other, err := auth0.New(auth0.Config{BaseURL: env.srv.URL, ClientID: env.srv.ClientID, ClientSecret: env.srv.ClientSecret, UserAgent: "client-a", MaxRetries: 1})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := env.c.EnsureToken(ctx); err != nil {
-				t.Fatal(err)
-			}
-			for i := 0; i < 2; i++ {
-				if _, err := other.GetUser(ctx, id); err != nil {
+			synctest.Test(t, func(t *testing.T) {
+				env := newMemEnv(t, emulator.Config{Knobs: emulator.Knobs{RateLimit: 2, RateBurst: 2, RetryAfterProbability: retryAfter}}, func(c *auth0.Config) { c.UserAgent = "client-b" })
+				id := seedOne(t, env.emu)
+				ctx := context.Background()
+				// Another process drains the bucket, so this client meets a 429
+				// it could not foresee.
+				other, err := auth0.New(auth0.Config{BaseURL: env.srv.URL, ClientID: env.srv.ClientID, ClientSecret: env.srv.ClientSecret, UserAgent: "client-a", MaxRetries: 1, HTTPClient: env.srv.Client()})
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			if _, err := env.c.GetUser(ctx, id); err != nil {
-				t.Fatalf("GetUser: %v", err)
-			}
-			ex := env.ct.exchanges()
-			var saw429 bool
-			var notBefore time.Time
-			for _, e := range ex {
-				if e.Path == "/oauth/token" {
-					continue
+				if err := env.c.EnsureToken(ctx); err != nil {
+					t.Fatal(err)
 				}
-				if !notBefore.IsZero() && e.Sent.Before(notBefore) {
-					t.Fatalf("request sent at %v, before the reset %v", e.Sent, notBefore)
+				for i := 0; i < 2; i++ {
+					if _, err := other.GetUser(ctx, id); err != nil {
+						t.Fatal(err)
+					}
 				}
-				if e.Status == 429 {
-					saw429 = true
-					reset, _ := strconv.ParseInt(e.Header.Get("X-RateLimit-Reset"), 10, 64)
-					notBefore = time.Unix(reset, 0)
-					if ra, err := strconv.Atoi(e.Header.Get("Retry-After")); err == nil {
-						if at := e.Answered.Add(time.Duration(ra)*time.Second - time.Second); at.After(notBefore) {
-							notBefore = at // Retry-After counts from the answer (whole seconds, rounded up by the emulator)
+				if _, err := env.c.GetUser(ctx, id); err != nil {
+					t.Fatalf("GetUser: %v", err)
+				}
+				ex := env.ct.exchanges()
+				var saw429 bool
+				var notBefore time.Time
+				for _, e := range ex {
+					if e.Path == "/oauth/token" {
+						continue
+					}
+					if !notBefore.IsZero() && e.Sent.Before(notBefore) {
+						t.Fatalf("request sent at %v, before the reset %v", e.Sent, notBefore)
+					}
+					if e.Status == 429 {
+						saw429 = true
+						reset, _ := strconv.ParseInt(e.Header.Get("X-RateLimit-Reset"), 10, 64)
+						notBefore = time.Unix(reset, 0)
+						if ra, err := strconv.Atoi(e.Header.Get("Retry-After")); err == nil {
+							if at := e.Answered.Add(time.Duration(ra)*time.Second - time.Second); at.After(notBefore) {
+								notBefore = at // Retry-After counts from the answer (whole seconds, rounded up by the emulator)
+							}
 						}
 					}
 				}
-			}
-			if !saw429 {
-				t.Fatal("the client never met a 429; the test proves nothing")
-			}
-			// The emulator's own log agrees: client-b's request after its
-			// 429 arrived at or after the reset.
-			var last429 time.Time
-			for _, r := range env.emu.Requests() {
-				if r.UserAgent != "client-b" || r.Path == "/oauth/token" {
-					continue
+				if !saw429 {
+					t.Fatal("the client never met a 429; the test proves nothing")
 				}
-				if r.Status == 429 {
-					last429 = r.Time
-				} else if !last429.IsZero() && r.Time.Before(notBefore) {
-					t.Fatalf("emulator log: request at %v before the reset %v", r.Time, notBefore)
+				// The emulator's own log agrees: client-b's request after its
+				// 429 arrived at or after the reset.
+				var last429 time.Time
+				for _, r := range env.emu.Requests() {
+					if r.UserAgent != "client-b" || r.Path == "/oauth/token" {
+						continue
+					}
+					if r.Status == 429 {
+						last429 = r.Time
+					} else if !last429.IsZero() && r.Time.Before(notBefore) {
+						t.Fatalf("emulator log: request at %v before the reset %v", r.Time, notBefore)
+					}
 				}
-			}
-			if got := env.requests("GET", "/api/v2/users/"); got[len(got)-1].Status != 200 {
-				t.Fatalf("last status %d", got[len(got)-1].Status)
-			}
+				if got := env.requests("GET", "/api/v2/users/"); got[len(got)-1].Status != 200 {
+					t.Fatalf("last status %d", got[len(got)-1].Status)
+				}
+			})
 		})
 	}
 }
 
 // A 503 on a GET is retried.
-func TestGet503Retried(t *testing.T) {
+func TestGet503Retried(t *testing.T) { synctest.Test(t, testGet503Retried) }
+
+func testGet503Retried(t *testing.T) {
 	obs := &countingObserver{}
-	env := newEnv(t, emulator.Config{Knobs: emulator.Knobs{FaultRate: 1}}, func(c *auth0.Config) { c.Observer = obs })
+	env := newMemEnv(t, emulator.Config{Knobs: emulator.Knobs{FaultRate: 1}}, func(c *auth0.Config) { c.Observer = obs })
 	obs.onResp = func(op string, status int) {
 		if status == 503 && obs.get("users.get 503") == 2 {
 			env.emu.SetKnobs(func(k *emulator.Knobs) { k.FaultRate = 0 })
@@ -209,8 +217,10 @@ func TestGet503Retried(t *testing.T) {
 }
 
 // A GET that keeps failing gives up after MaxRetries with Auth0's error.
-func TestGet503GivesUp(t *testing.T) {
-	env := newEnv(t, emulator.Config{Knobs: emulator.Knobs{FaultRate: 1}}, func(c *auth0.Config) { c.MaxRetries = 2 })
+func TestGet503GivesUp(t *testing.T) { synctest.Test(t, testGet503GivesUp) }
+
+func testGet503GivesUp(t *testing.T) {
+	env := newMemEnv(t, emulator.Config{Knobs: emulator.Knobs{FaultRate: 1}}, func(c *auth0.Config) { c.MaxRetries = 2 })
 	_, err := env.c.GetUser(context.Background(), "auth0|x")
 	var ae *auth0.APIError
 	if !errors.As(err, &ae) || ae.Status != 503 {
@@ -223,7 +233,11 @@ func TestGet503GivesUp(t *testing.T) {
 
 // A create whose attempt timed out is not retried and says the outcome is unknown.
 func TestCreateTimeoutIsAmbiguousAndNotRetried(t *testing.T) {
-	env := newEnv(t, emulator.Config{}, func(c *auth0.Config) { c.AttemptTimeout = 150 * time.Millisecond })
+	synctest.Test(t, testCreateTimeoutIsAmbiguousAndNotRetried)
+}
+
+func testCreateTimeoutIsAmbiguousAndNotRetried(t *testing.T) {
+	env := newMemEnv(t, emulator.Config{}, func(c *auth0.Config) { c.AttemptTimeout = 150 * time.Millisecond })
 	ctx := context.Background()
 	if err := env.c.EnsureToken(ctx); err != nil {
 		t.Fatal(err)
@@ -248,8 +262,10 @@ func TestCreateTimeoutIsAmbiguousAndNotRetried(t *testing.T) {
 }
 
 // A 503 on a create is ambiguous (Auth0 may have processed it): not retried.
-func TestCreate503IsAmbiguous(t *testing.T) {
-	env := newEnv(t, emulator.Config{Knobs: emulator.Knobs{FaultRate: 1}}, nil)
+func TestCreate503IsAmbiguous(t *testing.T) { synctest.Test(t, testCreate503IsAmbiguous) }
+
+func testCreate503IsAmbiguous(t *testing.T) {
+	env := newMemEnv(t, emulator.Config{Knobs: emulator.Knobs{FaultRate: 1}}, nil)
 	_, err := env.c.CreateUser(context.Background(), json.RawMessage(`{"connection":"Username-Password-Authentication","email":"t@example.com","password":"Passw0rd!x"}`))
 	var ae *auth0.APIError
 	if !errors.Is(err, auth0.ErrAmbiguous) || !errors.As(err, &ae) || ae.Status != 503 {
@@ -261,8 +277,10 @@ func TestCreate503IsAmbiguous(t *testing.T) {
 }
 
 // A 429 on a create was certainly not processed: retried.
-func TestCreate429Retried(t *testing.T) {
-	env := newEnv(t, emulator.Config{Knobs: emulator.Knobs{RateLimit: 5, RateBurst: 1}}, nil)
+func TestCreate429Retried(t *testing.T) { synctest.Test(t, testCreate429Retried) }
+
+func testCreate429Retried(t *testing.T) {
+	env := newMemEnv(t, emulator.Config{Knobs: emulator.Knobs{RateLimit: 5, RateBurst: 1}}, nil)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	errs := make(chan error, 4)
@@ -288,8 +306,10 @@ func TestCreate429Retried(t *testing.T) {
 
 // The network being down: a GET ends wrapping ErrUnavailable; a create is
 // retried (the connection was never made) and ends the same way.
-func TestUnreachable(t *testing.T) {
-	env := newEnv(t, emulator.Config{}, func(c *auth0.Config) { c.MaxRetries = 1 })
+func TestUnreachable(t *testing.T) { synctest.Test(t, testUnreachable) }
+
+func testUnreachable(t *testing.T) {
+	env := newMemEnv(t, emulator.Config{}, func(c *auth0.Config) { c.MaxRetries = 1 })
 	ctx := context.Background()
 	if err := env.c.EnsureToken(ctx); err != nil {
 		t.Fatal(err)
@@ -307,8 +327,10 @@ func TestUnreachable(t *testing.T) {
 
 // 50 goroutines sharing one client against a 10 req/s bucket all get their
 // answers, with few 429s.
-func TestSharedBudget50Goroutines(t *testing.T) {
-	env := newEnv(t, emulator.Config{Knobs: emulator.Knobs{RateLimit: 10, RateBurst: 10}}, nil)
+func TestSharedBudget50Goroutines(t *testing.T) { synctest.Test(t, testSharedBudget50Goroutines) }
+
+func testSharedBudget50Goroutines(t *testing.T) {
+	env := newMemEnv(t, emulator.Config{Knobs: emulator.Knobs{RateLimit: 10, RateBurst: 10}}, nil)
 	id := seedOne(t, env.emu)
 	ctx := context.Background()
 	var wg sync.WaitGroup

@@ -231,7 +231,7 @@ func (c *Client) readResponse(ctx context.Context, cl *call, u *url.URL, resp *h
 // settle reports an answer to the rate-limit gate (which releases the
 // caller's slot) and to the observer.
 func (c *Client) settle(op string, resp *http.Response) rateInfo {
-	ri := parseRateInfo(resp.Header, c.now())
+	ri := parseRateInfo(resp.Header, time.Now())
 	c.gate.release(ri, resp.StatusCode)
 	c.observe(op, resp.StatusCode)
 	if ri.ok && c.cfg.Observer != nil {

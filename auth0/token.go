@@ -36,7 +36,7 @@ type tokenSource struct {
 func (t *tokenSource) get(ctx context.Context) (string, uint64, error) {
 	for {
 		t.mu.Lock()
-		if t.token != "" && t.c.now().Before(t.refresh) {
+		if t.token != "" && time.Now().Before(t.refresh) {
 			tok, gen := t.token, t.gen
 			t.mu.Unlock()
 			return tok, gen, nil
@@ -71,7 +71,7 @@ func (t *tokenSource) get(ctx context.Context) (string, uint64, error) {
 		if margin > time.Minute {
 			margin = time.Minute
 		}
-		t.refresh = t.c.now().Add(lifetime - margin)
+		t.refresh = time.Now().Add(lifetime - margin)
 		gen := t.gen
 		t.mu.Unlock()
 		return tok, gen, nil
@@ -193,8 +193,8 @@ func (c *Client) tokenAttempt(ctx context.Context, endpoint string, body []byte)
 	te.Code, te.Description = c.redact(te.Code), c.redact(te.Description)
 	retry = resp.StatusCode == 429 || resp.StatusCode >= 500
 	if resp.StatusCode == 429 {
-		at := parseRateInfo(resp.Header, c.now()).retryAt()
-		if d := at.Sub(c.now()); d > 0 && retry {
+		at := parseRateInfo(resp.Header, time.Now()).retryAt()
+		if d := time.Until(at); d > 0 && retry {
 			if err := sleepCtx(ctx, d); err != nil {
 				return "", 0, false, te
 			}

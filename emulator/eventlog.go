@@ -105,12 +105,7 @@ func newEventLog(e *Emulator) *eventLog {
 // holding the log lock.
 func (l *eventLog) retention() time.Duration { return l.e.Knobs().EventsRetention }
 
-func (l *eventLog) now() time.Time {
-	if l.e.cfg.Now != nil {
-		return l.e.cfg.Now()
-	}
-	return time.Now()
-}
+func (l *eventLog) now() time.Time { return l.e.now() }
 
 // append records one event. eventType is "user.created", "user.updated" or
 // "user.deleted"; user is the user object JSON exactly as GET /users/{id}

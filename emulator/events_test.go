@@ -10,45 +10,40 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/memhttp"
 )
 
 // evWait bounds every wait of these tests; nothing sleeps to synchronise.
 const evWait = 5 * time.Second
 
-// evClock is a controllable clock for Config.Now.
-type evClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newEvClock() *evClock {
-	return &evClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *evClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *evClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// evTarget is where evOpen connects: a stream URL and a client reaching it.
+type evTarget struct {
+	url    string
+	client *http.Client
 }
 
 // evServe starts the events handler alone (no router, no middleware).
-func evServe(t testing.TB, cfg Config) (*Emulator, string) {
+func evServe(t testing.TB, cfg Config) (*Emulator, evTarget) {
 	t.Helper()
 	e := New(cfg)
 	srv := httptest.NewServer(http.HandlerFunc(e.serveEvents))
 	t.Cleanup(srv.Close)
-	return e, srv.URL + "/api/v2/events"
+	return e, evTarget{srv.URL + "/api/v2/events", srv.Client()}
+}
+
+// evServeMem is evServe over in-memory connections, for a test in a
+// synctest bubble (see startMemServer).
+func evServeMem(t testing.TB, cfg Config) (*Emulator, evTarget) {
+	t.Helper()
+	e := New(cfg)
+	srv := memhttp.New(http.HandlerFunc(e.serveEvents))
+	t.Cleanup(srv.Close)
+	return e, evTarget{memhttp.URL + "/api/v2/events", srv.Client()}
 }
 
 // evUserJSON is a user object as GET /users/{id} answers it.
@@ -84,10 +79,10 @@ type evReq struct {
 
 // evOpen opens a stream and, for a 200, starts reading it. Non-200 answers
 // are returned with their body read into the second result.
-func evOpen(t testing.TB, base string, rq evReq) (*evConn, []byte) {
+func evOpen(t testing.TB, base evTarget, rq evReq) (*evConn, []byte) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	u := base
+	u := base.url
 	if len(rq.query) > 0 {
 		u += "?" + rq.query.Encode()
 	}
@@ -99,7 +94,7 @@ func evOpen(t testing.TB, base string, rq evReq) (*evConn, []byte) {
 	if rq.token != "" {
 		req.Header.Set("Authorization", "Bearer "+rq.token)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := base.client.Do(req)
 	if err != nil {
 		cancel()
 		t.Fatalf("GET %s: %v", u, err)
@@ -399,12 +394,14 @@ func TestEventsResumePrecedence(t *testing.T) {
 	check("from over from_timestamp", users(c, 1), 5)
 }
 
-func TestEventsFromTimestamp(t *testing.T) {
-	clk := newEvClock()
-	e, base := evServe(t, Config{Now: clk.Now})
+func TestEventsFromTimestamp(t *testing.T) { synctest.Test(t, testEventsFromTimestamp) }
+
+func testEventsFromTimestamp(t *testing.T) {
+	start := time.Now()
+	e, base := evServeMem(t, Config{})
 	for i := 1; i <= 3; i++ {
-		e.events.append("user.created", evUserJSON(i, clk.Now()))
-		clk.Advance(10*time.Second + 500*time.Millisecond)
+		e.events.append("user.created", evUserJSON(i, time.Now()))
+		time.Sleep(10*time.Second + 500*time.Millisecond)
 	}
 	// Event 2 happened at +10.5s: from_timestamp +10s (whole seconds) starts
 	// at it; +11s skips it.
@@ -412,15 +409,15 @@ func TestEventsFromTimestamp(t *testing.T) {
 		after time.Duration
 		first int
 	}{{0, 1}, {10 * time.Second, 2}, {11 * time.Second, 3}} {
-		ts := newEvClock().Now().Add(tc.after).Format(time.RFC3339)
+		ts := start.Add(tc.after).Format(time.RFC3339)
 		c, _ := evOpen(t, base, evReq{query: url.Values{"from_timestamp": {ts}}})
 		if u := evDecode(t, c.next(t, evIsEvent)).Event.Data.Object.UserID; u != evUserID(tc.first) {
 			t.Fatalf("from_timestamp %s: first event for %s, want user %d", ts, u, tc.first)
 		}
 	}
 	// After every event: nothing old, new ones arrive.
-	c, _ := evOpen(t, base, evReq{query: url.Values{"from_timestamp": {clk.Now().Add(time.Hour).Format(time.RFC3339)}}})
-	e.events.append("user.created", evUserJSON(9, clk.Now()))
+	c, _ := evOpen(t, base, evReq{query: url.Values{"from_timestamp": {time.Now().Add(time.Hour).Format(time.RFC3339)}}})
+	e.events.append("user.created", evUserJSON(9, time.Now()))
 	if u := evDecode(t, c.next(t, evIsEvent)).Event.Data.Object.UserID; u != evUserID(9) {
 		t.Fatalf("got %s, want user 9", u)
 	}
@@ -504,13 +501,14 @@ func TestEventsResumeExactlyOnce(t *testing.T) {
 	}
 }
 
-func TestEventsRetentionGone(t *testing.T) {
-	clk := newEvClock()
-	e, base := evServe(t, Config{Now: clk.Now, Knobs: Knobs{EventsRetention: time.Hour}})
-	e.events.append("user.created", evUserJSON(1, clk.Now()))
+func TestEventsRetentionGone(t *testing.T) { synctest.Test(t, testEventsRetentionGone) }
+
+func testEventsRetentionGone(t *testing.T) {
+	e, base := evServeMem(t, Config{Knobs: Knobs{EventsRetention: time.Hour}})
+	e.events.append("user.created", evUserJSON(1, time.Now()))
 	old := e.events.offsetOf(1)
-	clk.Advance(30 * time.Minute)
-	e.events.append("user.created", evUserJSON(2, clk.Now()))
+	time.Sleep(30 * time.Minute)
+	e.events.append("user.created", evUserJSON(2, time.Now()))
 	mid := e.events.offsetOf(2)
 
 	// Within the retention: resumes fine.
@@ -523,8 +521,8 @@ func TestEventsRetentionGone(t *testing.T) {
 	}
 	c.close()
 
-	clk.Advance(45 * time.Minute) // event 1 is 75 min old, event 2 45 min
-	if n := func() int { e.events.append("user.updated", evUserJSON(2, clk.Now())); return e.events.len() }(); n != 2 {
+	time.Sleep(45 * time.Minute) // event 1 is 75 min old, event 2 45 min
+	if n := func() int { e.events.append("user.updated", evUserJSON(2, time.Now())); return e.events.len() }(); n != 2 {
 		t.Fatalf("retained %d events, want 2 (event 1 dropped)", n)
 	}
 	for _, rq := range []evReq{{lastEventID: old}, {query: url.Values{"from": {old}}}} {
@@ -555,13 +553,14 @@ func TestEventsRetentionGone(t *testing.T) {
 // TestEventsCursorExpiresInStream: a connected client whose cursor ages past
 // the retention (no heartbeat refreshed it) gets `event: error`
 // cursor_expired and the stream closes.
-func TestEventsCursorExpiresInStream(t *testing.T) {
-	clk := newEvClock()
-	e, base := evServe(t, Config{Now: clk.Now, Knobs: Knobs{EventsRetention: time.Minute, EventsHeartbeat: time.Hour}})
+func TestEventsCursorExpiresInStream(t *testing.T) { synctest.Test(t, testEventsCursorExpiresInStream) }
+
+func testEventsCursorExpiresInStream(t *testing.T) {
+	e, base := evServeMem(t, Config{Knobs: Knobs{EventsRetention: time.Minute, EventsHeartbeat: time.Hour}})
 	c, _ := evOpen(t, base, evReq{})
 	c.next(t, func(m auth0.SSEMessage) bool { return m.Retry > 0 })
-	clk.Advance(2 * time.Minute)
-	e.events.append("user.created", evUserJSON(1, clk.Now())) // wakes the connection
+	time.Sleep(2 * time.Minute)
+	e.events.append("user.created", evUserJSON(1, time.Now())) // wakes the connection
 	rest := c.waitEnd(t)
 	if len(rest) != 1 || rest[0].Event != "error" {
 		t.Fatalf("got %+v, want exactly one event: error before the end", rest)
@@ -670,10 +669,11 @@ func TestEventsDisconnectEndsHandler(t *testing.T) {
 // many events: seeking by time finds the first event at or after it,
 // offsets resolve to their own position, retention drops exactly the
 // events older than it and expires exactly the offsets that predate it.
-func TestEventLogSeekAndRetention(t *testing.T) {
-	clk := newEvClock()
-	start := clk.Now()
-	e := New(Config{Now: clk.Now, Knobs: Knobs{EventsRetention: time.Hour}})
+func TestEventLogSeekAndRetention(t *testing.T) { synctest.Test(t, testEventLogSeekAndRetention) }
+
+func testEventLogSeekAndRetention(t *testing.T) {
+	start := time.Now()
+	e := New(Config{Knobs: Knobs{EventsRetention: time.Hour}})
 	l := e.events
 	const (
 		n    = 5000
@@ -682,13 +682,13 @@ func TestEventLogSeekAndRetention(t *testing.T) {
 	at := func(seq uint64) time.Time { return start.Add(time.Duration((seq-1)/3) * step) }
 	offsets := make([]string, n+1) // by seq
 	for i := 1; i <= n; i++ {
-		l.append("user.created", evUserJSON(i, clk.Now()))
+		l.append("user.created", evUserJSON(i, time.Now()))
 		offsets[i] = l.offsetOf(uint64(i))
 		if i%3 == 0 {
-			clk.Advance(step)
+			time.Sleep(step)
 		}
 	}
-	now := clk.Now()
+	now := time.Now()
 	cut := now.Add(-time.Hour)
 	k := uint64((cut.Sub(start) + step - 1) / step) // first kept group
 	firstKept := 3*k + 1

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
@@ -23,9 +24,16 @@ func newStrictServer(t testing.TB, cfg Config) *Server {
 	return startServer(t, cfg, contract.Middleware(t, contract.WithRequests()))
 }
 
+// newMemStrictServer is newStrictServer over in-memory connections (see
+// startMemServer).
+func newMemStrictServer(t testing.TB, cfg Config) *Server {
+	t.Helper()
+	return startMemServer(t, cfg, contract.Middleware(t, contract.WithRequests()))
+}
+
 func setKnobs(t *testing.T, s *Server, patch string) tresp {
 	t.Helper()
-	resp, err := http.Post(s.URL+"/emulator/knobs", "application/json", strings.NewReader(patch))
+	resp, err := s.Client.Post(s.URL+"/emulator/knobs", "application/json", strings.NewReader(patch))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,10 +238,13 @@ func TestFormBodies(t *testing.T) {
 // A deleted user leaves search results only after the index lag; get-by-id
 // and users-by-email forget it at once.
 func TestDeletedUserLeavesSearchAfterLag(t *testing.T) {
-	clk := newFakeClock()
-	s := newStrictServer(t, Config{Now: clk.Now, Knobs: Knobs{IndexLag: 2 * time.Second}})
+	synctest.Test(t, testDeletedUserLeavesSearchAfterLag)
+}
+
+func testDeletedUserLeavesSearchAfterLag(t *testing.T) {
+	s := newMemStrictServer(t, Config{Knobs: Knobs{IndexLag: 2 * time.Second}})
 	c := newClient(t, s)
-	created := clk.Now().Add(-time.Hour)
+	created := time.Now().Add(-time.Hour)
 	seed := []SeedUser{{UserID: "auth0|gone", Email: "gone@example.com", CreatedAt: created, Indexed: true}}
 	if _, err := s.Emulator.CreateUsers(seed); err != nil {
 		t.Fatal(err)
@@ -256,7 +267,7 @@ func TestDeletedUserLeavesSearchAfterLag(t *testing.T) {
 	if r := c.do("GET", "/api/v2/users-by-email?email=gone%40example.com", nil); len(r.arr(t)) != 0 {
 		t.Fatalf("users-by-email after delete: %s", r.body)
 	}
-	clk.Advance(1900 * time.Millisecond)
+	time.Sleep(1900 * time.Millisecond)
 	if got := search(); len(got) != 1 || got[0].(map[string]any)["user_id"] != "auth0|gone" {
 		t.Fatalf("within the lag the index still holds the user: %v", got)
 	}
@@ -274,7 +285,7 @@ func TestDeletedUserLeavesSearchAfterLag(t *testing.T) {
 	if n := len(search()); n != 1 {
 		t.Fatalf("after deleting the re-created user without lag: %d results, want the first tombstone", n)
 	}
-	clk.Advance(200 * time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
 	if n := len(search()); n != 0 {
 		t.Fatalf("after the first lag: %d results", n)
 	}
@@ -290,14 +301,15 @@ func TestDeletedUserLeavesSearchAfterLag(t *testing.T) {
 	}
 }
 
-func TestTokenRateLimitHeaders(t *testing.T) {
-	clk := newFakeClock()
-	s := newStrictServer(t, Config{Now: clk.Now})
+func TestTokenRateLimitHeaders(t *testing.T) { synctest.Test(t, testTokenRateLimitHeaders) }
+
+func testTokenRateLimitHeaders(t *testing.T) {
+	s := newMemStrictServer(t, Config{})
 	c := &tclient{t: t, s: s}
 	token := func() *http.Response {
 		t.Helper()
 		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {s.ClientID}, "client_secret": {s.ClientSecret}, "audience": {s.URL + "/api/v2/"}}
-		resp, err := http.PostForm(s.URL+"/oauth/token", form)
+		resp, err := s.Client.PostForm(s.URL+"/oauth/token", form)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,10 +332,10 @@ func TestTokenRateLimitHeaders(t *testing.T) {
 	}
 	resp = token()
 	reset, _ := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64)
-	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "1" || reset != clk.Now().Unix()+1 {
-		t.Fatalf("over the limit: %d, Retry-After %q, reset %d (now %d)", resp.StatusCode, resp.Header.Get("Retry-After"), reset, clk.Now().Unix())
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "1" || reset != time.Now().Unix()+1 {
+		t.Fatalf("over the limit: %d, Retry-After %q, reset %d (now %d)", resp.StatusCode, resp.Header.Get("Retry-After"), reset, time.Now().Unix())
 	}
-	clk.Advance(time.Second)
+	time.Sleep(time.Second)
 	if resp := token(); resp.StatusCode != 200 {
 		t.Fatalf("after the reset: %d", resp.StatusCode)
 	}
@@ -342,7 +354,7 @@ func TestEventsTimeoutCodes(t *testing.T) {
 		t.Run(code, func(t *testing.T) {
 			s := newTestServer(t, Config{Knobs: Knobs{EventsErrorAfter: 300 * time.Millisecond, EventsErrorCode: code, EventsHeartbeat: time.Hour}})
 			api := newClient(t, s)
-			base := s.URL + "/api/v2/events"
+			base := s.events()
 			c, body := evOpen(t, base, evReq{token: api.token})
 			if body != nil {
 				t.Fatalf("GET /api/v2/events: %d %s", c.resp.StatusCode, body)

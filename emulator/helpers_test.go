@@ -7,32 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 )
-
-// fakeClock is a controllable clock for Config.Now.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 // tclient drives a test server over real HTTP.
 type tclient struct {
@@ -51,7 +27,7 @@ func newClient(t testing.TB, s *Server) *tclient {
 func (c *tclient) fetchToken(id, secret string) string {
 	c.t.Helper()
 	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}, "audience": {c.s.URL + "/api/v2/"}}
-	resp, err := http.PostForm(c.s.URL+"/oauth/token", form)
+	resp, err := c.s.Client.PostForm(c.s.URL+"/oauth/token", form)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -135,7 +111,7 @@ func (c *tclient) doForm(method, path string, form url.Values) tresp {
 
 func (c *tclient) roundTrip(req *http.Request) tresp {
 	c.t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := c.s.Client.Do(req)
 	if err != nil {
 		c.t.Fatal(err)
 	}

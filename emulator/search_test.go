@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -215,9 +216,10 @@ func TestSearchSortPagingTies(t *testing.T) {
 	}
 }
 
-func TestIndexLag(t *testing.T) {
-	clk := newFakeClock()
-	s := newTestServer(t, Config{Now: clk.Now, Knobs: Knobs{IndexLag: 2 * time.Second}})
+func TestIndexLag(t *testing.T) { synctest.Test(t, testIndexLag) }
+
+func testIndexLag(t *testing.T) {
+	s := newMemTestServer(t, Config{Knobs: Knobs{IndexLag: 2 * time.Second}})
 	c := newClient(t, s)
 	r := c.do("POST", "/api/v2/users", createBody("lag@example.com"))
 	if r.status != 201 {
@@ -237,14 +239,14 @@ func TestIndexLag(t *testing.T) {
 	if n := search(); n != 0 {
 		t.Fatalf("search at 0s: %d", n)
 	}
-	clk.Advance(time.Second)
+	time.Sleep(time.Second)
 	if n := search(); n != 0 {
 		t.Fatalf("search at 1s: %d", n)
 	}
 	if n := len(c.do("GET", "/api/v2/users", nil).arr(t)); n != 0 {
 		t.Fatalf("list at 1s: %d", n)
 	}
-	clk.Advance(2 * time.Second)
+	time.Sleep(2 * time.Second)
 	if n := search(); n != 1 {
 		t.Fatalf("search at 3s: %d", n)
 	}
@@ -257,15 +259,16 @@ func TestIndexLag(t *testing.T) {
 	if n := search(); n != 1 {
 		t.Fatalf("previous version gone from search: %d", n)
 	}
-	clk.Advance(2 * time.Second)
+	time.Sleep(2 * time.Second)
 	if n := len(c.do("GET", "/api/v2/users?q=given_name%3ALater", nil).arr(t)); n != 1 {
 		t.Fatalf("change not indexed after its lag: %d", n)
 	}
 }
 
-func TestIndexLagRandomPerUser(t *testing.T) {
-	clk := newFakeClock()
-	s := newTestServer(t, Config{Now: clk.Now, Seed: 7, Knobs: Knobs{IndexLag: 0, IndexLagMax: 3 * time.Second}})
+func TestIndexLagRandomPerUser(t *testing.T) { synctest.Test(t, testIndexLagRandomPerUser) }
+
+func testIndexLagRandomPerUser(t *testing.T) {
+	s := newMemTestServer(t, Config{Seed: 7, Knobs: Knobs{IndexLag: 0, IndexLagMax: 3 * time.Second}})
 	var seeds []SeedUser
 	for i := 0; i < 200; i++ {
 		seeds = append(seeds, SeedUser{Email: fmt.Sprintf("r%03d@example.com", i)})
@@ -279,7 +282,7 @@ func TestIndexLagRandomPerUser(t *testing.T) {
 	}
 	counts := []int{count()}
 	for i := 0; i < 4; i++ {
-		clk.Advance(time.Second)
+		time.Sleep(time.Second)
 		counts = append(counts, count())
 	}
 	if counts[0] >= 200 || counts[1] <= counts[0] || counts[2] <= counts[1] || counts[2] >= 200 || counts[3] != 200 {

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
@@ -33,15 +34,16 @@ func evWithType(t *testing.T, m auth0.SSEMessage) []byte {
 // and deleted over the HTTP API, and validates every SSE data payload —
 // user.*, offset-only and error — against the spec's
 // EventStreamSubscribeEventsResponseContent.
-func TestEventsEndToEndMatchSpec(t *testing.T) {
+func TestEventsEndToEndMatchSpec(t *testing.T) { synctest.Test(t, testEventsEndToEndMatchSpec) }
+
+func testEventsEndToEndMatchSpec(t *testing.T) {
 	v := contract.Load(t)
-	clk := newFakeClock()
-	s := startServer(t, Config{Now: clk.Now, Knobs: Knobs{
+	s := startMemServer(t, Config{Knobs: Knobs{
 		EventsHeartbeat: 20 * time.Millisecond,
 		EventsRetention: time.Hour,
 	}}, contract.Middleware(t))
 	api := newClient(t, s)
-	base := s.URL + "/api/v2/events"
+	base := s.events()
 
 	var payloads []auth0.SSEMessage
 	c, body := evOpen(t, base, evReq{token: api.token})
@@ -76,8 +78,16 @@ func TestEventsEndToEndMatchSpec(t *testing.T) {
 		payloads = append(payloads, m)
 	}
 
-	// The cursor ages out while connected: event: error cursor_expired.
-	clk.Advance(2 * time.Hour)
+	// The cursor ages out while connected: event: error cursor_expired. A
+	// heartbeat would refresh it, so the resumed connection gets one only
+	// after the retention has passed.
+	c.close()
+	s.Emulator.SetKnobs(func(k *Knobs) { k.EventsHeartbeat = 2 * time.Hour })
+	c, body = evOpen(t, base, evReq{token: api.token, lastEventID: payloads[len(payloads)-1].ID})
+	if body != nil {
+		t.Fatalf("resume: %d %s", c.resp.StatusCode, body)
+	}
+	time.Sleep(2 * time.Hour)
 	rest := c.waitEnd(t)
 	if len(rest) == 0 || rest[len(rest)-1].Event != "error" {
 		t.Fatalf("after the retention passed the stream ended with %+v, want event: error", rest)
@@ -85,7 +95,7 @@ func TestEventsEndToEndMatchSpec(t *testing.T) {
 	payloads = append(payloads, rest[len(rest)-1])
 
 	// A cursor past the end of the stream: event: error invalid_cursor.
-	future := s.Emulator.events.encodeOffset(evCursor{seq: 1 << 40, at: clk.Now()})
+	future := s.Emulator.events.encodeOffset(evCursor{seq: 1 << 40, at: time.Now()})
 	c, _ = evOpen(t, base, evReq{token: api.token, lastEventID: future})
 	rest = c.waitEnd(t)
 	payloads = append(payloads, rest[len(rest)-1])
@@ -123,7 +133,7 @@ func TestEventsEndToEndMatchSpec(t *testing.T) {
 func TestEventsEndToEndErrors(t *testing.T) {
 	s := startServer(t, Config{Knobs: Knobs{EventsMaxConnections: 1}})
 	api := newClient(t, s)
-	base := s.URL + "/api/v2/events"
+	base := s.events()
 
 	a, _ := evOpen(t, base, evReq{token: api.token})
 	a.next(t, nil)

@@ -13,9 +13,11 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/memhttp"
 )
 
-// Server is an emulator listening on 127.0.0.1 for tests.
+// Server is an emulator listening on 127.0.0.1 (or in memory, see
+// InMemory) for tests.
 type Server struct {
 	// URL is the base URL, http://127.0.0.1:<port> (no trailing slash).
 	URL      string
@@ -26,6 +28,9 @@ type Server struct {
 	addr    string
 	handler http.Handler
 
+	mem *memhttp.Server // set by InMemory; then addr, tr, mu and srv are unused
+	tr  *http.Transport // this server's own pool of loopback connections
+
 	mu  sync.Mutex
 	srv *http.Server
 }
@@ -34,7 +39,17 @@ type Server struct {
 type ServerOption func(*serverOptions)
 
 type serverOptions struct {
-	wrap []func(http.Handler) http.Handler
+	wrap     []func(http.Handler) http.Handler
+	inMemory bool
+}
+
+// InMemory serves over in-memory connections (internal/memhttp) instead of
+// a port, for a test inside a testing/synctest bubble: the emulator's clock,
+// its timers and the client's are then the bubble's fake clock. Only
+// clients built on Transport reach it; URL is memhttp.URL. The server must
+// be created inside the bubble.
+func InMemory() ServerOption {
+	return func(o *serverOptions) { o.inMemory = true }
 }
 
 // WithMiddleware wraps the emulator's handler, e.g. with
@@ -56,24 +71,42 @@ func NewServer(t testing.TB, cfg emulator.Config, opts ...ServerOption) *Server 
 	for _, mw := range o.wrap {
 		h = mw(h)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("emulator: listen: %v", err)
-	}
 	first := e.Clients()[0]
 	s := &Server{
 		Emulator:     e,
 		ClientID:     first.ID,
 		ClientSecret: first.Secret,
-		addr:         ln.Addr().String(),
 		handler:      h,
 	}
-	s.URL = "http://" + s.addr
-	s.serve(ln)
+	if o.inMemory {
+		s.mem = memhttp.New(h)
+		s.URL = memhttp.URL
+	} else {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("emulator: listen: %v", err)
+		}
+		s.addr = ln.Addr().String()
+		s.tr = http.DefaultTransport.(*http.Transport).Clone()
+		s.URL = "http://" + s.addr
+		s.serve(ln)
+	}
 	t.Cleanup(e.Close) // stops webhook deliveries, after s.Close (last in, first out)
 	t.Cleanup(s.Close)
 	return s
 }
+
+// Transport is the RoundTripper that reaches the server: the in-memory one
+// with InMemory, else a transport of this server's own.
+func (s *Server) Transport() http.RoundTripper {
+	if s.mem != nil {
+		return s.mem.Transport()
+	}
+	return s.tr
+}
+
+// Client is an http.Client over Transport.
+func (s *Server) Client() *http.Client { return &http.Client{Transport: s.Transport()} }
 
 func (s *Server) serve(ln net.Listener) {
 	srv := &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}
@@ -84,6 +117,10 @@ func (s *Server) serve(ln net.Listener) {
 // Stop stops listening and drops every connection (SSE streams included);
 // state is kept. Clients see connection refused until Start.
 func (s *Server) Stop() {
+	if s.mem != nil {
+		s.mem.Stop()
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.srv != nil {
@@ -95,6 +132,10 @@ func (s *Server) Stop() {
 // Start listens again on the same address after Stop. It retries briefly
 // while the port is still being released.
 func (s *Server) Start() error {
+	if s.mem != nil {
+		s.mem.Start()
+		return nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.srv != nil {
@@ -128,6 +169,10 @@ func (s *Server) Restart() {
 
 // Close stops the server for good (idempotent).
 func (s *Server) Close() {
+	if s.mem != nil {
+		s.mem.Close()
+		return
+	}
 	s.mu.Lock()
 	srv := s.srv
 	s.srv = nil
@@ -138,4 +183,5 @@ func (s *Server) Close() {
 		_ = srv.Shutdown(ctx)
 		_ = srv.Close()
 	}
+	s.tr.CloseIdleConnections()
 }

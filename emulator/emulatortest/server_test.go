@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"testing"
+	"testing/synctest"
 
 	"github.com/auth0-worker/auth0-worker/emulator"
 )
@@ -11,12 +12,22 @@ import (
 // TestRestartKeepsState: Stop refuses connections, Start and Restart listen
 // again on the same URL, and the tenant's users survive.
 func TestRestartKeepsState(t *testing.T) {
-	s := NewServer(t, emulator.Config{})
+	restartKeepsState(t, NewServer(t, emulator.Config{}))
+}
+
+// The same over in-memory connections, on the bubble's clock.
+func TestRestartKeepsStateInMemory(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		restartKeepsState(t, NewServer(t, emulator.Config{}, InMemory()))
+	})
+}
+
+func restartKeepsState(t *testing.T, s *Server) {
 	if _, err := s.Emulator.CreateUsers([]emulator.SeedUser{{Email: "r@example.com", Indexed: true}}); err != nil {
 		t.Fatal(err)
 	}
 	s.Stop()
-	if _, err := http.Get(s.URL + "/api/v2/users"); err == nil {
+	if _, err := s.Client().Get(s.URL + "/api/v2/users"); err == nil {
 		t.Fatal("server still answering while stopped")
 	}
 	if err := s.Start(); err != nil {
@@ -25,7 +36,7 @@ func TestRestartKeepsState(t *testing.T) {
 	s.Restart()
 	req, _ := http.NewRequest("GET", s.URL+"/api/v2/users", nil)
 	req.Header.Set("Authorization", "Bearer "+s.Emulator.IssueToken(s.ClientID))
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := s.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
