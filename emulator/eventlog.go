@@ -82,8 +82,8 @@ type eventLog struct {
 	// closing is cancelled and replaced by closeAll.
 	closing      context.Context
 	closeClosing context.CancelFunc
-	conns   int // open SSE connections
-	rnd     *mrand.Rand
+	conns        int // open SSE connections
+	rnd          *mrand.Rand
 }
 
 // newEventLog is called once by New.
