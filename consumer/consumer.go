@@ -77,6 +77,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/limits"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/internal/tick"
 	"github.com/auth0-worker/auth0-worker/internal/tracing"
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
@@ -386,15 +387,9 @@ func (c *Consumer) record(command, transport, outcome string, d time.Duration) {
 // countDrops keeps auth0_worker_commands_dropped_total current while the
 // service runs (nats.go reports only the first drop of an episode).
 func (c *Consumer) countDrops(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			c.drops.total()
-			return
-		case <-t.C:
-			c.drops.total()
-		}
-	}
+	defer c.drops.total()
+	tick.Every(ctx, time.Second, time.Second, func() bool {
+		c.drops.total()
+		return true
+	})
 }
