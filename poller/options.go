@@ -45,7 +45,7 @@ type Options struct {
 	// Redis holds the lease and the cursors (required).
 	Redis redis.UniversalClient
 	// Keys builds the Redis keys; Keys.Tenant is required, Keys.Prefix
-	// defaults to "auth0w".
+	// defaults to limits.KeyPrefix.
 	Keys rediskeys.Keys
 
 	// Source is POLL_SOURCE: "events", "search" or "auto" (default "auto").
@@ -53,25 +53,30 @@ type Options struct {
 	// Query is POLL_QUERY, a Lucene filter ANDed to the new-user query.
 	// Refused with Source "events"; with "auto" it selects search.
 	Query string
-	// Limit is POLL_LIMIT, max users published per search cycle (default 1000).
+	// Limit is POLL_LIMIT, max users published per search cycle (default
+	// limits.PollLimit).
 	Limit int
-	// Interval is POLL_INTERVAL, the search cycle (default 10s).
+	// Interval is POLL_INTERVAL, the search cycle (default
+	// limits.PollInterval).
 	Interval time.Duration
 	// Overlap is POLL_OVERLAP, how far behind the cursor a search re-reads
-	// (default 2m). Because the zero value means the default here, a negative
-	// value means no overlap (POLL_OVERLAP=0 maps to -1).
+	// (default limits.PollOverlap). Because the zero value means the
+	// default here, a negative value means no overlap (POLL_OVERLAP=0 maps
+	// to -1).
 	Overlap time.Duration
 	// Start is POLL_START for the first start (no cursor yet): "now", "all"
 	// or an RFC 3339 time (default "now").
 	Start string
-	// ReconcileInterval is RECONCILE_INTERVAL (default 10m). Because the zero
-	// value means the default here, a negative value turns reconcile off
-	// (RECONCILE_INTERVAL=0 maps to -1).
+	// ReconcileInterval is RECONCILE_INTERVAL (default
+	// limits.ReconcileInterval). Because the zero value means the default
+	// here, a negative value turns reconcile off (RECONCILE_INTERVAL=0 maps
+	// to -1).
 	ReconcileInterval time.Duration
-	// LeaseTTL is LEASE_TTL (default 15s; at least 300ms: limits.MinLeaseTTL).
+	// LeaseTTL is LEASE_TTL (default limits.LeaseTTL; at least
+	// limits.MinLeaseTTL).
 	LeaseTTL time.Duration
 	// EventsRetry is how often auto tries the Events API again after falling
-	// back to search (default 10m).
+	// back to search (default DefaultEventsRetry).
 	EventsRetry time.Duration
 	// Types is EVENT_TYPES: the user event types published (publisher.Types
 	// values). The events source subscribes to each; search carries
@@ -90,6 +95,9 @@ type Options struct {
 	// no tracing.
 	TracerProvider trace.TracerProvider
 }
+
+// DefaultEventsRetry is the default of Options.EventsRetry.
+const DefaultEventsRetry = 10 * time.Minute
 
 // startPoint is the parsed Start.
 type startPoint struct {
@@ -133,12 +141,8 @@ func (o *Options) checkRequired() error {
 	case o.Keys.Tenant == "":
 		return invalid("Keys.Tenant is required (host[:port] of the Auth0 base URL, e.g. tenant.eu.auth0.com)")
 	}
-	if o.Keys.Prefix == "" {
-		o.Keys.Prefix = limits.KeyPrefix
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	limits.Fill(&o.Keys.Prefix, limits.KeyPrefix)
+	limits.Fill(&o.Logger, slog.Default())
 	return nil
 }
 
@@ -160,14 +164,14 @@ func (o *Options) checkSource() error {
 // checkCycle: the numbers and durations, defaults and bounds from
 // internal/limits.
 func (o *Options) checkCycle() error {
-	setDefault(&o.Limit, limits.PollLimit)
-	setDefault(&o.Interval, limits.PollInterval)
-	setDefault(&o.Overlap, limits.PollOverlap)
-	setDefault(&o.ReconcileInterval, limits.ReconcileInterval)
-	setDefault(&o.LeaseTTL, limits.LeaseTTL)
-	if o.EventsRetry <= 0 {
-		o.EventsRetry = 10 * time.Minute
-	}
+	// Zero is the default; a negative value is left for the bounds checks,
+	// or means "off" for ReconcileInterval.
+	limits.Fill(&o.Limit, limits.PollLimit)
+	limits.Fill(&o.Interval, limits.PollInterval)
+	limits.Fill(&o.Overlap, limits.PollOverlap)
+	limits.Fill(&o.ReconcileInterval, limits.ReconcileInterval)
+	limits.Fill(&o.LeaseTTL, limits.LeaseTTL)
+	limits.FillPositive(&o.EventsRetry, DefaultEventsRetry)
 	switch {
 	case o.Limit < limits.MinPollLimit:
 		return invalid("Limit %d: must be positive, e.g. %d", o.Limit, limits.PollLimit)
@@ -178,14 +182,6 @@ func (o *Options) checkCycle() error {
 	}
 	o.Overlap = max(o.Overlap, 0) // negative: none
 	return nil
-}
-
-// setDefault sets *p to v when it is zero (negative values are left for the
-// bounds checks, or mean "off" for ReconcileInterval).
-func setDefault[T int | time.Duration](p *T, v T) {
-	if *p == 0 {
-		*p = v
-	}
 }
 
 // checkTypes: EVENT_TYPES.
