@@ -79,6 +79,17 @@ func setKnob(f reflect.Value, raw json.RawMessage) error {
 	return nil
 }
 
+// fillZeroKnobs sets the zero fields of the knob struct *dst to those of
+// src (a value of the same type).
+func fillZeroKnobs(dst, src any) {
+	v, s := reflect.ValueOf(dst).Elem(), reflect.ValueOf(src)
+	for i := 0; i < v.NumField(); i++ {
+		if v.Field(i).IsZero() {
+			v.Field(i).Set(s.Field(i))
+		}
+	}
+}
+
 func parseDurationJSON(raw json.RawMessage) (time.Duration, error) {
 	var s string
 	if err := json.Unmarshal(raw, &s); err == nil {
