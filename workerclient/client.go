@@ -152,3 +152,27 @@ func decodeInto(command string, r reply, v any) error {
 	}
 	return nil
 }
+
+// cuttable is a reply of a change whose body the worker may cut to fit
+// (header Auth0-Outcome-Truncated).
+type cuttable interface{ markTruncated() }
+
+func (u *User) markTruncated()        { u.Truncated = true }
+func (r *APIResponse) markTruncated() { r.Truncated = true }
+
+// decodeChange decodes the reply of a change into a new T, marked
+// truncated when the worker said it cut the body; what names the reply in
+// an error.
+func decodeChange[T any, P interface {
+	*T
+	cuttable
+}](body []byte, truncated bool, what string) (*T, error) {
+	p := P(new(T))
+	if err := json.Unmarshal(body, p); err != nil {
+		return nil, fmt.Errorf("workerclient: %s: %w", what, err)
+	}
+	if truncated {
+		p.markTruncated()
+	}
+	return p, nil
+}
