@@ -38,14 +38,14 @@ type Config struct {
 	// MaxRPS is a client-side ceiling on requests per second; 0 = follow
 	// Auth0's rate-limit headers only.
 	MaxRPS float64
-	// MaxRetries bounds retries of one call (429, 5xx, network); default 5.
-	// Retries also stop when the call's context ends.
+	// MaxRetries bounds retries of one call (429, 5xx, network); default
+	// DefaultMaxRetries. Retries also stop when the call's context ends.
 	MaxRetries int
 	// AttemptTimeout bounds one HTTP attempt of an API call (not the SSE
-	// stream); default 30s. A create whose attempt times out is not retried
-	// (ErrAmbiguous).
+	// stream); default DefaultAttemptTimeout. A create whose attempt times
+	// out is not retried (ErrAmbiguous).
 	AttemptTimeout time.Duration
-	// UserAgent sent on every request; default "auth0-worker".
+	// UserAgent sent on every request; default DefaultUserAgent.
 	UserAgent string
 	// Observer, if set, is told about every HTTP response (for metrics).
 	Observer Observer

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 )
 
 // Default values of Config fields.
@@ -91,32 +93,21 @@ func (cfg *Config) check() error {
 		return errors.New("auth0: Config.ClientID is required")
 	case cfg.ClientSecret == "":
 		return errors.New("auth0: Config.ClientSecret is required")
-	case cfg.MaxRPS < 0:
-		return fmt.Errorf("auth0: Config.MaxRPS %v must be >= 0 (0 = no ceiling)", cfg.MaxRPS)
-	case cfg.MaxRetries < 0:
-		return fmt.Errorf("auth0: Config.MaxRetries %d must be >= 0", cfg.MaxRetries)
-	case cfg.AttemptTimeout < 0:
-		return fmt.Errorf("auth0: Config.AttemptTimeout %v must be >= 0", cfg.AttemptTimeout)
-	case cfg.MaxResponseBytes < 0:
-		return fmt.Errorf("auth0: Config.MaxResponseBytes %d must be >= 0 (0 = %d)", cfg.MaxResponseBytes, DefaultMaxResponseBytes)
 	}
-	return nil
+	return limits.FirstBroken("auth0",
+		limits.Bound{Name: "Config.MaxRPS", Value: cfg.MaxRPS, Broken: cfg.MaxRPS < 0, Want: "must be >= 0 (0 = no ceiling)"},
+		limits.Bound{Name: "Config.MaxRetries", Value: cfg.MaxRetries, Broken: cfg.MaxRetries < 0, Want: "must be >= 0"},
+		limits.Bound{Name: "Config.AttemptTimeout", Value: cfg.AttemptTimeout, Broken: cfg.AttemptTimeout < 0, Want: "must be >= 0"},
+		limits.Bound{Name: "Config.MaxResponseBytes", Value: cfg.MaxResponseBytes, Broken: cfg.MaxResponseBytes < 0,
+			Want: fmt.Sprintf("must be >= 0 (0 = %d)", DefaultMaxResponseBytes)})
 }
 
 // setDefaults fills the zero values that have a default (Config's field comments).
 func (cfg *Config) setDefaults() {
-	if cfg.MaxRetries == 0 {
-		cfg.MaxRetries = DefaultMaxRetries
-	}
-	if cfg.AttemptTimeout == 0 {
-		cfg.AttemptTimeout = DefaultAttemptTimeout
-	}
-	if cfg.UserAgent == "" {
-		cfg.UserAgent = DefaultUserAgent
-	}
-	if cfg.MaxResponseBytes == 0 {
-		cfg.MaxResponseBytes = DefaultMaxResponseBytes
-	}
+	limits.Fill(&cfg.MaxRetries, DefaultMaxRetries)
+	limits.Fill(&cfg.AttemptTimeout, DefaultAttemptTimeout)
+	limits.Fill(&cfg.UserAgent, DefaultUserAgent)
+	limits.Fill(&cfg.MaxResponseBytes, DefaultMaxResponseBytes)
 }
 
 // httpClient returns the client used for every request. It never follows

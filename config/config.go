@@ -103,12 +103,12 @@ type Config struct {
 	Command Command
 	Webhook Webhook
 	// HTTPAddr is HTTP_ADDR, host:port of /healthz, /readyz, /metrics.
-	// Default ":8080".
+	// Default in Vars.
 	HTTPAddr string
-	// LogLevel is LOG_LEVEL (debug, info, warn, error). Default info.
+	// LogLevel is LOG_LEVEL (debug, info, warn, error). Default in Vars.
 	LogLevel slog.Level
-	// LogFormat is LOG_FORMAT: "auto", "text" or "json". Default "auto"
-	// (tint text on a terminal, JSON otherwise).
+	// LogFormat is LOG_FORMAT: "auto" (tint text on a terminal, JSON
+	// otherwise), "text" or "json". Default in Vars.
 	LogFormat string
 	// NoColor is true when NO_COLOR is set to anything non-empty
 	// (https://no-color.org); LOG_FORMAT=auto/text then writes no colours.
@@ -134,8 +134,8 @@ type Auth0 struct {
 	ClientSecret Secret
 	// Audience is AUTH0_AUDIENCE. Default BaseURL + "/api/v2/".
 	Audience string
-	// MaxRPS is AUTH0_MAX_RPS, a client-side ceiling on requests per second.
-	// Default 0 = follow Auth0's rate-limit headers only.
+	// MaxRPS is AUTH0_MAX_RPS, a client-side ceiling on requests per second;
+	// 0 = follow Auth0's rate-limit headers only. Default in Vars.
 	MaxRPS float64
 	// APICallAllow is AUTH0_API_CALL_ALLOW parsed. Default empty = api.call
 	// disabled.
@@ -155,7 +155,7 @@ func (a Auth0) APICallAllowStrings() []string {
 // NATS is the bus connection and stream settings.
 type NATS struct {
 	// URL is NATS_URL, a comma-separated server list as nats.Connect takes
-	// it. Default "nats://127.0.0.1:4222". May carry user:password; do not log.
+	// it. Default in Vars. May carry user:password; do not log.
 	URL string
 	// Servers is URL split on commas.
 	Servers []string
@@ -172,15 +172,16 @@ type NATS struct {
 	// TLSCA, TLSCert, TLSKey are NATS_TLS_CA, NATS_TLS_CERT, NATS_TLS_KEY
 	// (file paths; cert and key together). Default none.
 	TLSCA, TLSCert, TLSKey string
-	// SubjectPrefix is NATS_SUBJECT_PREFIX. Default "auth0".
+	// SubjectPrefix is NATS_SUBJECT_PREFIX. Default in Vars.
 	SubjectPrefix string
-	// StreamReplicas is NATS_STREAM_REPLICAS, 1..5. Default 1.
+	// StreamReplicas is NATS_STREAM_REPLICAS, 1..5. Default in Vars.
 	StreamReplicas int
 }
 
 // Events is the shape of the published events.
 type Events struct {
-	// MaxAge is EVENTS_MAX_AGE, retention of the users stream. Default 720h.
+	// MaxAge is EVENTS_MAX_AGE, retention of the users stream. Default
+	// limits.EventsMaxAge.
 	MaxAge time.Duration
 	// Fields is EVENT_FIELDS: the top-level user fields put in `data`.
 	// Default nil = all fields. user_id and created_at are always kept by the
@@ -190,7 +191,7 @@ type Events struct {
 	Source string
 	// Types is EVENT_TYPES: the user events published, each one of
 	// "user.created", "user.updated", "user.deleted", in that order, no
-	// repeats. Default {"user.created"}.
+	// repeats. Default in Vars.
 	Types []string
 }
 
@@ -236,7 +237,7 @@ type Redis struct {
 	// Mode is derived from which variables are set. Default single.
 	Mode RedisMode
 	// URL is REDIS_URL with any password replaced by "xxxxx", for logs only.
-	// Default "redis://127.0.0.1:6379/0".
+	// Default in Vars.
 	URL string
 	// Addr is the single node's host:port from REDIS_URL (port default
 	// 6379). Empty with Sentinel and Cluster.
@@ -254,7 +255,7 @@ type Redis struct {
 	// both). Default none.
 	Password Secret
 	// DB is the database of REDIS_URL's path or REDIS_DB (not both); always
-	// 0 with Cluster. Default 0.
+	// 0 with Cluster. Default in Vars.
 	DB int
 	// TLS is REDIS_TLS*; rediss:// turns it on.
 	TLS RedisTLS
@@ -263,13 +264,13 @@ type Redis struct {
 	// Sentinel mode only. Default none.
 	SentinelUsername string
 	SentinelPassword Secret
-	// KeyPrefix is REDIS_KEY_PREFIX. Default "auth0w".
+	// KeyPrefix is REDIS_KEY_PREFIX. Default limits.KeyPrefix.
 	KeyPrefix string
 }
 
 // RedisTLS is TLS to every Redis node (and the sentinels).
 type RedisTLS struct {
-	// Enabled is REDIS_TLS, or a rediss:// REDIS_URL. Default false.
+	// Enabled is REDIS_TLS, or a rediss:// REDIS_URL. Default in Vars.
 	Enabled bool
 	// CA, Cert, Key are REDIS_TLS_CA, REDIS_TLS_CERT, REDIS_TLS_KEY (file
 	// paths, readable at load; cert and key together). Default none: the
@@ -281,25 +282,29 @@ type RedisTLS struct {
 
 // Poll is the trigger side.
 type Poll struct {
-	// Source is POLL_SOURCE as configured. Default auto. Use
+	// Source is POLL_SOURCE as configured (default in Vars). Use
 	// EffectiveSource for what runs.
 	Source PollSource
 	// Query is POLL_QUERY, an extra Lucene filter. Default empty.
 	Query string
-	// Limit is POLL_LIMIT, max users published per cycle, ≥ 1. Default 1000.
+	// Limit is POLL_LIMIT, max users published per cycle, ≥
+	// limits.MinPollLimit. Default limits.PollLimit.
 	Limit int
-	// Interval is POLL_INTERVAL, the search-source cycle, > 0. Default 10s.
+	// Interval is POLL_INTERVAL, the search-source cycle, > 0. Default
+	// limits.PollInterval.
 	Interval time.Duration
 	// Overlap is POLL_OVERLAP, how far behind the cursor a search re-reads,
-	// ≥ 0. Default 2m.
+	// ≥ 0. Default limits.PollOverlap.
 	Overlap time.Duration
-	// Start is POLL_START. Default now.
+	// Start is POLL_START. Default in Vars.
 	Start pollstart.Start
-	// ReconcileInterval is RECONCILE_INTERVAL, ≥ 0; 0 = off. Default 10m.
+	// ReconcileInterval is RECONCILE_INTERVAL, ≥ 0; 0 = off. Default
+	// limits.ReconcileInterval.
 	ReconcileInterval time.Duration
-	// DedupeTTL is DEDUPE_TTL, ≥ 1s (Redis EX is in seconds). Default 168h.
+	// DedupeTTL is DEDUPE_TTL, ≥ limits.MinDedupeTTL (Redis EX is in
+	// seconds). Default limits.DedupeTTL.
 	DedupeTTL time.Duration
-	// LeaseTTL is LEASE_TTL, ≥ limits.MinLeaseTTL (300ms). Default 15s.
+	// LeaseTTL is LEASE_TTL, ≥ limits.MinLeaseTTL. Default limits.LeaseTTL.
 	LeaseTTL time.Duration
 }
 
@@ -314,14 +319,15 @@ func (p Poll) EffectiveSource() PollSource {
 
 // Command is the consumer side.
 type Command struct {
-	// Concurrency is COMMAND_CONCURRENCY, ≥ 1. Default 8.
+	// Concurrency is COMMAND_CONCURRENCY, ≥ 1. Default
+	// limits.CommandConcurrency.
 	Concurrency int
-	// Timeout is COMMAND_TIMEOUT, > 0. Default 30s.
+	// Timeout is COMMAND_TIMEOUT, > 0. Default limits.CommandTimeout.
 	Timeout time.Duration
-	// MaxDeliver is COMMAND_MAX_DELIVER, ≥ 1. Default 5.
+	// MaxDeliver is COMMAND_MAX_DELIVER, ≥ 1. Default limits.CommandMaxDeliver.
 	MaxDeliver int
 	// DLQMaxAge is DLQ_MAX_AGE, retention of the dead-letter stream (it may
-	// hold personal data), ≥ 1s. Default 336h.
+	// hold personal data), ≥ 1s. Default limits.DLQMaxAge.
 	DLQMaxAge time.Duration
 }
 

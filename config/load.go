@@ -419,21 +419,19 @@ func natsServers(s string, v value) ([]string, error) {
 // NATS_NKEY_SEED_FILE, NATS_USER+NATS_PASSWORD and NATS_TOKEN.
 func (l *loader) natsAuth(n *NATS) error {
 	var methods []string
-	creds := l.get("NATS_CREDS")
-	if !creds.empty() {
-		if err := readable(creds); err != nil {
+	for _, f := range []struct {
+		name string
+		dst  *string
+	}{{"NATS_CREDS", &n.Creds}, {"NATS_NKEY_SEED_FILE", &n.NKeySeedFile}} {
+		v := l.get(f.name)
+		if v.empty() {
+			continue
+		}
+		if err := readable(v); err != nil {
 			return err
 		}
-		n.Creds = creds.s
-		methods = append(methods, "NATS_CREDS")
-	}
-	seed := l.get("NATS_NKEY_SEED_FILE")
-	if !seed.empty() {
-		if err := readable(seed); err != nil {
-			return err
-		}
-		n.NKeySeedFile = seed.s
-		methods = append(methods, "NATS_NKEY_SEED_FILE")
+		*f.dst = v.s
+		methods = append(methods, f.name)
 	}
 	user := l.get("NATS_USER")
 	pass, err := l.secret("NATS_PASSWORD")

@@ -77,6 +77,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/limits"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
+	"github.com/auth0-worker/auth0-worker/internal/tick"
 	"github.com/auth0-worker/auth0-worker/internal/tracing"
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
@@ -86,6 +87,15 @@ const ServiceName = "auth0-worker"
 
 // DefaultDurable is the durable consumer name shared by all replicas.
 const DefaultDurable = "auth0-worker"
+
+// Defaults of the Options fields config does not set.
+const (
+	DefaultQueuePerExecutor = 4
+	DefaultAckWait          = 15 * time.Second
+	DefaultRetryBase        = time.Second
+	DefaultRetryMax         = 30 * time.Second
+	DefaultShutdownGrace    = 5 * time.Second
+)
 
 // Options configure a Consumer. Zero values take the defaults stated.
 type Options struct {
@@ -97,7 +107,7 @@ type Options struct {
 	JS jetstream.JetStream
 	// Redis keeps outcomes and in-flight locks (required).
 	Redis redis.UniversalClient
-	// Keys build the Redis keys; Keys.Prefix default "auth0w", Keys.Tenant
+	// Keys build the Redis keys; Keys.Prefix default limits.KeyPrefix, Keys.Tenant
 	// is required (host[:port] of the base URL).
 	Keys rediskeys.Keys
 	// Names are the subject prefix and stream names; default
@@ -106,33 +116,37 @@ type Options struct {
 	// BaseURL of the tenant, shown in the service metadata.
 	BaseURL string
 	// Concurrency is COMMAND_CONCURRENCY: commands executing at once, both
-	// transports together, and the number of request-reply executors; default 8.
+	// transports together, and the number of request-reply executors;
+	// default limits.CommandConcurrency.
 	Concurrency int
 	// QueueSize bounds the request-reply requests waiting for an executor;
-	// one more is answered 503 overloaded at once. Default 4 × Concurrency.
+	// one more is answered 503 overloaded at once. Default
+	// DefaultQueuePerExecutor × Concurrency.
 	QueueSize int
-	// Timeout is COMMAND_TIMEOUT, one command's budget; default 30s.
+	// Timeout is COMMAND_TIMEOUT, one command's budget; default
+	// limits.CommandTimeout.
 	// Request-reply commands count it from arrival (waiting included): one
 	// not started by then is answered 504 without reaching Auth0.
 	Timeout time.Duration
 	// MaxDeliver is COMMAND_MAX_DELIVER, attempts of a durable command
-	// before it is dead-lettered; default 5.
+	// before it is dead-lettered; default limits.CommandMaxDeliver.
 	MaxDeliver int
-	// AckWait of the durable consumer; default 15s. InProgress is sent every
-	// AckWait/3 while a command waits or runs, and the in-flight lock lives
+	// AckWait of the durable consumer; default DefaultAckWait. InProgress
+	// is sent every AckWait/3 while a command waits or runs, and the in-flight lock lives
 	// AckWait, so after a crash a command is redelivered (and its lock free)
 	// about AckWait later.
 	AckWait time.Duration
 	// RetryBase and RetryMax bound the NakWithDelay backoff of transient
-	// failures when Auth0 gave no reset time; defaults 1s and 30s.
+	// failures when Auth0 gave no reset time; defaults DefaultRetryBase and
+	// DefaultRetryMax.
 	RetryBase, RetryMax time.Duration
 	// ShutdownGrace is how long Run lets in-flight commands finish once ctx
 	// ends before cancelling them (they are then nak'ed, or answered 503);
-	// default 5s.
+	// default DefaultShutdownGrace.
 	ShutdownGrace time.Duration
 	// StreamOptions for the streams created when missing.
 	StreamOptions publisher.StreamOptions
-	// Durable is the durable consumer name; default "auth0-worker".
+	// Durable is the durable consumer name; default DefaultDurable.
 	Durable string
 	// Metrics, optional (nil records nothing).
 	Metrics *metrics.Metrics
@@ -212,14 +226,14 @@ func (o *Options) setDefaults() {
 	if o.Names.Prefix == "" {
 		o.Names = publisher.NamesFor("auth0")
 	}
-	orDefault(&o.Concurrency, limits.CommandConcurrency)
-	orDefault(&o.QueueSize, 4*o.Concurrency)
-	orDefault(&o.Timeout, limits.CommandTimeout)
-	orDefault(&o.MaxDeliver, limits.CommandMaxDeliver)
-	orDefault(&o.AckWait, 15*time.Second)
-	orDefault(&o.RetryBase, time.Second)
-	orDefault(&o.RetryMax, 30*time.Second)
-	orDefault(&o.ShutdownGrace, 5*time.Second)
+	limits.FillPositive(&o.Concurrency, limits.CommandConcurrency)
+	limits.FillPositive(&o.QueueSize, DefaultQueuePerExecutor*o.Concurrency)
+	limits.FillPositive(&o.Timeout, limits.CommandTimeout)
+	limits.FillPositive(&o.MaxDeliver, limits.CommandMaxDeliver)
+	limits.FillPositive(&o.AckWait, DefaultAckWait)
+	limits.FillPositive(&o.RetryBase, DefaultRetryBase)
+	limits.FillPositive(&o.RetryMax, DefaultRetryMax)
+	limits.FillPositive(&o.ShutdownGrace, DefaultShutdownGrace)
 	if o.Durable == "" {
 		o.Durable = DefaultDurable
 	}
@@ -228,13 +242,6 @@ func (o *Options) setDefaults() {
 	}
 	if o.Commands == nil {
 		o.Commands = Commands()
-	}
-}
-
-// orDefault sets *p to v when it is zero or negative.
-func orDefault[T int | time.Duration](p *T, v T) {
-	if *p <= 0 {
-		*p = v
 	}
 }
 
@@ -386,15 +393,9 @@ func (c *Consumer) record(command, transport, outcome string, d time.Duration) {
 // countDrops keeps auth0_worker_commands_dropped_total current while the
 // service runs (nats.go reports only the first drop of an episode).
 func (c *Consumer) countDrops(ctx context.Context) {
-	t := time.NewTicker(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			c.drops.total()
-			return
-		case <-t.C:
-			c.drops.total()
-		}
-	}
+	defer c.drops.total()
+	tick.Every(ctx, time.Second, time.Second, func() bool {
+		c.drops.total()
+		return true
+	})
 }

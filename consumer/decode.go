@@ -190,6 +190,16 @@ func checkPhone(field, v string) error {
 	return nil
 }
 
+// decodeUserBody is decodeObject for a user's fields (create, update):
+// email and phone_number are checked too.
+func decodeUserBody(data []byte, s schema) (map[string]json.RawMessage, error) {
+	m, err := decodeObject(data, s)
+	if err != nil {
+		return nil, err
+	}
+	return m, checkFormats(m)
+}
+
 // checkFormats validates email and phone_number when present (non-null).
 func checkFormats(m map[string]json.RawMessage) error {
 	if raw, ok := m["email"]; ok && jsonType(raw) == "string" {
@@ -244,11 +254,8 @@ type createCmd struct {
 }
 
 func decodeCreate(data []byte) (createCmd, error) {
-	m, err := decodeObject(data, createSchema)
+	m, err := decodeUserBody(data, createSchema)
 	if err != nil {
-		return createCmd{}, err
-	}
-	if err := checkFormats(m); err != nil {
 		return createCmd{}, err
 	}
 	c := createCmd{body: json.RawMessage(bytes.TrimSpace(data)), connection: str(m["connection"])}
@@ -271,11 +278,8 @@ type updateCmd struct {
 }
 
 func decodeUpdate(data []byte) (updateCmd, error) {
-	m, err := decodeObject(data, updateSchema)
+	m, err := decodeUserBody(data, updateSchema)
 	if err != nil {
-		return updateCmd{}, err
-	}
-	if err := checkFormats(m); err != nil {
 		return updateCmd{}, err
 	}
 	id := str(m["user_id"])

@@ -7,11 +7,12 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 	"github.com/auth0-worker/auth0-worker/internal/rediskeys"
 )
 
 // DefaultTTL is DEDUPE_TTL's default.
-const DefaultTTL = 168 * time.Hour
+const DefaultTTL = limits.DedupeTTL
 
 type redisStore struct {
 	rdb    redis.UniversalClient

@@ -6,10 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"reflect"
-	"sort"
 	"strings"
-	"time"
 )
 
 // CreateUsers bulk-creates users through the admin surface, with chosen
@@ -176,7 +173,7 @@ func (e *Emulator) serveAdminKnobs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	k := e.Knobs()
-	err := applyKnobPatch(&k, patch)
+	err := applyKnobPatch(&k, patch, func(n string) string { return fmt.Sprintf("knob %q", n) })
 	if err == nil {
 		err = CheckKnobs(k)
 	}
@@ -186,79 +183,6 @@ func (e *Emulator) serveAdminKnobs(w http.ResponseWriter, r *http.Request) {
 	}
 	e.SetKnobs(func(dst *Knobs) { *dst = k })
 	writeJSON(w, http.StatusOK, knobsView(k))
-}
-
-var durationType = reflect.TypeOf(time.Duration(0))
-
-// knobsView renders knobs with durations as Go strings ("2s").
-func knobsView(k Knobs) map[string]any {
-	out := map[string]any{}
-	v := reflect.ValueOf(k)
-	t := v.Type()
-	for i := 0; i < t.NumField(); i++ {
-		name := strings.Split(t.Field(i).Tag.Get("json"), ",")[0]
-		f := v.Field(i)
-		if f.Type() == durationType {
-			out[name] = time.Duration(f.Int()).String()
-		} else {
-			out[name] = f.Interface()
-		}
-	}
-	return out
-}
-
-// applyKnobPatch sets the knobs named in patch; durations may be Go
-// strings or nanoseconds. Unknown names are refused, naming them.
-func applyKnobPatch(k *Knobs, patch map[string]json.RawMessage) error {
-	v := reflect.ValueOf(k).Elem()
-	t := v.Type()
-	index := map[string]int{}
-	for i := 0; i < t.NumField(); i++ {
-		index[strings.Split(t.Field(i).Tag.Get("json"), ",")[0]] = i
-	}
-	names := make([]string, 0, len(patch))
-	for n := range patch {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		raw := patch[name]
-		i, ok := index[name]
-		if !ok {
-			return fmt.Errorf("unknown knob %q", name)
-		}
-		f := v.Field(i)
-		if f.Type() == durationType {
-			d, err := parseDurationJSON(raw)
-			if err != nil {
-				return fmt.Errorf("knob %q: %w", name, err)
-			}
-			f.SetInt(int64(d))
-			continue
-		}
-		p := reflect.New(f.Type())
-		if err := json.Unmarshal(raw, p.Interface()); err != nil {
-			return fmt.Errorf("knob %q: %v", name, err)
-		}
-		f.Set(p.Elem())
-	}
-	return nil
-}
-
-func parseDurationJSON(raw json.RawMessage) (time.Duration, error) {
-	var s string
-	if err := json.Unmarshal(raw, &s); err == nil {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			return 0, fmt.Errorf("want a duration like \"2s\" or nanoseconds: %v", err)
-		}
-		return d, nil
-	}
-	var n int64
-	if err := json.Unmarshal(raw, &n); err != nil {
-		return 0, fmt.Errorf("want a duration like \"2s\" or nanoseconds")
-	}
-	return time.Duration(n), nil
 }
 
 // IssueToken returns a valid access token for a configured client without

@@ -51,8 +51,8 @@ type Config struct {
 	// without a name.
 	Connections []Connection
 	// EventStreamDefaults are the delivery knobs of event streams whose
-	// EventStreamConfig.Delivery leaves a field zero (see DeliveryKnobs for
-	// the built-in defaults: 12 attempts, 1s base backoff, disable after 500).
+	// EventStreamConfig.Delivery leaves a field zero (DefaultDelivery where
+	// this leaves one zero too).
 	EventStreamDefaults DeliveryKnobs
 }
 

@@ -5,6 +5,7 @@ package emulator
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/binary"
@@ -78,10 +79,11 @@ type eventLog struct {
 	// wake is closed and replaced on every append: a broadcast to every
 	// waiting connection without polling.
 	wake chan struct{}
-	// closing is closed and replaced by closeAll.
-	closing chan struct{}
-	conns   int // open SSE connections
-	rnd     *mrand.Rand
+	// closing is cancelled and replaced by closeAll.
+	closing      context.Context
+	closeClosing context.CancelFunc
+	conns        int // open SSE connections
+	rnd          *mrand.Rand
 }
 
 // newEventLog is called once by New.
@@ -92,13 +94,14 @@ func newEventLog(e *Emulator) *eventLog {
 	if seed == 0 {
 		seed = mrand.Uint64()
 	}
-	return &eventLog{
+	l := &eventLog{
 		e:        e,
 		instance: binary.BigEndian.Uint32(b[:]),
 		wake:     make(chan struct{}),
-		closing:  make(chan struct{}),
 		rnd:      mrand.New(mrand.NewPCG(seed, 0x5e5e)),
 	}
+	l.closing, l.closeClosing = context.WithCancel(context.Background())
+	return l
 }
 
 // retention is read before taking l.mu: the knobs lock is never taken while
@@ -318,20 +321,20 @@ func (l *eventLog) latest() evCursor {
 const evBatchMax = 256
 
 // read returns up to evBatchMax entries after c, whether c has expired, and
-// the channels that signal the next append and closeAll.
-func (l *eventLog) read(c evCursor, buf []evEntry) (out []evEntry, expired bool, wake, closing <-chan struct{}) {
+// the channel that signals the next append.
+func (l *eventLog) read(c evCursor, buf []evEntry) (out []evEntry, expired bool, wake <-chan struct{}) {
 	now, ret := l.now(), l.retention()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.pruneLocked(now, ret)
-	wake, closing = l.wake, l.closing
+	wake = l.wake
 	if l.expiredLocked(c, now, ret) {
-		return buf[:0], true, wake, closing
+		return buf[:0], true, wake
 	}
 	first := l.firstSeqLocked()
 	i := int(c.seq + 1 - first)
 	end := min(len(l.entries), i+evBatchMax)
-	return append(buf[:0], l.entries[i:end]...), false, wake, closing
+	return append(buf[:0], l.entries[i:end]...), false, wake
 }
 
 // lastBefore returns the newest retained entry at or before seq whose type
@@ -381,8 +384,8 @@ func (l *eventLog) len() int {
 	return len(l.entries)
 }
 
-// closingChan is closed by the next closeAll.
-func (l *eventLog) closingChan() <-chan struct{} {
+// closingContext is cancelled by the next closeAll.
+func (l *eventLog) closingContext() context.Context {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.closing
@@ -392,6 +395,6 @@ func (l *eventLog) closingChan() <-chan struct{} {
 func (l *eventLog) closeAll() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	close(l.closing)
-	l.closing = make(chan struct{})
+	l.closeClosing()
+	l.closing, l.closeClosing = context.WithCancel(context.Background())
 }

@@ -67,24 +67,24 @@ type EventStreamConfig struct {
 }
 
 // DeliveryKnobs steer how a stream delivers. Zero means "the default"
-// (Config.EventStreamDefaults, then the value stated on each field).
+// (Config.EventStreamDefaults, then DefaultDelivery).
 type DeliveryKnobs struct {
-	// MaxAttempts per delivery before it is failed; default 12 (Auth0).
+	// MaxAttempts per delivery before it is failed.
 	MaxAttempts int `json:"max_attempts,omitempty"`
 	// RetryBase is the wait after the first failed attempt, doubled after
-	// each further one up to RetryMax; defaults 1s and 5m.
+	// each further one up to RetryMax.
 	RetryBase time.Duration `json:"retry_base,omitempty"`
 	RetryMax  time.Duration `json:"retry_max,omitempty"`
-	// Timeout of one POST; default 10s.
+	// Timeout of one POST.
 	Timeout time.Duration `json:"timeout,omitempty"`
-	// DisableAfter consecutive failed attempts disable the stream; default
-	// 500. DisableAfterTotal failed attempts in all do too; default 5000
-	// (both Auth0's). Re-enabling resets both counts.
+	// DisableAfter consecutive failed attempts disable the stream;
+	// DisableAfterTotal failed attempts in all do too. Re-enabling resets
+	// both counts.
 	DisableAfter      int `json:"disable_after,omitempty"`
 	DisableAfterTotal int `json:"disable_after_total,omitempty"`
-	// Concurrency is how many POSTs the stream has in flight; default 4.
+	// Concurrency is how many POSTs the stream has in flight.
 	Concurrency int `json:"concurrency,omitempty"`
-	// Delay is waited before every POST (a slow pipeline); default 0.
+	// Delay is waited before every POST (a slow pipeline); default none.
 	Delay time.Duration `json:"delay,omitempty"`
 	// DuplicateEvery: every Nth event is delivered twice (two deliveries,
 	// the second marked duplicate); 0 = never.
@@ -92,44 +92,26 @@ type DeliveryKnobs struct {
 	// DuplicateProbability: the chance an event is delivered twice.
 	DuplicateProbability float64 `json:"duplicate_probability,omitempty"`
 	// ReorderWindow > 1 holds events back until that many are waiting (or
-	// ReorderHold passed, default 50ms) and sends the batch shuffled, never
-	// in its original order.
+	// ReorderHold passed) and sends the batch shuffled, never in its
+	// original order.
 	ReorderWindow int           `json:"reorder_window,omitempty"`
 	ReorderHold   time.Duration `json:"reorder_hold,omitempty"`
 }
 
-// withDefaults fills zero fields from d, then from the built-in defaults.
+// DefaultDelivery returns the knobs a stream delivers with where neither
+// its EventStreamConfig.Delivery nor Config.EventStreamDefaults set one:
+// Auth0's attempts and disabling thresholds, no faults.
+func DefaultDelivery() DeliveryKnobs {
+	return DeliveryKnobs{
+		MaxAttempts: 12, RetryBase: time.Second, RetryMax: 5 * time.Minute, Timeout: 10 * time.Second,
+		DisableAfter: 500, DisableAfterTotal: 5000, Concurrency: 4, ReorderHold: 50 * time.Millisecond,
+	}
+}
+
+// withDefaults fills zero fields from d, then from DefaultDelivery.
 func (k DeliveryKnobs) withDefaults(d DeliveryKnobs) DeliveryKnobs {
-	fill := func(v *int, dv, def int) {
-		if *v == 0 {
-			*v = dv
-		}
-		if *v == 0 {
-			*v = def
-		}
-	}
-	fillD := func(v *time.Duration, dv, def time.Duration) {
-		if *v == 0 {
-			*v = dv
-		}
-		if *v == 0 {
-			*v = def
-		}
-	}
-	fill(&k.MaxAttempts, d.MaxAttempts, 12)
-	fill(&k.DisableAfter, d.DisableAfter, 500)
-	fill(&k.DisableAfterTotal, d.DisableAfterTotal, 5000)
-	fill(&k.Concurrency, d.Concurrency, 4)
-	fill(&k.DuplicateEvery, d.DuplicateEvery, 0)
-	fill(&k.ReorderWindow, d.ReorderWindow, 0)
-	fillD(&k.RetryBase, d.RetryBase, time.Second)
-	fillD(&k.RetryMax, d.RetryMax, 5*time.Minute)
-	fillD(&k.Timeout, d.Timeout, 10*time.Second)
-	fillD(&k.Delay, d.Delay, 0)
-	fillD(&k.ReorderHold, d.ReorderHold, 50*time.Millisecond)
-	if k.DuplicateProbability == 0 {
-		k.DuplicateProbability = d.DuplicateProbability
-	}
+	fillZeroKnobs(&k, d)
+	fillZeroKnobs(&k, DefaultDelivery())
 	return k
 }
 

@@ -6,7 +6,6 @@ package emulator
 // extensions at the top level: webhook_endpoints and delivery.
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 )
 
 // eventStreamBody is Auth0's create body with the emulator's extensions.
@@ -117,78 +115,20 @@ func (b eventStreamBody) config() (EventStreamConfig, error) {
 	return c, nil
 }
 
-// deliveryKnobsJSON mirrors DeliveryKnobs with durations as JSON values
-// that may be strings ("2s") or nanoseconds.
-type deliveryKnobsJSON struct {
-	MaxAttempts          int             `json:"max_attempts,omitempty"`
-	RetryBase            json.RawMessage `json:"retry_base,omitempty"`
-	RetryMax             json.RawMessage `json:"retry_max,omitempty"`
-	Timeout              json.RawMessage `json:"timeout,omitempty"`
-	DisableAfter         int             `json:"disable_after,omitempty"`
-	DisableAfterTotal    int             `json:"disable_after_total,omitempty"`
-	Concurrency          int             `json:"concurrency,omitempty"`
-	Delay                json.RawMessage `json:"delay,omitempty"`
-	DuplicateEvery       int             `json:"duplicate_every,omitempty"`
-	DuplicateProbability float64         `json:"duplicate_probability,omitempty"`
-	ReorderWindow        int             `json:"reorder_window,omitempty"`
-	ReorderHold          json.RawMessage `json:"reorder_hold,omitempty"`
-}
-
-func (j *deliveryKnobsJSON) durations(k *DeliveryKnobs) []struct {
-	name string
-	raw  *json.RawMessage
-	d    *time.Duration
-} {
-	return []struct {
-		name string
-		raw  *json.RawMessage
-		d    *time.Duration
-	}{
-		{"retry_base", &j.RetryBase, &k.RetryBase}, {"retry_max", &j.RetryMax, &k.RetryMax},
-		{"timeout", &j.Timeout, &k.Timeout}, {"delay", &j.Delay, &k.Delay},
-		{"reorder_hold", &j.ReorderHold, &k.ReorderHold},
-	}
-}
-
 // UnmarshalJSON accepts durations as "2s" or nanoseconds and refuses
-// unknown fields, naming the field at fault.
+// unknown fields, naming the field at fault. A knob left out is zero (its
+// default): the object replaces the knobs wholesale.
 func (k *DeliveryKnobs) UnmarshalJSON(b []byte) error {
-	var j deliveryKnobsJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&j); err != nil {
+	var patch map[string]json.RawMessage
+	if err := json.Unmarshal(b, &patch); err != nil {
 		return fmt.Errorf("delivery: %v", err)
 	}
-	*k = DeliveryKnobs{
-		MaxAttempts: j.MaxAttempts, DisableAfter: j.DisableAfter, DisableAfterTotal: j.DisableAfterTotal, Concurrency: j.Concurrency,
-		DuplicateEvery: j.DuplicateEvery, DuplicateProbability: j.DuplicateProbability, ReorderWindow: j.ReorderWindow,
-	}
-	for _, f := range j.durations(k) {
-		if len(*f.raw) == 0 {
-			continue
-		}
-		d, err := parseDurationJSON(*f.raw)
-		if err != nil {
-			return fmt.Errorf("delivery.%s: %v", f.name, err)
-		}
-		*f.d = d
-	}
-	return nil
+	*k = DeliveryKnobs{}
+	return applyKnobPatch(k, patch, func(n string) string { return "delivery." + n })
 }
 
-// MarshalJSON writes durations as Go strings ("2s").
-func (k DeliveryKnobs) MarshalJSON() ([]byte, error) {
-	j := deliveryKnobsJSON{
-		MaxAttempts: k.MaxAttempts, DisableAfter: k.DisableAfter, DisableAfterTotal: k.DisableAfterTotal, Concurrency: k.Concurrency,
-		DuplicateEvery: k.DuplicateEvery, DuplicateProbability: k.DuplicateProbability, ReorderWindow: k.ReorderWindow,
-	}
-	for _, f := range j.durations(&k) {
-		if *f.d != 0 {
-			*f.raw, _ = json.Marshal(f.d.String())
-		}
-	}
-	return json.Marshal(j)
-}
+// MarshalJSON writes durations as Go strings ("2s"), zero knobs left out.
+func (k DeliveryKnobs) MarshalJSON() ([]byte, error) { return json.Marshal(knobsView(k)) }
 
 // serveAdminEventStreams handles /emulator/event-streams[/{id}[/deliveries|/redeliver]].
 func (e *Emulator) serveAdminEventStreams(w http.ResponseWriter, r *http.Request, path string) {

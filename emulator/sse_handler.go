@@ -185,10 +185,10 @@ func (e *Emulator) serveEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	// Taken before the client can see the stream: closeAll closes the
-	// channel current at that moment, so every connection open by then ends,
+	// Taken before the client can see the stream: closeAll cancels the
+	// context current at that moment, so every connection open by then ends,
 	// even one busy writing.
-	s := &evStream{w: w, rc: rc, l: l, closing: l.closingChan()}
+	s := &evStream{w: w, rc: rc, l: l, closing: l.closingContext()}
 	retry := k.EventsRetry
 	if retry <= 0 {
 		retry = evDefaultRetry
@@ -218,7 +218,7 @@ type evStream struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	l       *eventLog
-	closing <-chan struct{} // closed by the next closeAll
+	closing context.Context // cancelled by the next closeAll
 	err     error
 }
 
@@ -259,7 +259,8 @@ func (s *evStream) sendError(code, message, offset string) {
 }
 
 // run streams until the connection must end. It runs on the handler's
-// goroutine and starts none, so nothing outlives the request.
+// goroutine; the only other goroutine is the one context.AfterFunc starts
+// on closeAll, which just cancels.
 func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) {
 	hbEvery := k.EventsHeartbeat
 	if hbEvery <= 0 {
@@ -267,20 +268,13 @@ func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) 
 	}
 	hb := time.NewTicker(hbEvery)
 	defer hb.Stop()
-	var cycle <-chan time.Time
-	if k.EventsCycle > 0 {
-		t := time.NewTimer(k.EventsCycle)
-		defer t.Stop()
-		cycle = t.C
-	}
-	timeout, stopTimeout := streamTimeout(k)
-	defer stopTimeout()
+	ctx, stop := s.ends(ctx, k)
+	defer stop()
 
-	closing := s.closing
 	var buf []evEntry
 	heartbeatDue := false
 	for {
-		batch, expired, wake, _ := s.l.read(cur, buf)
+		batch, expired, wake := s.l.read(cur, buf)
 		buf = batch
 		if expired {
 			s.sendError("cursor_expired", "The cursor is older than the retention of the stream; resume with from_timestamp.", s.l.encodeOffset(cur))
@@ -308,34 +302,23 @@ func (s *evStream) run(ctx context.Context, k Knobs, p *evParams, cur evCursor) 
 		}
 		if len(batch) == evBatchMax {
 			// More is waiting; still honour the ways out between batches.
-			select {
-			case <-ctx.Done():
-				return
-			case <-closing:
-				return
-			case <-cycle:
-				return
-			case <-timeout:
-				s.sendTimeout(k, cur)
-				return
-			default:
+			if ctx.Err() == nil {
 				continue
 			}
+		} else {
+			select {
+			case <-wake:
+				continue
+			case <-hb.C:
+				heartbeatDue = true
+				continue
+			case <-ctx.Done():
+			}
 		}
-		select {
-		case <-wake:
-		case <-ctx.Done():
-			return
-		case <-closing:
-			return
-		case <-cycle:
-			return
-		case <-timeout:
+		if errors.Is(context.Cause(ctx), errStreamTimeout) {
 			s.sendTimeout(k, cur)
-			return
-		case <-hb.C:
-			heartbeatDue = true
 		}
+		return
 	}
 }
 

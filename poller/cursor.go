@@ -27,10 +27,8 @@ type searchCursor struct {
 	UserID    string `json:"user_id"`
 }
 
-func (c searchCursor) time() time.Time {
-	t, _ := parseCreatedAt(c.CreatedAt)
-	return t
-}
+func (c searchCursor) at() string      { return c.CreatedAt }
+func (c searchCursor) time() time.Time { return cursorTime(c) }
 
 // windowStart is where a search re-reads from.
 func (c searchCursor) windowStart(overlap time.Duration) time.Time {
@@ -88,11 +86,11 @@ func (c *cursors) loadSearch(ctx context.Context) (searchCursor, bool, error) {
 // decodeCursor unmarshals the JSON v of cursor key into dst (a
 // *searchCursor or *eventsCursor) and checks that its time member (named
 // field) parses; optional allows it empty.
-func decodeCursor(key, v string, dst any, field string, optional bool) error {
+func decodeCursor(key, v string, dst positioned, field string, optional bool) error {
 	if err := json.Unmarshal([]byte(v), dst); err != nil {
 		return fmt.Errorf("read %s: bad JSON %q: %w", key, v, err)
 	}
-	t := timeMember(dst)
+	t := dst.at()
 	if t == "" && optional {
 		return nil
 	}
@@ -100,17 +98,6 @@ func decodeCursor(key, v string, dst any, field string, optional bool) error {
 		return fmt.Errorf("read %s: %s %q: %w", key, field, t, err)
 	}
 	return nil
-}
-
-// timeMember is the time a cursor is positioned at.
-func timeMember(cur any) string {
-	switch c := cur.(type) {
-	case *searchCursor:
-		return c.CreatedAt
-	case *eventsCursor:
-		return c.Time
-	}
-	return ""
 }
 
 func (c *cursors) saveSearch(ctx context.Context, cur searchCursor) error {
@@ -128,8 +115,14 @@ type eventsCursor struct {
 	Time   string `json:"time,omitempty"`
 }
 
-func (c eventsCursor) time() time.Time {
-	t, _ := parseCreatedAt(c.Time)
+func (c eventsCursor) at() string      { return c.Time }
+func (c eventsCursor) time() time.Time { return cursorTime(c) }
+
+// positioned is a cursor: at is the time it is positioned at, as stored.
+type positioned interface{ at() string }
+
+func cursorTime(c positioned) time.Time {
+	t, _ := parseCreatedAt(c.at())
 	return t
 }
 

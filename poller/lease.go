@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
+	"github.com/auth0-worker/auth0-worker/internal/tick"
 )
 
 // ErrLeaseLost means another instance holds the lease now (a renewal or a
@@ -122,14 +123,7 @@ func (l *lease) lead(parent context.Context, acquiredAt time.Time) (ctx context.
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		t := time.NewTicker(l.ttl / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-			}
+		tick.Every(ctx, l.ttl/3, l.ttl/3, func() bool {
 			start := time.Now()
 			ok, err := l.renew(ctx)
 			switch {
@@ -140,11 +134,12 @@ func (l *lease) lead(parent context.Context, acquiredAt time.Time) (ctx context.
 			case !ok:
 				l.log.Warn("poller: lease taken by another instance; stopping")
 				cancel(ErrLeaseLost)
-				return
+				return false
 			default:
 				timer.Reset(time.Until(start.Add(l.ttl - l.margin())))
 			}
-		}
+			return true
+		})
 	}()
 	return ctx, func() {
 		cancel(context.Canceled)

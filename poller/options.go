@@ -48,7 +48,7 @@ type Options struct {
 	// Redis holds the lease and the cursors (required).
 	Redis redis.UniversalClient
 	// Keys builds the Redis keys; Keys.Tenant is required, Keys.Prefix
-	// defaults to "auth0w".
+	// defaults to limits.KeyPrefix.
 	Keys rediskeys.Keys
 
 	// Source is POLL_SOURCE: "events", "search" or "auto" (default "auto").
@@ -56,9 +56,11 @@ type Options struct {
 	// Query is POLL_QUERY, a Lucene filter ANDed to the new-user query.
 	// Refused with Source "events"; with "auto" it selects search.
 	Query string
-	// Limit is POLL_LIMIT, max users published per search cycle (default 1000).
+	// Limit is POLL_LIMIT, max users published per search cycle (default
+	// limits.PollLimit).
 	Limit int
-	// Interval is POLL_INTERVAL, the search cycle (default 10s).
+	// Interval is POLL_INTERVAL, the search cycle (default
+	// limits.PollInterval).
 	Interval time.Duration
 	// Overlap is POLL_OVERLAP, how far behind the cursor a search re-reads
 	// (zero: limits.PollOverlap). Set NoOverlap for none.
@@ -74,10 +76,11 @@ type Options struct {
 	// ReconcileOff turns reconcile off (RECONCILE_INTERVAL=0);
 	// ReconcileInterval is ignored.
 	ReconcileOff bool
-	// LeaseTTL is LEASE_TTL (default 15s; at least 300ms: limits.MinLeaseTTL).
+	// LeaseTTL is LEASE_TTL (default limits.LeaseTTL; at least
+	// limits.MinLeaseTTL).
 	LeaseTTL time.Duration
 	// EventsRetry is how often auto tries the Events API again after falling
-	// back to search (default 10m).
+	// back to search (default DefaultEventsRetry).
 	EventsRetry time.Duration
 	// Types is EVENT_TYPES: the user event types published (publisher.Types
 	// values). The events source subscribes to each; search carries
@@ -96,6 +99,9 @@ type Options struct {
 	// no tracing.
 	TracerProvider trace.TracerProvider
 }
+
+// DefaultEventsRetry is the default of Options.EventsRetry.
+const DefaultEventsRetry = 10 * time.Minute
 
 // invalid wraps ErrInvalidOptions around one validation message.
 func invalid(format string, a ...any) error {
@@ -126,12 +132,8 @@ func (o *Options) checkRequired() error {
 	case o.Keys.Tenant == "":
 		return invalid("Keys.Tenant is required (host[:port] of the Auth0 base URL, e.g. tenant.eu.auth0.com)")
 	}
-	if o.Keys.Prefix == "" {
-		o.Keys.Prefix = limits.KeyPrefix
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	limits.Fill(&o.Keys.Prefix, limits.KeyPrefix)
+	limits.Fill(&o.Logger, slog.Default())
 	return nil
 }
 
@@ -153,14 +155,13 @@ func (o *Options) checkSource() error {
 // checkCycle: the numbers and durations, defaults and bounds from
 // internal/limits.
 func (o *Options) checkCycle() error {
-	setDefault(&o.Limit, limits.PollLimit)
-	setDefault(&o.Interval, limits.PollInterval)
-	setDefault(&o.Overlap, limits.PollOverlap)
-	setDefault(&o.ReconcileInterval, limits.ReconcileInterval)
-	setDefault(&o.LeaseTTL, limits.LeaseTTL)
-	if o.EventsRetry <= 0 {
-		o.EventsRetry = 10 * time.Minute
-	}
+	// Zero is the default; a negative value is left for the bounds checks.
+	limits.Fill(&o.Limit, limits.PollLimit)
+	limits.Fill(&o.Interval, limits.PollInterval)
+	limits.Fill(&o.Overlap, limits.PollOverlap)
+	limits.Fill(&o.ReconcileInterval, limits.ReconcileInterval)
+	limits.Fill(&o.LeaseTTL, limits.LeaseTTL)
+	limits.FillPositive(&o.EventsRetry, DefaultEventsRetry)
 	switch {
 	case o.Limit < limits.MinPollLimit:
 		return invalid("Limit %d: must be positive, e.g. %d", o.Limit, limits.PollLimit)
@@ -180,14 +181,6 @@ func (o *Options) checkCycle() error {
 		o.ReconcileInterval = 0 // the poller's "off"
 	}
 	return nil
-}
-
-// setDefault sets *p to v when it is zero (negative values are left for the
-// bounds checks).
-func setDefault[T int | time.Duration](p *T, v T) {
-	if *p == 0 {
-		*p = v
-	}
 }
 
 // checkTypes: EVENT_TYPES.

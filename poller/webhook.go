@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
@@ -50,20 +51,34 @@ type WebhookOptions struct {
 	BearerToken, BasicUser, BasicPassword string
 	// TLSCert and TLSKey serve TLS (file paths). Default none.
 	TLSCert, TLSKey string
-	// MaxBody is the largest body read and published. Default 40 MiB (a
-	// user may hold 2 × 16 MB of metadata).
+	// MaxBody is the largest body read and published. Default
+	// DefaultWebhookMaxBody.
 	MaxBody int64
-	// MaxConcurrent bounds requests handled at once. Default 8.
+	// MaxConcurrent bounds requests handled at once. Default
+	// DefaultWebhookMaxConcurrent.
 	MaxConcurrent int
-	// SlotWait is how long a request waits for a slot before 503. Default 5s.
+	// SlotWait is how long a request waits for a slot before 503. Default
+	// DefaultWebhookSlotWait.
 	SlotWait time.Duration
 	// PublishWait bounds the JetStream and Redis work of one request; past
-	// it, 503 (Auth0 retries). Default 10s.
+	// it, 503 (Auth0 retries). Default DefaultWebhookPublishWait.
 	PublishWait time.Duration
 	// ReadHeaderTimeout and ReadTimeout (headers and body) bound slow
-	// clients. Defaults 10s and 60s.
+	// clients. Defaults DefaultWebhookReadHeaderTimeout and
+	// DefaultWebhookReadTimeout.
 	ReadHeaderTimeout, ReadTimeout time.Duration
 }
+
+// Defaults of WebhookOptions fields left zero.
+const (
+	// DefaultWebhookMaxBody: a user may hold 2 × 16 MB of metadata.
+	DefaultWebhookMaxBody           = 40 << 20
+	DefaultWebhookMaxConcurrent     = 8
+	DefaultWebhookSlotWait          = 5 * time.Second
+	DefaultWebhookPublishWait       = 10 * time.Second
+	DefaultWebhookReadHeaderTimeout = 10 * time.Second
+	DefaultWebhookReadTimeout       = 60 * time.Second
+)
 
 func (o *WebhookOptions) enabled() bool { return o.Addr != "" || o.Listener != nil }
 
@@ -82,21 +97,12 @@ func (o *WebhookOptions) validate() error {
 	case (o.TLSCert == "") != (o.TLSKey == ""):
 		return errors.New("webhook options: TLSCert and TLSKey go together")
 	}
-	def := func(d *time.Duration, v time.Duration) {
-		if *d <= 0 {
-			*d = v
-		}
-	}
-	if o.MaxBody <= 0 {
-		o.MaxBody = 40 << 20
-	}
-	if o.MaxConcurrent <= 0 {
-		o.MaxConcurrent = 8
-	}
-	def(&o.SlotWait, 5*time.Second)
-	def(&o.PublishWait, 10*time.Second)
-	def(&o.ReadHeaderTimeout, 10*time.Second)
-	def(&o.ReadTimeout, 60*time.Second)
+	limits.FillPositive(&o.MaxBody, DefaultWebhookMaxBody)
+	limits.FillPositive(&o.MaxConcurrent, DefaultWebhookMaxConcurrent)
+	limits.FillPositive(&o.SlotWait, DefaultWebhookSlotWait)
+	limits.FillPositive(&o.PublishWait, DefaultWebhookPublishWait)
+	limits.FillPositive(&o.ReadHeaderTimeout, DefaultWebhookReadHeaderTimeout)
+	limits.FillPositive(&o.ReadTimeout, DefaultWebhookReadTimeout)
 	return nil
 }
 

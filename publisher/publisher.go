@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 	"github.com/auth0-worker/auth0-worker/internal/tracing"
 )
 
@@ -20,6 +21,13 @@ import (
 // Options.AckTimeout. The message may still have been stored: the caller
 // publishes it again later and Nats-Msg-Id absorbs the duplicate.
 var ErrAckTimeout = errors.New("no JetStream ack within the timeout")
+
+// Defaults of Options fields left zero.
+const (
+	DefaultAckTimeout        = 10 * time.Second
+	DefaultAckAttemptTimeout = time.Second
+	DefaultMaxInFlight       = 256
+)
 
 // Options configure a Publisher.
 type Options struct {
@@ -33,19 +41,21 @@ type Options struct {
 	// user_id and created_at are always kept. Default nil = the whole user.
 	EventFields []string
 	// AckTimeout bounds the wait for each message's ack, counted from its
-	// first publish, re-sends included. Default 10s.
+	// first publish, re-sends included. Default DefaultAckTimeout.
 	AckTimeout time.Duration
 	// AckAttemptTimeout bounds one publish attempt: a message without an ack
 	// by then is sent again (same Nats-Msg-Id, so JetStream stores it once)
 	// until AckTimeout, and "no stream responded" is retried after 100ms.
 	// This is what rides through a stream-leader election: the message lost
 	// with the old leader is re-sent soon after the new one is elected
-	// instead of waiting out AckTimeout. Default 1s (never above AckTimeout).
+	// instead of waiting out AckTimeout. Default DefaultAckAttemptTimeout
+	// (never above AckTimeout).
 	AckAttemptTimeout time.Duration
 	// MaxInFlight bounds the messages published and not yet acknowledged, over
-	// all concurrent PublishUsers calls of this Publisher. Default 256. The
-	// JetStream context's own WithPublishAsyncMaxPending (default 4000) bounds
-	// it too; JetStreamOpts gives matching settings.
+	// all concurrent PublishUsers calls of this Publisher. Default
+	// DefaultMaxInFlight. The JetStream context's own
+	// WithPublishAsyncMaxPending (nats.go's default 4000) bounds it too;
+	// JetStreamOpts gives matching settings.
 	MaxInFlight int
 	// Logger for debug lines; default slog.Default().
 	Logger *slog.Logger
@@ -62,31 +72,24 @@ func (o *Options) validate() error {
 		return errors.New("publisher: Options.Source is required (the tenant base URL + \"/\")")
 	case strings.ContainsAny(o.Source, " \t\r\n"):
 		return fmt.Errorf("publisher: Options.Source %q contains whitespace", o.Source)
-	case o.AckTimeout < 0:
-		return fmt.Errorf("publisher: Options.AckTimeout %v is negative", o.AckTimeout)
-	case o.AckAttemptTimeout < 0:
-		return fmt.Errorf("publisher: Options.AckAttemptTimeout %v is negative", o.AckAttemptTimeout)
-	case o.MaxInFlight < 0:
-		return fmt.Errorf("publisher: Options.MaxInFlight %d is negative", o.MaxInFlight)
+	}
+	if err := limits.FirstBroken("publisher",
+		limits.Bound{Name: "Options.AckTimeout", Value: o.AckTimeout, Broken: o.AckTimeout < 0, Want: "is negative"},
+		limits.Bound{Name: "Options.AckAttemptTimeout", Value: o.AckAttemptTimeout, Broken: o.AckAttemptTimeout < 0, Want: "is negative"},
+		limits.Bound{Name: "Options.MaxInFlight", Value: o.MaxInFlight, Broken: o.MaxInFlight < 0, Want: "is negative"},
+	); err != nil {
+		return err
 	}
 	for _, f := range o.EventFields {
 		if f == "" || strings.ContainsAny(f, " \t\r\n.\"") {
 			return fmt.Errorf("publisher: Options.EventFields: %q is not a top-level field name", f)
 		}
 	}
-	if o.AckTimeout == 0 {
-		o.AckTimeout = 10 * time.Second
-	}
-	if o.AckAttemptTimeout == 0 {
-		o.AckAttemptTimeout = time.Second
-	}
+	limits.Fill(&o.AckTimeout, DefaultAckTimeout)
+	limits.Fill(&o.AckAttemptTimeout, DefaultAckAttemptTimeout)
 	o.AckAttemptTimeout = min(o.AckAttemptTimeout, o.AckTimeout)
-	if o.MaxInFlight == 0 {
-		o.MaxInFlight = 256
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
+	limits.Fill(&o.MaxInFlight, DefaultMaxInFlight)
+	limits.Fill(&o.Logger, slog.Default())
 	return nil
 }
 

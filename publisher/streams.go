@@ -13,6 +13,8 @@ import (
 
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 )
 
 // ErrSubjectClash means a stream of the expected name exists with other
@@ -41,15 +43,15 @@ func (n Names) UserCreatedSubject() string { return n.Prefix + ".users.created" 
 // StreamOptions are the operator-tunable stream settings.
 type StreamOptions struct {
 	Replicas  int           // default 1
-	MaxAge    time.Duration // users stream retention; default 720h
-	DLQMaxAge time.Duration // dead-letter stream retention (DLQ_MAX_AGE); default 336h
+	MaxAge    time.Duration // users stream retention (EVENTS_MAX_AGE); default limits.EventsMaxAge
+	DLQMaxAge time.Duration // dead-letter stream retention (DLQ_MAX_AGE); default limits.DLQMaxAge
 }
 
 // UsersStream is the config of <PREFIX>_USERS.
 func (n Names) UsersStream(o StreamOptions) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name: n.Users, Subjects: []string{n.Prefix + ".users.>"}, Storage: jetstream.FileStorage,
-		Duplicates: 10 * time.Minute, MaxAge: orDefault(o.MaxAge, 720*time.Hour), Replicas: max(o.Replicas, 1),
+		Duplicates: 10 * time.Minute, MaxAge: positive(o.MaxAge, limits.EventsMaxAge), Replicas: max(o.Replicas, 1),
 		Description: "auth0-worker: user events (personal data; retention EVENTS_MAX_AGE)",
 	}
 }
@@ -76,16 +78,15 @@ func (n Names) ResultsStream(o StreamOptions) jetstream.StreamConfig {
 func (n Names) DLQStream(o StreamOptions) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name: n.DLQ, Subjects: []string{n.Prefix + ".dlq.>"}, Storage: jetstream.FileStorage,
-		MaxAge: orDefault(o.DLQMaxAge, 336*time.Hour), Duplicates: 2 * time.Minute,
+		MaxAge: positive(o.DLQMaxAge, limits.DLQMaxAge), Duplicates: 2 * time.Minute,
 		Replicas:    max(o.Replicas, 1),
 		Description: "auth0-worker: dead letters (may hold personal data; retention DLQ_MAX_AGE)",
 	}
 }
 
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
+// positive is d, or def when d is not positive.
+func positive(d, def time.Duration) time.Duration {
+	limits.FillPositive(&d, def)
 	return d
 }
 

@@ -45,9 +45,13 @@ func WithSubjectPrefix(prefix string) Option {
 	}
 }
 
+// DefaultTimeout is the worker's default COMMAND_TIMEOUT plus a margin, so
+// the worker's own 504 arrives before the client gives up (a test keeps it
+// above that default).
+const DefaultTimeout = 35 * time.Second
+
 // WithTimeout bounds a request-reply command when its context has no
-// deadline. Default 35s: the worker's default COMMAND_TIMEOUT (30s) plus
-// a margin, so the worker's own 504 arrives before the client gives up.
+// deadline. Default DefaultTimeout.
 func WithTimeout(d time.Duration) Option {
 	return func(c *Client) error {
 		if d <= 0 {
@@ -63,7 +67,7 @@ func New(nc *nats.Conn, opts ...Option) (*Client, error) {
 	if nc == nil {
 		return nil, errors.New("workerclient: nil NATS connection")
 	}
-	c := &Client{nc: nc, prefix: "auth0", timeout: 35 * time.Second}
+	c := &Client{nc: nc, prefix: "auth0", timeout: DefaultTimeout}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -147,4 +151,28 @@ func decodeInto(command string, r reply, v any) error {
 		return fmt.Errorf("workerclient: %s: decode reply: %w", command, err)
 	}
 	return nil
+}
+
+// cuttable is a reply of a change whose body the worker may cut to fit
+// (header Auth0-Outcome-Truncated).
+type cuttable interface{ markTruncated() }
+
+func (u *User) markTruncated()        { u.Truncated = true }
+func (r *APIResponse) markTruncated() { r.Truncated = true }
+
+// decodeChange decodes the reply of a change into a new T, marked
+// truncated when the worker said it cut the body; what names the reply in
+// an error.
+func decodeChange[T any, P interface {
+	*T
+	cuttable
+}](body []byte, truncated bool, what string) (*T, error) {
+	p := P(new(T))
+	if err := json.Unmarshal(body, p); err != nil {
+		return nil, fmt.Errorf("workerclient: %s: %w", what, err)
+	}
+	if truncated {
+		p.markTruncated()
+	}
+	return p, nil
 }

@@ -67,12 +67,7 @@ func (c *Client) APICall(ctx context.Context, req APIRequest, opts ...CallOption
 	if err != nil {
 		return nil, err
 	}
-	var res APIResponse
-	if err := decodeInto(CmdAPICall, r, &res); err != nil {
-		return nil, err
-	}
-	res.Truncated = res.Truncated || r.truncated
-	return &res, nil
+	return decodeChange[APIResponse](r.body, r.truncated, CmdAPICall+": decode reply")
 }
 
 type userIDBody struct {
@@ -84,10 +79,5 @@ func (c *Client) userCommand(ctx context.Context, command string, req any, opts 
 	if err != nil {
 		return nil, err
 	}
-	var u User
-	if err := decodeInto(command, r, &u); err != nil {
-		return nil, err
-	}
-	u.Truncated = u.Truncated || r.truncated
-	return &u, nil
+	return decodeChange[User](r.body, r.truncated, command+": decode reply")
 }

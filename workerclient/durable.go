@@ -68,12 +68,7 @@ func (o *Outcome) User() (*User, error) {
 	if o.Err != nil {
 		return nil, o.Err
 	}
-	var u User
-	if err := json.Unmarshal(o.Body, &u); err != nil {
-		return nil, fmt.Errorf("workerclient: outcome %s: %w", o.ID, err)
-	}
-	u.Truncated = u.Truncated || o.Truncated
-	return &u, nil
+	return decodeChange[User](o.Body, o.Truncated, "outcome "+o.ID)
 }
 
 // APIResponse decodes the success body of api.call; it returns o.Err when
@@ -82,12 +77,7 @@ func (o *Outcome) APIResponse() (*APIResponse, error) {
 	if o.Err != nil {
 		return nil, o.Err
 	}
-	var r APIResponse
-	if err := json.Unmarshal(o.Body, &r); err != nil {
-		return nil, fmt.Errorf("workerclient: outcome %s: %w", o.ID, err)
-	}
-	r.Truncated = r.Truncated || o.Truncated
-	return &r, nil
+	return decodeChange[APIResponse](o.Body, o.Truncated, "outcome "+o.ID)
 }
 
 // ResultsStream is the stream holding the outcomes for a subject prefix

@@ -28,6 +28,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/cmd/internal/workercmd"
 	"github.com/auth0-worker/auth0-worker/config"
 	"github.com/auth0-worker/auth0-worker/emulator"
+	"github.com/auth0-worker/auth0-worker/internal/tick"
 )
 
 func main() {
@@ -191,21 +192,14 @@ func seedDevUsers(emu *emulator.Emulator, log *slog.Logger) {
 // trickleDevUsers signs up a new user every devTrickle, the first one soon,
 // so a newcomer sees an event within seconds.
 func trickleDevUsers(ctx context.Context, emu *emulator.Emulator, log *slog.Logger) {
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	tick.Every(ctx, time.Second, devTrickle, func() bool {
 		n := devUserSeq.Add(1)
 		email := "signup-" + strconv.FormatInt(time.Now().Unix(), 10) + "-" + strconv.FormatInt(n, 10) + "@example.com"
 		if _, err := emu.CreateUsers([]emulator.SeedUser{{Email: email, CreatedAt: time.Now()}}); err != nil && !errors.Is(err, emulator.ErrUserExists) {
 			log.Warn("dev: trickle user", "err", err)
 		}
-		t.Reset(devTrickle)
-	}
+		return true
+	})
 }
 
 // printStoredEvents prints each event the users stream stores from now on.

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/auth0-worker/auth0-worker/emulator"
 )
 
 func TestEventStreamFlags(t *testing.T) {
@@ -80,5 +83,19 @@ func TestRunCreatesEventStream(t *testing.T) {
 	}
 	if out := logs.String(); strings.Contains(out, "hook-s3cret") || !strings.Contains(out, "event stream delivering") {
 		t.Fatalf("logs: %s", out)
+	}
+}
+
+// The flags' defaults are the emulator's own (printed by --help, so they
+// are written out; this keeps them equal).
+func TestEventStreamFlagDefaultsAreTheEmulators(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	var d emulator.DeliveryKnobs
+	eventStreamFlags(fs, &d, &streamOptions{})
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := emulator.DefaultDelivery(); d != want {
+		t.Fatalf("flag defaults %+v, want emulator.DefaultDelivery() %+v", d, want)
 	}
 }

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 )
 
 // ErrInvalidOptions wraps every validation error of NATSOptions and
@@ -43,13 +45,15 @@ type NATSOptions struct {
 	// TLSCert and TLSKey are NATS_TLS_CERT and NATS_TLS_KEY, a client
 	// certificate for mutual TLS; both or neither. Default none.
 	TLSCert, TLSKey string
-	// ConnectTimeout bounds the dial + handshake to one server. Default 5s.
+	// ConnectTimeout bounds the dial + handshake to one server. Default
+	// DefaultConnectTimeout.
 	ConnectTimeout time.Duration
 	// ReconnectWait is the pause between reconnect attempts to one server
-	// (with jitter added by nats.go). Default 1s. Reconnects never stop.
+	// (with jitter added by nats.go). Default DefaultReconnectWait.
+	// Reconnects never stop.
 	ReconnectWait time.Duration
-	// DrainTimeout bounds nc.Drain at shutdown. Default 5s, so a drain fits
-	// in the 10 s exit budget (README "Operations").
+	// DrainTimeout bounds nc.Drain at shutdown. Default
+	// DefaultDrainTimeout.
 	DrainTimeout time.Duration
 	// RetryOnFailedConnect makes the first connect keep trying in the
 	// background instead of failing (the conn starts RECONNECTING). Default
@@ -162,10 +166,10 @@ func NATSOpts(opts NATSOptions, name string, log *slog.Logger) ([]nats.Option, e
 	no := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(orDur(opts.ReconnectWait, time.Second)),
+		nats.ReconnectWait(orDur(opts.ReconnectWait, DefaultReconnectWait)),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
-		nats.Timeout(orDur(opts.ConnectTimeout, 5*time.Second)),
-		nats.DrainTimeout(orDur(opts.DrainTimeout, 5*time.Second)),
+		nats.Timeout(orDur(opts.ConnectTimeout, DefaultConnectTimeout)),
+		nats.DrainTimeout(orDur(opts.DrainTimeout, DefaultDrainTimeout)),
 		// Notice a dead server in ~1 min rather than nats.go's default ~4.
 		nats.PingInterval(20 * time.Second),
 		nats.MaxPingsOutstanding(3),
@@ -251,7 +255,7 @@ func NATS(opts NATSOptions, name string, log *slog.Logger) (*nats.Conn, error) {
 		if errors.Is(err, nats.ErrNoServers) {
 			// nats.go drops the dial errors; find out why the first server
 			// is unreachable so the message says it.
-			if why := dialProbe(srv[0], orDur(opts.ConnectTimeout, 5*time.Second)); why != nil {
+			if why := dialProbe(srv[0], orDur(opts.ConnectTimeout, DefaultConnectTimeout)); why != nil {
 				err = fmt.Errorf("%w (%v)", err, why)
 			}
 		}
@@ -318,8 +322,18 @@ func (s *scrubbed) Error() string { return s.msg }
 func (s *scrubbed) Unwrap() error { return s.err }
 
 func orDur(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
+	limits.FillPositive(&d, def)
 	return d
 }
+
+// Defaults of NATSOptions and RedisOptions fields left zero.
+const (
+	DefaultConnectTimeout = 5 * time.Second
+	DefaultReconnectWait  = time.Second
+	// DefaultDrainTimeout lets a drain fit in the 10 s exit budget (README
+	// "Operations").
+	DefaultDrainTimeout = 5 * time.Second
+	DefaultRedisAddr    = "127.0.0.1:6379"
+	DefaultDialTimeout  = 5 * time.Second
+	DefaultClientName   = "auth0-worker"
+)

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/auth0-worker/auth0-worker/internal/limits"
 )
 
 // RedisOptions configure Redis: typed fields, no URL (config parses REDIS_URL
@@ -18,7 +20,7 @@ import (
 // Sentinel when SentinelAddrs is set, else the single node Addr. User,
 // password, database and TLS apply to every topology.
 type RedisOptions struct {
-	// Addr is the single node's host:port. Default "127.0.0.1:6379".
+	// Addr is the single node's host:port. Default DefaultRedisAddr.
 	Addr string
 	// SentinelAddrs and SentinelMaster are REDIS_SENTINEL_ADDRS and
 	// REDIS_SENTINEL_MASTER (both or neither).
@@ -41,9 +43,9 @@ type RedisOptions struct {
 	// _SERVER_NAME; they need TLS. Default: system roots, no client
 	// certificate, each node's host.
 	TLSCA, TLSCert, TLSKey, TLSServerName string
-	// DialTimeout per connection attempt. Default 5s.
+	// DialTimeout per connection attempt. Default DefaultDialTimeout.
 	DialTimeout time.Duration
-	// ClientName is sent with CLIENT SETNAME. Default "auth0-worker".
+	// ClientName is sent with CLIENT SETNAME. Default DefaultClientName.
 	ClientName string
 }
 
@@ -81,9 +83,7 @@ func (o RedisOptions) RedactedAddr() string {
 }
 
 func (o RedisOptions) addr() string {
-	if o.Addr == "" {
-		return "127.0.0.1:6379"
-	}
+	limits.Fill(&o.Addr, DefaultRedisAddr)
 	return o.Addr
 }
 
@@ -138,10 +138,8 @@ func Redis(opts RedisOptions) (redis.UniversalClient, error) {
 		return nil, err
 	}
 	name := opts.ClientName
-	if name == "" {
-		name = "auth0-worker"
-	}
-	dial := orDur(opts.DialTimeout, 5*time.Second)
+	limits.Fill(&name, DefaultClientName)
+	dial := orDur(opts.DialTimeout, DefaultDialTimeout)
 	switch opts.RedisTopology() {
 	case "cluster":
 		return redis.NewClusterClient(&redis.ClusterOptions{

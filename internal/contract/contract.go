@@ -29,6 +29,7 @@ import (
 	"github.com/pb33f/libopenapi/datamodel/high/base"
 	v3 "github.com/pb33f/libopenapi/datamodel/high/v3"
 
+	"github.com/auth0-worker/auth0-worker/internal/form"
 	"github.com/auth0-worker/auth0-worker/internal/sharedfiles"
 )
 
@@ -76,7 +77,7 @@ func loadFile(path string) (*Validator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("build spec model: %w", err)
 	}
-	v, errs := validator.NewValidator(doc, config.WithRegexEngine(regexEngine), config.WithBodyDecoder("application/x-www-form-urlencoded", formDecoder()))
+	v, errs := validator.NewValidator(doc, config.WithRegexEngine(regexEngine), config.WithBodyDecoder(form.MediaType, formDecoder()))
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("build validator: %v", errors.Join(errs...))
 	}

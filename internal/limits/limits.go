@@ -6,6 +6,7 @@
 package limits
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -43,6 +44,16 @@ const (
 	CommandMaxDeliver = 5
 )
 
+// Streams (EVENTS_MAX_AGE, DLQ_MAX_AGE).
+const (
+	// EventsMaxAge is the default of EVENTS_MAX_AGE, the users stream's
+	// retention.
+	EventsMaxAge = 720 * time.Hour
+	// DLQMaxAge is the default of DLQ_MAX_AGE, the dead-letter stream's
+	// retention (it may hold personal data).
+	DLQMaxAge = 336 * time.Hour
+)
+
 // KeyPrefix is the default of REDIS_KEY_PREFIX.
 const KeyPrefix = "auth0w"
 
@@ -56,4 +67,38 @@ func Text(d time.Duration) string {
 		s = strings.TrimSuffix(s, "0m")
 	}
 	return s
+}
+
+// Bound is one setting a component checks when it starts, for FirstBroken.
+type Bound struct {
+	Name   string // as the component's documentation names it: "Options.AckTimeout"
+	Value  any    // shown in the message
+	Broken bool   // e.g. o.AckTimeout < 0
+	Want   string // e.g. "must be >= 0"
+}
+
+// FirstBroken returns the first broken bound as "<pkg>: <Name> <Value> <Want>",
+// nil when none is.
+func FirstBroken(pkg string, bounds ...Bound) error {
+	for _, b := range bounds {
+		if b.Broken {
+			return fmt.Errorf("%s: %s %v %s", pkg, b.Name, b.Value, b.Want)
+		}
+	}
+	return nil
+}
+
+// Fill sets *p to def when it is zero.
+func Fill[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
+
+// FillPositive sets *p to def when it is zero or negative.
+func FillPositive[T int | int64 | time.Duration](p *T, def T) {
+	if *p <= 0 {
+		*p = def
+	}
 }

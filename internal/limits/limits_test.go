@@ -15,3 +15,32 @@ func TestText(t *testing.T) {
 		}
 	}
 }
+
+func TestFirstBroken(t *testing.T) {
+	err := FirstBroken("pkg",
+		Bound{Name: "A", Value: 1, Broken: false, Want: "must be >= 0"},
+		Bound{Name: "B", Value: -2 * time.Second, Broken: true, Want: "must be >= 0"},
+		Bound{Name: "C", Value: -3, Broken: true, Want: "must be >= 0"})
+	if err == nil || err.Error() != "pkg: B -2s must be >= 0" {
+		t.Fatalf("FirstBroken = %v, want the first broken bound", err)
+	}
+	if err := FirstBroken("pkg", Bound{Name: "A", Value: 1}); err != nil {
+		t.Fatalf("no bound broken: %v", err)
+	}
+}
+
+func TestFill(t *testing.T) {
+	n, d, s := 0, -time.Second, ""
+	Fill(&n, 5)
+	Fill(&d, time.Minute) // negative is not zero: left for the bounds checks
+	Fill(&s, "x")
+	if n != 5 || d != -time.Second || s != "x" {
+		t.Fatalf("Fill: %d %v %q", n, d, s)
+	}
+	FillPositive(&d, time.Minute)
+	m := 3
+	FillPositive(&m, 7)
+	if d != time.Minute || m != 3 {
+		t.Fatalf("FillPositive: %v %d", d, m)
+	}
+}
