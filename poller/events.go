@@ -146,11 +146,31 @@ func fromLog(p auth0.EventParams) string {
 func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	items := s.read(rctx, st)
+	// Up to eventsInFlight batches publish at once; a committer persists
+	// their offsets strictly in stream order, each only after its own batch
+	// and every earlier one are in the stream.
+	flights := make(chan *flight, eventsInFlight-1)
+	committed := s.commitInOrder(ctx, flights, cancel)
+	streamErr := s.dispatch(rctx, items, flights)
+	close(flights)
+	if err := <-committed; err != nil {
+		return err
+	}
+	if streamErr != nil {
+		return streamErr
+	}
+	return ctx.Err()
+}
+
+// read runs the reader goroutine: the stream's items in order, ending with
+// the first error (the channel is then closed).
+func (s *eventsSource) read(ctx context.Context, st eventStream) <-chan streamItem {
 	ch := make(chan streamItem, 4*eventsBatchMax)
 	go func() {
 		defer close(ch)
 		for {
-			ev, err := st.Next(rctx)
+			ev, err := st.Next(ctx)
 			if err != nil && ev.Offset != "" && ev.Type != "" {
 				// An undecodable message still moves the offset: skip it
 				// rather than read it again forever (reconcile catches a
@@ -160,7 +180,7 @@ func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
 			}
 			select {
 			case ch <- streamItem{ev, err}:
-			case <-rctx.Done():
+			case <-ctx.Done():
 				return
 			}
 			if err != nil {
@@ -168,10 +188,59 @@ func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
 			}
 		}
 	}()
-	// Up to eventsInFlight batches publish at once; a committer persists
-	// their offsets strictly in stream order, each only after its own batch
-	// and every earlier one are in the stream.
-	flights := make(chan *flight, eventsInFlight-1)
+	return ch
+}
+
+// dispatch launches a flight per batch of items and hands it to the
+// committer, until the items end, fail (the error is returned) or ctx ends.
+func (s *eventsSource) dispatch(ctx context.Context, items <-chan streamItem, flights chan<- *flight) error {
+	for ctx.Err() == nil {
+		batch, more, err := nextBatch(items)
+		if len(batch) > 0 {
+			f := s.launch(ctx, batch)
+			select {
+			case flights <- f:
+			case <-ctx.Done():
+				<-f.done
+			}
+		}
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// nextBatch waits for the next item and adds those already queued, up to
+// eventsBatchMax: a busy stream makes large batches, a quiet one publishes
+// each event at once. more is false once the items ended; err is the
+// stream's error (the events before it are in batch).
+func nextBatch(items <-chan streamItem) (batch []auth0.Event, more bool, err error) {
+	it, ok := <-items
+	if !ok || it.err != nil {
+		return nil, false, it.err
+	}
+	batch = make([]auth0.Event, 1, min(1+len(items), eventsBatchMax))
+	batch[0] = it.ev
+	for len(batch) < eventsBatchMax {
+		select {
+		case it, ok := <-items:
+			if !ok || it.err != nil {
+				return batch, false, it.err
+			}
+			batch = append(batch, it.ev)
+		default:
+			return batch, true, nil
+		}
+	}
+	return batch, true, nil
+}
+
+// commitInOrder runs the committer: it waits for each flight in turn and
+// persists its offset; the first failure cancels the stream (later flights
+// are only waited for). The returned channel yields that failure (nil if
+// none) once flights is closed and drained.
+func (s *eventsSource) commitInOrder(ctx context.Context, flights <-chan *flight, cancel context.CancelFunc) <-chan error {
 	committed := make(chan error, 1)
 	go func() {
 		var first error
@@ -190,48 +259,7 @@ func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
 		}
 		committed <- first
 	}()
-	var streamErr error
-	for streamErr == nil && rctx.Err() == nil {
-		it, ok := <-ch
-		if !ok {
-			break
-		}
-		if it.err != nil {
-			streamErr = it.err
-			break
-		}
-		batch := []auth0.Event{it.ev}
-	drain:
-		for len(batch) < eventsBatchMax {
-			select {
-			case it, ok := <-ch:
-				if !ok {
-					break drain
-				}
-				if it.err != nil {
-					streamErr = it.err
-					break drain
-				}
-				batch = append(batch, it.ev)
-			default:
-				break drain
-			}
-		}
-		f := s.launch(rctx, batch)
-		select {
-		case flights <- f:
-		case <-rctx.Done():
-			<-f.done
-		}
-	}
-	close(flights)
-	if err := <-committed; err != nil {
-		return err
-	}
-	if streamErr != nil {
-		return streamErr
-	}
-	return ctx.Err()
+	return committed
 }
 
 // eventsInFlight bounds the batches publishing at once.
@@ -249,7 +277,7 @@ type flight struct {
 func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight {
 	p := s.p
 	f := &flight{done: make(chan error, 1)}
-	var users []auth0.User
+	users := make([]auth0.User, 0, len(batch))
 	var oversized []string // offsets of messages too large to read
 	for _, ev := range batch {
 		if ev.Offset != "" {
