@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -298,29 +299,41 @@ func (p *pipeline) seen(ctx context.Context, ids []string) ([]bool, error) {
 	return seen, nil
 }
 
-// countPublished records metrics and logs for the users newly stored.
+// countPublished records metrics and logs for the users newly stored; the
+// metrics per run of users of one type.
 func (p *pipeline) countPublished(ctx context.Context, source string, users []auth0.User, ids []string, published []int, res *batchResult) {
+	if len(published) == 0 {
+		return
+	}
 	// Checked once: a disabled Debug call still boxes its arguments.
 	debug := p.log.Enabled(ctx, slog.LevelDebug)
-	var now time.Time
+	now := p.clock()
+	res.published = len(published)
+	res.publishedIDs = make([]string, 0, len(published))
+	ats := make([]time.Time, 0, len(published))
+	runKind := ""
 	for _, i := range published {
-		u := users[i]
-		res.published++
+		u := &users[i]
 		res.publishedIDs = append(res.publishedIDs, ids[i])
-		kind := publisher.KindOf(u)
-		at, _ := parseCreatedAt(publisher.EventTime(u))
-		p.m.Published(source, kind[len("user."):], at)
-		if now.IsZero() {
-			now = p.clock()
+		kind, evTime := publisher.KindOf(*u), publisher.EventTime(*u)
+		if kind != runKind {
+			p.m.Published(source, typeName(runKind), ats)
+			runKind, ats = kind, ats[:0]
 		}
+		at, _ := parseCreatedAt(evTime)
+		ats = append(ats, at)
 		if at.Sub(now) > futureWarn {
-			p.log.Warn("poller: event time lies in the future; published, cursors stay at the worker's clock", "user_id", u.UserID, "type", kind, "time", publisher.EventTime(u), "source", source)
+			p.log.Warn("poller: event time lies in the future; published, cursors stay at the worker's clock", "user_id", u.UserID, "type", kind, "time", evTime, "source", source)
 		}
 		if debug {
-			p.log.Debug("poller: event published", "user_id", u.UserID, "type", kind, "time", publisher.EventTime(u), "source", source)
+			p.log.Debug("poller: event published", "user_id", u.UserID, "type", kind, "time", evTime, "source", source)
 		}
 	}
+	p.m.Published(source, typeName(runKind), ats)
 }
+
+// typeName is an event type's metric label: user.created → created.
+func typeName(kind string) string { return strings.TrimPrefix(kind, "user.") }
 
 func (p *pipeline) clock() time.Time {
 	if p.now != nil {
