@@ -70,21 +70,19 @@ func containsStr(s []string, x string) bool {
 // build returns the event id and the message body for u. A traceparent
 // (tracing on) becomes the CloudEvents distributed-tracing extension
 // attribute; "" adds nothing.
-func (e envelope) build(dst []byte, u auth0.User, traceparent string) (string, []byte, error) {
-	return e.buildWith(dst, u, e.fields, false, traceparent)
+func (e envelope) build(u auth0.User, traceparent string) (string, []byte, error) {
+	return e.buildWith(u, e.fields, false, traceparent)
 }
 
 // truncated is build with data reduced to user_id, created_at, updated_at,
 // deleted_at and (when EVENT_FIELDS allows) email, and the CloudEvents
 // extension auth0truncated: true: the event of a user too large to publish
 // whole (consumers fetch the full user with users.get).
-func (e envelope) truncated(dst []byte, u auth0.User, traceparent string) (string, []byte, error) {
-	return e.buildWith(dst, u, e.truncFields, true, traceparent)
+func (e envelope) truncated(u auth0.User, traceparent string) (string, []byte, error) {
+	return e.buildWith(u, e.truncFields, true, traceparent)
 }
 
-// buildWith writes the body into dst's memory when it is large enough (a
-// recycled body), else into a new slice.
-func (e envelope) buildWith(dst []byte, u auth0.User, fields []string, truncated bool, traceparent string) (string, []byte, error) {
+func (e envelope) buildWith(u auth0.User, fields []string, truncated bool, traceparent string) (string, []byte, error) {
 	switch {
 	case u.Problem != nil:
 		return "", nil, fmt.Errorf("%w: %w", ErrInvalidUser, u.Problem)
@@ -107,10 +105,7 @@ func (e envelope) buildWith(dst []byte, u auth0.User, fields []string, truncated
 	}
 	data = withTimeField(data, u, evTime)
 	after := e.afterID[kindIndex(u)]
-	b := dst[:0]
-	if need := len(data) + len(after) + 2*len(id) + len(evTime) + len(traceparent) + 128; cap(b) < need {
-		b = make([]byte, 0, need)
-	}
+	b := make([]byte, 0, len(data)+len(after)+2*len(id)+len(evTime)+len(traceparent)+128)
 	b = append(b, `{"specversion":"1.0","id":`...)
 	b = appendJSONString(b, id)
 	b = append(b, after...)

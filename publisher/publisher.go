@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -112,7 +111,6 @@ type Publisher struct {
 	subjects [3]string // per kindIndex
 	env      envelope
 	slots    chan struct{} // MaxInFlight tokens
-	bodies   sync.Pool     // of *bodyBufs
 	tr       trace.Tracer  // nil: tracing off
 }
 
@@ -152,7 +150,6 @@ func New(js jetstream.JetStream, o Options) (*Publisher, error) {
 		subjects: [3]string{o.Names.UserSubject(TypeCreated), o.Names.UserSubject(TypeUpdated), o.Names.UserSubject(TypeDeleted)},
 		env:      newEnvelope(o.Source, o.EventFields),
 		slots:    make(chan struct{}, o.MaxInFlight),
-		bodies:   sync.Pool{New: func() any { return new(bodyBufs) }},
 		tr:       tracing.Tracer(o.TracerProvider, "publisher"),
 	}, nil
 }
@@ -162,7 +159,7 @@ func (p *Publisher) Subject() string { return p.subject }
 
 // Envelope returns the event id and the exact message body PublishUsers
 // would send for u (for tests, dev printouts and benchmarks).
-func (p *Publisher) Envelope(u auth0.User) (string, []byte, error) { return p.env.build(nil, u, "") }
+func (p *Publisher) Envelope(u auth0.User) (string, []byte, error) { return p.env.build(u, "") }
 
 type pending struct {
 	idx      int
@@ -236,13 +233,11 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 	defer func() { endBatch(span, results) }()
 	limit := p.maxPayload() - traceHeaderBytes(tp)
 	msgs := make([]*nats.Msg, len(users))
-	bodies := p.bodies.Get().(*bodyBufs)
-	for i := range users {
-		u := &users[i]
-		id, body, err := p.env.build(bodies.at(i), *u, tp)
+	for i, u := range users {
+		id, body, err := p.env.build(u, tp)
 		if err == nil && len(body)+headerBytes(id) > limit {
 			// Too large to publish whole (DESIGN.md §4b).
-			id, body, err = p.env.truncated(body, *u, tp)
+			id, body, err = p.env.truncated(u, tp)
 			results[i].Truncated = true
 			if err == nil && len(body)+headerBytes(id) > limit {
 				err = fmt.Errorf("%w: user %s: %d bytes even truncated, over the max payload %d", ErrInvalidUser, u.UserID, len(body), limit)
@@ -253,7 +248,7 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 			results[i].Err = err
 			continue
 		}
-		msgs[i] = &nats.Msg{Subject: p.subjects[kindIndex(*u)], Data: body, Header: nats.Header{
+		msgs[i] = &nats.Msg{Subject: p.subjects[kindIndex(u)], Data: body, Header: nats.Header{
 			jetstream.MsgIDHeader: []string{id},
 			"Content-Type":        []string{ContentType},
 		}}
@@ -262,39 +257,7 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 		}
 	}
 	p.publishAll(ctx, msgs, results)
-	bodies.keep(msgs)
-	p.bodies.Put(bodies)
 	return results
-}
-
-// bodyBufs are the message bodies of one PublishUsers call, kept for a
-// later call: ~2 KB per event neither allocated nor cleared again. A body
-// is free once publishAll has resolved its message (acked or given up):
-// nats.go copies it into its own write buffer when publishing, and a
-// re-send happens only inside publishAll.
-type bodyBufs struct{ b [][]byte }
-
-// maxKeptBody bounds a body kept for reuse (a large user's is dropped).
-const maxKeptBody = 64 << 10
-
-// at is the i-th kept body, emptied (nil when there is none).
-func (k *bodyBufs) at(i int) []byte {
-	if i < len(k.b) {
-		return k.b[i][:0]
-	}
-	return nil
-}
-
-// keep takes the bodies of msgs, whose publishes are all resolved.
-func (k *bodyBufs) keep(msgs []*nats.Msg) {
-	k.b = k.b[:0]
-	for _, m := range msgs {
-		var b []byte
-		if m != nil && cap(m.Data) <= maxKeptBody {
-			b = m.Data[:0]
-		}
-		k.b = append(k.b, b)
-	}
 }
 
 // maxPayload is the server's max payload (headers and data together), 1 MB
