@@ -237,20 +237,27 @@ func nextBatch(items <-chan streamItem) (batch []auth0.Event, more bool, err err
 }
 
 // commitInOrder runs the committer: it waits for each flight in turn and
-// persists its offset; the first failure cancels the stream (later flights
-// are only waited for). The returned channel yields that failure (nil if
-// none) once flights is closed and drained.
+// persists its offset; flights that finished meanwhile are covered by the
+// same save (one lease-checked write, not one per batch, when Redis is
+// slower than the batches). The first failure cancels the stream (later
+// flights are only waited for). The returned channel yields that failure
+// (nil if none) once flights is closed and drained.
 func (s *eventsSource) commitInOrder(ctx context.Context, flights <-chan *flight, cancel context.CancelFunc) <-chan error {
 	committed := make(chan error, 1)
 	go func() {
+		q := &flightQueue{in: flights}
 		var first error
-		for f := range flights {
+		for f := q.next(); f != nil; f = q.next() {
 			err := <-f.done
 			if first != nil {
 				continue
 			}
 			if err == nil {
-				err = s.commit(ctx, f.offset, f.newest)
+				var later error
+				f, later = q.coalesce(f)
+				if err = s.commit(ctx, f.offset, f.newest); err == nil {
+					err = later
+				}
 			}
 			if err != nil {
 				first = err
@@ -260,6 +267,63 @@ func (s *eventsSource) commitInOrder(ctx context.Context, flights <-chan *flight
 		committed <- first
 	}()
 	return committed
+}
+
+// flightQueue is the committer's view of the flights, in stream order. It
+// looks ahead by one flight at most, so no more batches are launched than
+// without it: the flight it holds while coalescing has finished.
+type flightQueue struct {
+	in     <-chan *flight
+	peeked *flight // received from in, not waited for yet
+}
+
+// next is the oldest flight not waited for; nil once in is closed and
+// drained.
+func (q *flightQueue) next() *flight {
+	if f := q.peeked; f != nil {
+		q.peeked = nil
+		return f
+	}
+	return <-q.in // nil when closed
+}
+
+// peek is the flight after those taken, without waiting for one to be
+// sent (nil when none is).
+func (q *flightQueue) peek() *flight {
+	if q.peeked == nil {
+		select {
+		case f := <-q.in:
+			q.peeked = f
+		default:
+		}
+	}
+	return q.peeked
+}
+
+// coalesce extends done, a finished flight, by the flights after it that
+// have finished too (without waiting): the newest offset and event time of
+// the run. A flight of the run that failed ends it; its error is returned
+// (the flights before it are still covered).
+func (q *flightQueue) coalesce(done *flight) (*flight, error) {
+	run := &flight{offset: done.offset, newest: done.newest}
+	for f := q.peek(); f != nil; f = q.peek() {
+		select {
+		case err := <-f.done:
+			q.peeked = nil
+			if err != nil {
+				return run, err
+			}
+			if f.offset != "" {
+				run.offset = f.offset
+			}
+			if f.newest.After(run.newest) {
+				run.newest = f.newest
+			}
+		default:
+			return run, nil
+		}
+	}
+	return run, nil
 }
 
 // eventsInFlight bounds the batches publishing at once.
