@@ -103,9 +103,10 @@ func (b *batchRun) fail(err error) {
 	}
 }
 
-// identify checks the users built by hand (not decoded), computes each
-// user's id once (its dead-letter id when unusable) and finds repeats. It
-// returns the first occurrences, in order: the ids to look up.
+// identify completes the checks (of users built by hand rather than
+// decoded, and of updated/deleted events), computes each user's id once (its
+// dead-letter id when unusable) and finds repeats. It returns the first
+// occurrences, in order: the ids to look up.
 func (b *batchRun) identify() (firsts []int) {
 	n := len(b.users)
 	b.ids, b.first = make([]string, n), make([]int, n)
