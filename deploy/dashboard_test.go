@@ -27,7 +27,7 @@ var metricName = regexp.MustCompile(`\bauth0_worker_[a-zA-Z0-9_]+`)
 // there and not here.
 func populatedMetrics() *metrics.Metrics {
 	m := metrics.New()
-	m.Published("events", "created", time.Now().Add(-100*time.Millisecond))
+	m.Published("events", "created", []time.Time{time.Now().Add(-100 * time.Millisecond)})
 	m.DedupeSkipped.Inc()
 	m.ReconcileFound.Inc()
 	m.PollCycles.WithLabelValues("search", "ok").Inc()

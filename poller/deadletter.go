@@ -23,9 +23,10 @@ type deadLetter struct {
 // cannot become an event even truncated (say, a user_id of a megabyte).
 const reasonUnpublishable = "unpublishable"
 
-// deadLetter publishes the batch's dead letters and returns the ids
-// acknowledged; failures go to fail (the batch's done prefix stops there).
-func (p *pipeline) deadLetter(ctx context.Context, source string, users []auth0.User, dls []deadLetter, fail func(error)) []string {
+// deadLetter publishes the batch's dead letters and returns the batch
+// indexes of those acknowledged; failures go to fail (the batch's done
+// prefix stops there).
+func (p *pipeline) deadLetter(ctx context.Context, source string, users []auth0.User, dls []deadLetter, fail func(error)) []int {
 	if len(dls) == 0 {
 		return nil
 	}
@@ -39,7 +40,7 @@ func (p *pipeline) deadLetter(ctx context.Context, source string, users []auth0.
 		msgs[k] = publisher.DeadLetter{ID: d.id, Reason: reason, Source: source, Detail: detail, Body: u.Raw}
 	}
 	results := p.pub.PublishDeadLetters(ctx, msgs)
-	var acked []string
+	var acked []int
 	for k, r := range results {
 		if k >= len(dls) {
 			break
@@ -50,7 +51,7 @@ func (p *pipeline) deadLetter(ctx context.Context, source string, users []auth0.
 			p.log.Warn("poller: dead letter not published; will retry", "user_id", u.UserID, "reason", m.Reason, "source", source, "err", r.Err)
 			continue
 		}
-		acked = append(acked, m.ID)
+		acked = append(acked, dls[k].idx)
 		if !r.Duplicate {
 			p.m.Invalid(m.Reason)
 			p.log.Warn("poller: unusable user dead-lettered", "user_id", u.UserID, "reason", m.Reason, "detail", m.Detail, "source", source, "dlq_id", m.ID)
@@ -92,7 +93,7 @@ func (p *pipeline) lateDeadLetters(ctx context.Context, users []auth0.User, ids 
 		return nil, err
 	}
 	for k := range out {
-		out[k].seen = seen[out[k].id]
+		out[k].seen = seen[k]
 	}
 	return out, nil
 }
@@ -112,7 +113,7 @@ func (p *pipeline) oversized(ctx context.Context, source string, offsets []strin
 	}
 	var msgs []publisher.DeadLetter
 	for i, off := range offsets {
-		if !seen[ids[i]] {
+		if !seen[i] {
 			msgs = append(msgs, publisher.DeadLetter{ID: ids[i], Reason: publisher.ReasonSSEMessageTooLarge, Source: source, Offset: off})
 		}
 	}

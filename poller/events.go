@@ -197,11 +197,31 @@ func fromLog(p auth0.EventParams) string {
 func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	items := s.read(rctx, st)
+	// Up to eventsInFlight batches publish at once; a committer persists
+	// their offsets strictly in stream order, each only after its own batch
+	// and every earlier one are in the stream.
+	flights := make(chan *flight, eventsInFlight-1)
+	committed := s.commitInOrder(ctx, flights, cancel)
+	streamErr := s.dispatch(rctx, items, flights)
+	close(flights)
+	if err := <-committed; err != nil {
+		return err
+	}
+	if streamErr != nil {
+		return streamErr
+	}
+	return ctx.Err()
+}
+
+// read runs the reader goroutine: the stream's items in order, ending with
+// the first error (the channel is then closed).
+func (s *eventsSource) read(ctx context.Context, st eventStream) <-chan streamItem {
 	ch := make(chan streamItem, 4*eventsBatchMax)
 	go func() {
 		defer close(ch)
 		for {
-			ev, err := st.Next(rctx)
+			ev, err := st.Next(ctx)
 			if err != nil && ev.Offset != "" && ev.Type != "" {
 				// An undecodable message still moves the offset: skip it
 				// rather than read it again forever (reconcile catches a
@@ -211,7 +231,7 @@ func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
 			}
 			select {
 			case ch <- streamItem{ev, err}:
-			case <-rctx.Done():
+			case <-ctx.Done():
 				return
 			}
 			if err != nil {
@@ -219,20 +239,76 @@ func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
 			}
 		}
 	}()
-	// Up to eventsInFlight batches publish at once; a committer persists
-	// their offsets strictly in stream order, each only after its own batch
-	// and every earlier one are in the stream.
-	flights := make(chan *flight, eventsInFlight-1)
+	return ch
+}
+
+// dispatch launches a flight per batch of items and hands it to the
+// committer, until the items end, fail (the error is returned) or ctx ends.
+func (s *eventsSource) dispatch(ctx context.Context, items <-chan streamItem, flights chan<- *flight) error {
+	for ctx.Err() == nil {
+		batch, more, err := nextBatch(items)
+		if len(batch) > 0 {
+			f := s.launch(ctx, batch)
+			select {
+			case flights <- f:
+			case <-ctx.Done():
+				<-f.done
+			}
+		}
+		if err != nil || !more {
+			return err
+		}
+	}
+	return nil
+}
+
+// nextBatch waits for the next item and adds those already queued, up to
+// eventsBatchMax: a busy stream makes large batches, a quiet one publishes
+// each event at once. more is false once the items ended; err is the
+// stream's error (the events before it are in batch).
+func nextBatch(items <-chan streamItem) (batch []auth0.Event, more bool, err error) {
+	it, ok := <-items
+	if !ok || it.err != nil {
+		return nil, false, it.err
+	}
+	batch = make([]auth0.Event, 1, min(1+len(items), eventsBatchMax))
+	batch[0] = it.ev
+	for len(batch) < eventsBatchMax {
+		select {
+		case it, ok := <-items:
+			if !ok || it.err != nil {
+				return batch, false, it.err
+			}
+			batch = append(batch, it.ev)
+		default:
+			return batch, true, nil
+		}
+	}
+	return batch, true, nil
+}
+
+// commitInOrder runs the committer: it waits for each flight in turn and
+// persists its offset; flights that finished meanwhile are covered by the
+// same save (one lease-checked write, not one per batch, when Redis is
+// slower than the batches). The first failure cancels the stream (later
+// flights are only waited for). The returned channel yields that failure
+// (nil if none) once flights is closed and drained.
+func (s *eventsSource) commitInOrder(ctx context.Context, flights <-chan *flight, cancel context.CancelFunc) <-chan error {
 	committed := make(chan error, 1)
 	go func() {
+		q := &flightQueue{in: flights}
 		var first error
-		for f := range flights {
+		for f := q.next(); f != nil; f = q.next() {
 			err := <-f.done
 			if first != nil {
 				continue
 			}
 			if err == nil {
-				err = s.commit(ctx, f.offset, f.newest)
+				var later error
+				f, later = q.coalesce(f)
+				if err = s.commit(ctx, f.offset, f.newest); err == nil {
+					err = later
+				}
 			}
 			if err != nil {
 				first = err
@@ -241,48 +317,64 @@ func (s *eventsSource) consume(ctx context.Context, st eventStream) error {
 		}
 		committed <- first
 	}()
-	var streamErr error
-	for streamErr == nil && rctx.Err() == nil {
-		it, ok := <-ch
-		if !ok {
-			break
-		}
-		if it.err != nil {
-			streamErr = it.err
-			break
-		}
-		batch := []auth0.Event{it.ev}
-	drain:
-		for len(batch) < eventsBatchMax {
-			select {
-			case it, ok := <-ch:
-				if !ok {
-					break drain
-				}
-				if it.err != nil {
-					streamErr = it.err
-					break drain
-				}
-				batch = append(batch, it.ev)
-			default:
-				break drain
-			}
-		}
-		f := s.launch(rctx, batch)
+	return committed
+}
+
+// flightQueue is the committer's view of the flights, in stream order. It
+// looks ahead by one flight at most, so no more batches are launched than
+// without it: the flight it holds while coalescing has finished.
+type flightQueue struct {
+	in     <-chan *flight
+	peeked *flight // received from in, not waited for yet
+}
+
+// next is the oldest flight not waited for; nil once in is closed and
+// drained.
+func (q *flightQueue) next() *flight {
+	if f := q.peeked; f != nil {
+		q.peeked = nil
+		return f
+	}
+	return <-q.in // nil when closed
+}
+
+// peek is the flight after those taken, without waiting for one to be
+// sent (nil when none is).
+func (q *flightQueue) peek() *flight {
+	if q.peeked == nil {
 		select {
-		case flights <- f:
-		case <-rctx.Done():
-			<-f.done
+		case f := <-q.in:
+			q.peeked = f
+		default:
 		}
 	}
-	close(flights)
-	if err := <-committed; err != nil {
-		return err
+	return q.peeked
+}
+
+// coalesce extends done, a finished flight, by the flights after it that
+// have finished too (without waiting): the newest offset and event time of
+// the run. A flight of the run that failed ends it; its error is returned
+// (the flights before it are still covered).
+func (q *flightQueue) coalesce(done *flight) (*flight, error) {
+	run := &flight{offset: done.offset, newest: done.newest}
+	for f := q.peek(); f != nil; f = q.peek() {
+		select {
+		case err := <-f.done:
+			q.peeked = nil
+			if err != nil {
+				return run, err
+			}
+			if f.offset != "" {
+				run.offset = f.offset
+			}
+			if f.newest.After(run.newest) {
+				run.newest = f.newest
+			}
+		default:
+			return run, nil
+		}
 	}
-	if streamErr != nil {
-		return streamErr
-	}
-	return ctx.Err()
+	return run, nil
 }
 
 // eventsInFlight bounds the batches publishing at once.
@@ -300,7 +392,7 @@ type flight struct {
 func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight {
 	p := s.p
 	f := &flight{done: make(chan error, 1)}
-	var users []auth0.User
+	users := make([]auth0.User, 0, len(batch))
 	var oversized []string // offsets of messages too large to read
 	for _, ev := range batch {
 		if ev.Offset != "" {

@@ -148,7 +148,7 @@ func TestReadyzHangingCheckTimesOut(t *testing.T) {
 
 func TestMetricsServesRegistry(t *testing.T) {
 	m := metrics.New()
-	m.Published("search", "created", time.Now().Add(-time.Second))
+	m.Published("search", "created", []time.Time{time.Now().Add(-time.Second)})
 	m.Request("users.search", 200)
 	m.Commands.WithLabelValues("users.create", "svc", "ok").Inc()
 	base := start(t, m.Registry, nil)
