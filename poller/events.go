@@ -321,8 +321,9 @@ func (s *eventsSource) commitInOrder(ctx context.Context, flights <-chan *flight
 }
 
 // flightQueue is the committer's view of the flights, in stream order. It
-// looks ahead by one flight at most, so no more batches are launched than
-// without it: the flight it holds while coalescing has finished.
+// looks ahead by one flight at most (which may still be publishing), as the
+// committer before it held the one it waited on: the bound on batches
+// publishing at once, eventsInFlight, is unchanged.
 type flightQueue struct {
 	in     <-chan *flight
 	peeked *flight // received from in, not waited for yet

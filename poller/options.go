@@ -169,9 +169,9 @@ func (o *Options) checkCycle() error {
 		return invalid("Interval %v: must be positive, e.g. %s", o.Interval, limits.Text(limits.PollInterval))
 	case o.LeaseTTL < limits.MinLeaseTTL:
 		return invalid("LeaseTTL %v: must be at least %s, e.g. %s", o.LeaseTTL, limits.Text(limits.MinLeaseTTL), limits.Text(limits.LeaseTTL))
-	case o.Overlap < 0:
+	case !o.NoOverlap && o.Overlap < 0:
 		return invalid("Overlap %v: must not be negative (set NoOverlap for none)", o.Overlap)
-	case o.ReconcileInterval < 0:
+	case !o.ReconcileOff && o.ReconcileInterval < 0:
 		return invalid("ReconcileInterval %v: must not be negative (set ReconcileOff to turn reconcile off)", o.ReconcileInterval)
 	}
 	if o.NoOverlap {
@@ -209,10 +209,7 @@ func (o *Options) checkStart() error {
 	switch o.Start.Kind() {
 	case pollstart.Now, pollstart.All:
 	case pollstart.Time:
-		if o.Start.Time.IsZero() {
-			return invalid("Start: mode time needs a Time")
-		}
-		o.Start.Time = o.Start.Time.UTC()
+		o.Start.Time = o.Start.Time.UTC() // any time config accepts, even year 1
 	default:
 		return invalid("Start: unknown mode %q (want now, all or time)", o.Start.Mode)
 	}

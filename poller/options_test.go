@@ -38,7 +38,7 @@ func TestOptionsValidation(t *testing.T) {
 		{"negative interval", func(o *Options) { o.Interval = -time.Second }, "Interval"},
 		{"tiny lease", func(o *Options) { o.LeaseTTL = time.Millisecond }, "LeaseTTL"},
 		{"bad start mode", func(o *Options) { o.Start = pollstart.Start{Mode: "yesterday"} }, `unknown mode "yesterday"`},
-		{"start time without a time", func(o *Options) { o.Start = pollstart.Start{Mode: pollstart.Time} }, "needs a Time"},
+		{"start at the zero time", func(o *Options) { o.Start = pollstart.Start{Mode: pollstart.Time} }, ""},
 		{"negative overlap", func(o *Options) { o.Overlap = -time.Second }, "Overlap -1s"},
 		{"negative reconcile", func(o *Options) { o.ReconcileInterval = -time.Second }, "ReconcileInterval -1s"},
 		{"start time", func(o *Options) {
