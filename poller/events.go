@@ -122,7 +122,7 @@ func (s *eventsSource) run(ctx context.Context) error {
 		if s.offset != "" {
 			params.LastEventID = s.offset
 		} else {
-			params.FromTimestamp = notAfter(s.from, p.now()).UTC().Truncate(time.Second)
+			params.FromTimestamp = notAfter(s.from, time.Now()).UTC().Truncate(time.Second)
 		}
 		st, err := p.subscribe(ctx, params)
 		if err == nil {
@@ -150,7 +150,7 @@ func (s *eventsSource) run(ctx context.Context) error {
 			// gap since the newest published user is searched first.
 			p.cycleDone(SourceEvents, "cursor_expired")
 			if p.opts.Searcher != nil {
-				until := p.now()
+				until := time.Now()
 				p.log.Warn("poller: events cursor expired or invalid; searching the gap, then resuming from a timestamp", "err", err)
 				berr := s.backfill(ctx, until)
 				if berr == nil {
@@ -448,7 +448,7 @@ func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight 
 func (s *eventsSource) commit(ctx context.Context, offset string, newest time.Time) error {
 	p := s.p
 	p.pollSucceeded()
-	newest = notAfter(newest, p.now())
+	newest = notAfter(newest, time.Now())
 	if (offset == "" || offset == s.offset) && !newest.After(s.newest) {
 		return nil
 	}
@@ -487,7 +487,7 @@ func (s *eventsSource) resumeTime(ctx context.Context) (time.Time, error) {
 	if last.IsZero() {
 		return p.startTime(), nil
 	}
-	return notAfter(last, p.now()).Add(-p.opts.Overlap), nil
+	return notAfter(last, time.Now()).Add(-p.opts.Overlap), nil
 }
 
 // withKind is the event's user marked with its life-cycle type and, for

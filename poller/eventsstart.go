@@ -20,7 +20,7 @@ func (s *eventsSource) prepare(ctx context.Context, afterFallback bool) error {
 	if err != nil {
 		return err
 	}
-	s.newest = notAfter(cur.time(), p.now())
+	s.newest = notAfter(cur.time(), time.Now())
 	if cur.Offset != "" {
 		s.offset = cur.Offset
 		return nil
@@ -32,7 +32,7 @@ func (s *eventsSource) prepare(ctx context.Context, afterFallback bool) error {
 		if last, err = lastPublished(ctx, p.opts.Publisher); err != nil {
 			return err
 		}
-		last = notAfter(last, p.now())
+		last = notAfter(last, time.Now())
 	}
 	if !last.IsZero() && p.start.Mode == pollstart.Now {
 		s.from = last.Add(-p.opts.Overlap)
@@ -43,7 +43,7 @@ func (s *eventsSource) prepare(ctx context.Context, afterFallback bool) error {
 	}
 	// Backfill every time there is no offset: cheap when the search cursor
 	// is recent, and it covers anything older than the stream's reach.
-	until := p.now()
+	until := time.Now()
 	if err := s.backfill(ctx, until); err != nil {
 		return err
 	}

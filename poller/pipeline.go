@@ -27,7 +27,6 @@ type pipeline struct {
 	dd  dedupe.Store
 	m   *metrics.Metrics
 	log *slog.Logger
-	now func() time.Time
 }
 
 // batchResult says how far a batch got.
@@ -308,7 +307,7 @@ func (p *pipeline) countPublished(ctx context.Context, source string, users []au
 	}
 	// Checked once: a disabled Debug call still boxes its arguments.
 	debug := p.log.Enabled(ctx, slog.LevelDebug)
-	now := p.clock()
+	now := time.Now()
 	res.published = len(published)
 	res.publishedIDs = make([]string, 0, len(published))
 	ats := make([]time.Time, 0, len(published))
@@ -335,13 +334,6 @@ func (p *pipeline) countPublished(ctx context.Context, source string, users []au
 
 // typeName is an event type's metric label: user.created → created.
 func typeName(kind string) string { return strings.TrimPrefix(kind, "user.") }
-
-func (p *pipeline) clock() time.Time {
-	if p.now != nil {
-		return p.now()
-	}
-	return time.Now()
-}
 
 func (p *pipeline) skipped(n int) {
 	if p.m != nil && n > 0 {

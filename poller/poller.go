@@ -38,7 +38,6 @@ type Poller struct {
 
 	created   time.Time // POLL_START=now means this moment
 	subscribe subscribeFunc
-	now       func() time.Time
 
 	mu        sync.Mutex
 	cancelLed context.CancelCauseFunc // cancels the current leadership
@@ -55,11 +54,11 @@ func New(opts Options) (*Poller, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	p := &Poller{opts: opts, start: opts.Start, log: opts.Logger, m: opts.Metrics, now: time.Now, created: time.Now(),
+	p := &Poller{opts: opts, start: opts.Start, log: opts.Logger, m: opts.Metrics, created: time.Now(),
 		tr: tracing.Tracer(opts.TracerProvider, "poller")}
 	p.lease = newLease(opts.Redis, opts.Keys.Lease(), opts.LeaseTTL, p.log, p.m)
 	p.cursors = &cursors{l: p.lease, searchKey: opts.Keys.CursorSearch(), eventsKey: opts.Keys.CursorEvents()}
-	p.pipe = &pipeline{pub: opts.Publisher, dd: opts.Dedupe, m: p.m, log: p.log, now: func() time.Time { return p.now() }}
+	p.pipe = &pipeline{pub: opts.Publisher, dd: opts.Dedupe, m: p.m, log: p.log}
 	if opts.Events != nil {
 		p.subscribe = subscriberFunc(opts.Events)
 	}

@@ -14,14 +14,13 @@ import (
 
 // pullDeps is the machinery the built-in pull sources share, handed to
 // them explicitly rather than through the Poller: the options and start
-// point, the clock, logs, metrics and traces, the lease-checked cursors,
+// point, logs, metrics and traces, the lease-checked cursors,
 // and two calls back into the leadership (a cursor write found another
 // leader; which source is active).
 type pullDeps struct {
 	opts      *Options // read only
 	start     pollstart.Start
 	created   time.Time // POLL_START=now means this moment
-	now       func() time.Time
 	log       *slog.Logger
 	m         *metrics.Metrics // nil: no metrics
 	cursors   *cursors
@@ -36,7 +35,7 @@ type pullDeps struct {
 
 // pullDeps is what p gives its pull sources.
 func (p *Poller) pullDeps() *pullDeps {
-	return &pullDeps{opts: &p.opts, start: p.start, created: p.created, now: p.now, log: p.log, m: p.m,
+	return &pullDeps{opts: &p.opts, start: p.start, created: p.created, log: p.log, m: p.m,
 		cursors: p.cursors, subscribe: p.subscribe, startCycle: p.startCycle, leaseLost: p.leaseLost, setSource: p.setSource}
 }
 

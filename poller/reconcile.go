@@ -49,7 +49,7 @@ func (s *reconcileSource) Run(ctx context.Context, sink Sink) error {
 		case <-t.C:
 		}
 		cctx, span := p.startCycle(ctx, SourceReconcile)
-		found, err := s.once(cctx, p.now())
+		found, err := s.once(cctx, time.Now())
 		endCycle(span, err)
 		if errors.Is(err, ErrLeaseLost) {
 			return err

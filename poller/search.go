@@ -126,7 +126,7 @@ func (s *searchSource) run(ctx context.Context, sink Sink, fallback bool) error 
 func (s *searchSource) cycle(ctx context.Context) error {
 	p := s.p
 	published := 0
-	from, t0 := s.windowStart(), p.now()
+	from, t0 := s.windowStart(), time.Now()
 	var through time.Time // created_at of the last user finished, in order
 	stopped := false
 	_, err := scan(ctx, p.opts.Searcher, from, time.Time{}, p.opts.Query, func(users []auth0.User) error {
@@ -194,7 +194,7 @@ func (s *searchSource) advance(ctx context.Context, u auth0.User) error {
 		return nil
 	}
 	next := searchCursor{CreatedAt: u.CreatedAt, UserID: u.UserID}
-	if now := p.now(); t.After(now) {
+	if now := time.Now(); t.After(now) {
 		next.CreatedAt = formatCreatedAt(now) // never past the worker's clock
 	}
 	if !next.windowStart(p.opts.Overlap).After(s.cur.windowStart(p.opts.Overlap)) {
