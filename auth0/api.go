@@ -161,7 +161,7 @@ type EventParams struct {
 type Event struct {
 	Type   string          // SSE event name: "user.created", "offset-only", ...
 	Offset string          // SSE id (opaque)
-	Data   json.RawMessage // the SSE data payload; read-only (it shares the message's memory)
+	Data   json.RawMessage // the SSE data payload
 	// User is the user object (data.event.data.object) for user.* events.
 	User *User
 	// EventID is the CloudEvent id ("evt_...") for user.* events.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"github.com/cenkalti/backoff/v4"
 )
@@ -442,20 +441,10 @@ func decodeStreamError(m SSEMessage) *StreamError {
 	return se
 }
 
-// readOnlyBytes is s's memory as a byte slice, without the copy of
-// []byte(s): the data of every stream message (hundreds of bytes) would
-// otherwise be copied once more on the goroutine that feeds the whole
-// pipeline. The result must never be written to: Event.Data (and User.Raw,
-// a sub-slice of it) is read-only. Its capacity is its length, so an append
-// copies.
-func readOnlyBytes(s string) []byte {
-	return unsafe.Slice(unsafe.StringData(s), len(s))
-}
-
 // decodeEvent turns an SSE message into an Event. For user.* events the
 // user object is data.event.data.object.
 func decodeEvent(m SSEMessage) (Event, error) {
-	ev := Event{Type: m.Event, Offset: m.ID, Data: readOnlyBytes(m.Data)}
+	ev := Event{Type: m.Event, Offset: m.ID, Data: json.RawMessage(m.Data)}
 	if ev.Type == "" {
 		ev.Type = "message"
 	}
