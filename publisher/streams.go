@@ -160,23 +160,61 @@ func EnsureAll(ctx context.Context, js jetstream.JetStream, n Names, o StreamOpt
 // caller's whole deadline.
 const ensureAttemptTimeout = 5 * time.Second
 
-// ensureRetrying runs EnsureStream again while an attempt only timed out and
-// ctx allows; any other error is final.
+// ensureRetrying runs EnsureStream again while an attempt only timed out or
+// the cluster is not ready yet, and ctx allows; any other error is final.
 func ensureRetrying(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig, log *slog.Logger) error {
+	var last error // the last answer asked again, reported if ctx ends first
 	attempt := func() error {
 		actx, cancel := context.WithTimeout(ctx, ensureAttemptTimeout)
 		defer cancel()
 		_, err := EnsureStream(actx, js, cfg, log)
-		if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			if log != nil {
-				log.Warn("JetStream did not answer in time; asking again", "stream", cfg.Name, "after", ensureAttemptTimeout)
-			}
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded):
+			logRetry(log, "JetStream did not answer in time; asking again", cfg.Name, err)
+			last = err
+			return err
+		case ctx.Err() == nil && clusterNotReady(err):
+			logRetry(log, "JetStream cluster cannot place the stream yet; asking again", cfg.Name, err)
+			last = err
 			return err
 		}
-		if err != nil {
-			return backoff.Permanent(err)
-		}
-		return nil
+		return backoff.Permanent(err)
 	}
-	return backoff.Retry(attempt, backoff.WithContext(backoff.NewConstantBackOff(200*time.Millisecond), ctx))
+	retry := backoff.NewExponentialBackOff(backoff.WithInitialInterval(200*time.Millisecond),
+		backoff.WithMaxInterval(2*time.Second), backoff.WithMaxElapsedTime(0)) // ctx bounds it
+	err := backoff.Retry(attempt, backoff.WithContext(retry, ctx))
+	if err != nil && last != nil && ctx.Err() != nil {
+		return fmt.Errorf("%w (asked until the deadline)", last)
+	}
+	return err
+}
+
+// The JetStream API errors of a cluster that is still forming (a peer not
+// yet online, no meta leader yet): a fresh three-node cluster answers them
+// for a moment after it reports ready.
+const (
+	errCodeClusterNoPeers  jetstream.ErrorCode = 10005 // no suitable peers for placement
+	errCodeClusterNotAvail jetstream.ErrorCode = 10008 // JetStream system temporarily unavailable
+	errCodeClusterNoLeader jetstream.ErrorCode = 10009 // JetStream cluster can not handle request
+)
+
+// clusterNotReady reports whether err is one of those errors.
+func clusterNotReady(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	switch apiErr.ErrorCode {
+	case errCodeClusterNoPeers, errCodeClusterNotAvail, errCodeClusterNoLeader:
+		return true
+	}
+	return false
+}
+
+func logRetry(log *slog.Logger, msg, stream string, err error) {
+	if log != nil {
+		log.Warn(msg, "stream", stream, "err", err)
+	}
 }
