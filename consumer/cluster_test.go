@@ -20,7 +20,7 @@ import (
 // request ("server shutdown", "leadership change"); when it does not, the
 // pull's missing heartbeats (every 500ms) end it after a second instead of
 // its 5s expiry, and the worker pulls from the new leader: a command
-// published then is answered within 2.5s of the kill. Three rounds, since
+// stored then is answered within 2.5s of its store. Three rounds, since
 // only some kills lose the request.
 func TestDurableFetchRidesThroughLeaderLoss(t *testing.T) {
 	c := testnats.StartCluster(t)
@@ -74,14 +74,18 @@ func TestDurableFetchRidesThroughLeaderLoss(t *testing.T) {
 			_, err := js.PublishMsg(ctx, m)
 			return err == nil
 		})
-		t.Logf("round %d: command stored %v after the kill", round, time.Since(killed).Round(time.Millisecond))
+		stored := time.Now()
+		t.Logf("round %d: command stored %v after the kill", round, stored.Sub(killed).Round(time.Millisecond))
 		e.waitResult(id)
-		took, sinceElection := time.Since(killed), time.Since(elected)
+		took, sinceElection, sinceStored := time.Since(killed), time.Since(elected), time.Since(stored)
 		t.Logf("round %d: outcome %v after the consumer leader was killed, %v after the new one was seen", round, took.Round(time.Millisecond), sinceElection.Round(time.Millisecond))
 		// A pull lost with the leader ends after two missed heartbeats (1s);
-		// it used to wait out its 5s expiry.
-		if took > 2500*time.Millisecond {
-			t.Errorf("round %d: outcome %v after the kill, want ≤ 2.5s", round, took)
+		// it used to wait out its 5s expiry. Counted from the command's
+		// store, not the kill: when the killed node also led the stream, the
+		// stream's own election delays the store by seconds (seen: 4.7s),
+		// which no consumer setting can shorten.
+		if sinceStored > 2500*time.Millisecond {
+			t.Errorf("round %d: outcome %v after the command was stored (%v after the kill), want ≤ 2.5s", round, sinceStored, took)
 		}
 		old.Restart()
 		// The next round's kill needs the restarted node caught up again,
