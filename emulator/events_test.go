@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
-	"github.com/auth0-worker/auth0-worker/internal/memhttp"
 )
 
 // evWait bounds every wait of these tests; nothing sleeps to synchronise.
@@ -30,20 +28,20 @@ type evTarget struct {
 // evServe starts the events handler alone (no router, no middleware).
 func evServe(t testing.TB, cfg Config) (*Emulator, evTarget) {
 	t.Helper()
-	e := New(cfg)
-	srv := httptest.NewServer(http.HandlerFunc(e.serveEvents))
-	t.Cleanup(srv.Close)
-	return e, evTarget{srv.URL + "/api/v2/events", srv.Client()}
+	return evServeOn(t, cfg, false)
 }
 
 // evServeMem is evServe over in-memory connections, for a test in a
 // synctest bubble (see startMemServer).
 func evServeMem(t testing.TB, cfg Config) (*Emulator, evTarget) {
 	t.Helper()
+	return evServeOn(t, cfg, true)
+}
+
+func evServeOn(t testing.TB, cfg Config, mem bool) (*Emulator, evTarget) {
 	e := New(cfg)
-	srv := memhttp.New(http.HandlerFunc(e.serveEvents))
-	t.Cleanup(srv.Close)
-	return e, evTarget{memhttp.URL + "/api/v2/events", srv.Client()}
+	url, client := serve(t, http.HandlerFunc(e.serveEvents), mem)
+	return e, evTarget{url + "/api/v2/events", client}
 }
 
 // evUserJSON is a user object as GET /users/{id} answers it.

@@ -25,9 +25,8 @@ type Server struct {
 func startServer(t testing.TB, cfg Config, mw ...func(http.Handler) http.Handler) *Server {
 	t.Helper()
 	e, h := wrapped(t, cfg, mw)
-	hs := httptest.NewServer(h)
-	t.Cleanup(hs.Close)
-	return serverFor(e, hs.URL, hs.Client())
+	url, client := serve(t, h, false)
+	return serverFor(e, url, client)
 }
 
 // startMemServer is startServer over in-memory connections, for a test in a
@@ -36,9 +35,22 @@ func startServer(t testing.TB, cfg Config, mw ...func(http.Handler) http.Handler
 func startMemServer(t testing.TB, cfg Config, mw ...func(http.Handler) http.Handler) *Server {
 	t.Helper()
 	e, h := wrapped(t, cfg, mw)
-	ms := memhttp.New(h)
-	t.Cleanup(ms.Close)
-	return serverFor(e, memhttp.URL, ms.Client())
+	url, client := serve(t, h, true)
+	return serverFor(e, url, client)
+}
+
+// serve serves h until the test ends, on a loopback port or, with mem, over
+// in-memory connections (internal/memhttp); it returns the base URL and a
+// client reaching it (the only one, in memory).
+func serve(t testing.TB, h http.Handler, mem bool) (string, *http.Client) {
+	if mem {
+		ms := memhttp.New(h)
+		t.Cleanup(ms.Close)
+		return memhttp.URL, ms.Client()
+	}
+	hs := httptest.NewServer(h)
+	t.Cleanup(hs.Close)
+	return hs.URL, hs.Client()
 }
 
 // wrapped is New(cfg), closed when the test ends, and its handler wrapped
