@@ -118,12 +118,7 @@ func (s *eventsSource) run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		params := auth0.EventParams{Types: p.opts.Types, Reconnect: true}
-		if s.offset != "" {
-			params.LastEventID = s.offset
-		} else {
-			params.FromTimestamp = notAfter(s.from, time.Now()).UTC().Truncate(time.Second)
-		}
+		params := s.params()
 		st, err := p.subscribe(ctx, params)
 		if err == nil {
 			p.log.Info("poller: events stream connected", "last_event_id", params.LastEventID, "from_timestamp", fromLog(params))
@@ -144,35 +139,14 @@ func (s *eventsSource) run(ctx context.Context) error {
 			p.cycleDone(SourceEvents, "refused")
 			return fmt.Errorf("%w: %w", errRefused, err)
 		case errors.Is(err, auth0.ErrCursorExpired), errors.Is(err, auth0.ErrInvalidCursor):
-			// An offset Auth0 no longer knows (or never knew) cannot be
-			// resumed from: reconnecting with it would loop forever. Events
-			// past the stream's retention cannot be replayed either, so the
-			// gap since the newest published user is searched first.
 			p.cycleDone(SourceEvents, "cursor_expired")
-			if p.opts.Searcher != nil {
-				until := time.Now()
-				p.log.Warn("poller: events cursor expired or invalid; searching the gap, then resuming from a timestamp", "err", err)
-				berr := s.backfill(ctx, until)
-				if berr == nil {
-					s.offset, s.from = "", until.Add(-p.opts.Overlap)
-					continue
-				}
-				if errors.Is(berr, ErrLeaseLost) {
-					return berr
-				}
-				if ctx.Err() != nil {
-					return nil
-				}
-				p.log.Warn("poller: gap search refused; resuming from a timestamp only (reconcile covers what the stream no longer holds)", "err", berr)
+			resumed, rerr := s.replaceCursor(ctx, err)
+			if rerr != nil {
+				return rerr
 			}
-			from, ferr := s.resumeTime(ctx)
-			if ferr != nil {
-				p.log.Warn("poller: events cursor expired and the resume time is unknown; retrying", "err", ferr)
-				break
+			if resumed {
+				continue
 			}
-			p.log.Warn("poller: events cursor expired or invalid; resuming from a timestamp", "from_timestamp", from, "err", err)
-			s.offset, s.from = "", from
-			continue
 		default:
 			p.cycleDone(SourceEvents, "error")
 			p.log.Warn("poller: events stream failed; reconnecting", "err", err)
@@ -181,6 +155,51 @@ func (s *eventsSource) run(ctx context.Context) error {
 			return nil
 		}
 	}
+}
+
+// params is where the next connection starts: the offset, else the
+// resume time (never past the worker's clock).
+func (s *eventsSource) params() auth0.EventParams {
+	params := auth0.EventParams{Types: s.p.opts.Types, Reconnect: true}
+	if s.offset != "" {
+		params.LastEventID = s.offset
+	} else {
+		params.FromTimestamp = notAfter(s.from, time.Now()).UTC().Truncate(time.Second)
+	}
+	return params
+}
+
+// replaceCursor handles an offset Auth0 no longer knows (or never knew):
+// reconnecting with it would loop forever, and events past the stream's
+// retention cannot be replayed, so the gap since the newest published user
+// is searched first, then the stream resumes from a timestamp. resumed is
+// false when the caller should back off and try again (the resume time is
+// unknown, or ctx ended); err only for a lost lease.
+func (s *eventsSource) replaceCursor(ctx context.Context, cause error) (resumed bool, err error) {
+	p := s.p
+	if p.opts.Searcher != nil {
+		until := time.Now()
+		p.log.Warn("poller: events cursor expired or invalid; searching the gap, then resuming from a timestamp", "err", cause)
+		berr := s.backfill(ctx, until)
+		switch {
+		case berr == nil:
+			s.offset, s.from = "", until.Add(-p.opts.Overlap)
+			return true, nil
+		case errors.Is(berr, ErrLeaseLost):
+			return false, berr
+		case ctx.Err() != nil:
+			return false, nil
+		}
+		p.log.Warn("poller: gap search refused; resuming from a timestamp only (reconcile covers what the stream no longer holds)", "err", berr)
+	}
+	from, ferr := s.resumeTime(ctx)
+	if ferr != nil {
+		p.log.Warn("poller: events cursor expired and the resume time is unknown; retrying", "err", ferr)
+		return false, nil
+	}
+	p.log.Warn("poller: events cursor expired or invalid; resuming from a timestamp", "from_timestamp", from, "err", cause)
+	s.offset, s.from = "", from
+	return true, nil
 }
 
 func fromLog(p auth0.EventParams) string {
