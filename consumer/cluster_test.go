@@ -21,7 +21,9 @@ import (
 // pull's missing heartbeats (every 500ms) end it after a second instead of
 // its 5s expiry, and the worker pulls from the new leader: a command
 // stored then is answered within 2.5s of its store. Three rounds, since
-// only some kills lose the request.
+// only some kills lose the request. The node killed leads the consumer only:
+// a stream's own election (commands or results) delays a command by seconds
+// whatever the consumer does.
 func TestDurableFetchRidesThroughLeaderLoss(t *testing.T) {
 	c := testnats.StartCluster(t)
 	nc := c.Connect(t)
@@ -37,17 +39,7 @@ func TestDurableFetchRidesThroughLeaderLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	for round := range 3 {
-		// The leader to kill is not the node the worker is connected to: a
-		// killed connection fails the pull at once, a lost leader does not.
-		var old *testnats.Server
-		testwait.For(t, 10*time.Second, "a consumer leader the worker is not connected to", func() bool {
-			old = c.ConsumerLeader(e.names.Commands, durable)
-			if old != nil && old.Server().Name() == nc.ConnectedServerName() {
-				_, _ = nc.Request(fmt.Sprintf("$JS.API.CONSUMER.LEADER.STEPDOWN.%s.%s", e.names.Commands, durable), nil, 2*time.Second)
-				return false
-			}
-			return old != nil
-		})
+		old := consumerLeaderOnly(t, c, nc, e.names.Commands, e.names.Results, durable)
 		// Wait for a fresh pull request, then kill the node serving it.
 		for {
 			if _, err := pulls.NextMsg(10 * time.Second); err != nil {
@@ -109,4 +101,36 @@ func TestDurableFetchRidesThroughLeaderLoss(t *testing.T) {
 			return true
 		})
 	}
+}
+
+// consumerLeaderOnly waits until durable's leader is a node that leads
+// neither of streams and is not the one nc is connected to (a killed
+// connection fails the pull at once, a lost leader does not), stepping down
+// whichever leader is in the way, and returns that node.
+func consumerLeaderOnly(t *testing.T, c *testnats.Cluster, nc *nats.Conn, commands, results, durable string) *testnats.Server {
+	t.Helper()
+	stepDown := func(subject string) {
+		_, _ = nc.Request(subject, nil, 2*time.Second)
+	}
+	var leader *testnats.Server
+	testwait.For(t, 20*time.Second, "a consumer leader that leads nothing else", func() bool {
+		leader = c.ConsumerLeader(commands, durable)
+		switch {
+		case leader == nil:
+			return false
+		case leader.Server().Name() == nc.ConnectedServerName():
+			stepDown(fmt.Sprintf("$JS.API.CONSUMER.LEADER.STEPDOWN.%s.%s", commands, durable))
+			return false
+		}
+		for _, stream := range []string{commands, results} {
+			if l := c.StreamLeader(stream); l == nil || l == leader {
+				if l == leader {
+					stepDown("$JS.API.STREAM.LEADER.STEPDOWN." + stream)
+				}
+				return false
+			}
+		}
+		return true
+	})
+	return leader
 }

@@ -38,17 +38,42 @@ func (e *env) publishCmd(command, id, body string) *jetstream.PubAck {
 
 // lastMsg reads the last message on subject (nil when none).
 func (e *env) lastMsg(stream, subject string) *jetstream.RawStreamMsg {
-	s, err := e.js.Stream(context.Background(), stream)
+	m, err := e.tryLastMsg(context.Background(), stream, subject)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	m, err := s.GetLastMsgForSubject(context.Background(), subject)
+	return m
+}
+
+func (e *env) tryLastMsg(ctx context.Context, stream, subject string) (*jetstream.RawStreamMsg, error) {
+	s, err := e.js.Stream(ctx, stream)
+	if err != nil {
+		return nil, err
+	}
+	m, err := s.GetLastMsgForSubject(ctx, subject)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil
+		return nil, nil
 	}
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	return m, err
+}
+
+// waitMsg waits for the last message on subject. A failed read is asked
+// again, each try bounded to a second: on a cluster a stream may be
+// electing a leader while the test waits, which is not the test's failure.
+func (e *env) waitMsg(what, stream, subject string) *jetstream.RawStreamMsg {
+	e.t.Helper()
+	var m *jetstream.RawStreamMsg
+	var lastErr error
+	testwait.For(e.t, 20*time.Second, what, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		var err error
+		if m, err = e.tryLastMsg(ctx, stream, subject); err != nil && (lastErr == nil || err.Error() != lastErr.Error()) {
+			e.t.Logf("waiting for %s: %v", what, err)
+		}
+		lastErr = err
+		return m != nil
+	})
 	return m
 }
 
@@ -67,22 +92,12 @@ func (e *env) waitResult(id string) *jetstream.RawStreamMsg {
 // table, which has no schema in schemas/.
 func (e *env) waitResultUnchecked(id string) *jetstream.RawStreamMsg {
 	e.t.Helper()
-	var m *jetstream.RawStreamMsg
-	testwait.For(e.t, 20*time.Second, "result of "+id, func() bool {
-		m = e.lastMsg(e.names.Results, e.c.ResultSubject(id))
-		return m != nil
-	})
-	return m
+	return e.waitMsg("result of "+id, e.names.Results, e.c.ResultSubject(id))
 }
 
 func (e *env) waitDLQ(subject string) *jetstream.RawStreamMsg {
 	e.t.Helper()
-	var m *jetstream.RawStreamMsg
-	testwait.For(e.t, 20*time.Second, "dead letter on "+subject, func() bool {
-		m = e.lastMsg(e.names.DLQ, subject)
-		return m != nil
-	})
-	return m
+	return e.waitMsg("dead letter on "+subject, e.names.DLQ, subject)
 }
 
 // waitSettled waits until the durable consumer has nothing pending or in flight.
