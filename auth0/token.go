@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
+
+	"github.com/auth0-worker/auth0-worker/internal/tick"
 )
 
 // tokenSource holds the client-credentials token shared by every goroutine.
@@ -212,13 +214,10 @@ func (c *Client) redact(s string) string {
 	return s
 }
 
+// sleepCtx waits d; ctx's error when it ends first.
 func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if !tick.Sleep(ctx, d) {
 		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/tick"
 )
 
 func init() {
@@ -40,7 +41,7 @@ func (b *backfillSource) Run(ctx context.Context, sink Sink) error {
 		if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
 			return err
 		}
-		if !sleepCtx(ctx, retry.NextBackOff()) {
+		if !tick.Sleep(ctx, retry.NextBackOff()) {
 			return ctx.Err()
 		}
 	}
@@ -73,7 +74,7 @@ func (b *backfillSource) Run(ctx context.Context, sink Sink) error {
 			return err
 		}
 		p.log.Warn("poller: backfill interrupted; resuming from the cursor", "err", err)
-		if !sleepCtx(ctx, retry.NextBackOff()) {
+		if !tick.Sleep(ctx, retry.NextBackOff()) {
 			return ctx.Err()
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/tick"
 	"github.com/auth0-worker/auth0-worker/publisher"
 )
 
@@ -72,7 +73,7 @@ func (s *eventsSource) Run(ctx context.Context, sink Sink) error {
 		}
 		s.p.log.Error("poller: the Events API refused this client (POLL_SOURCE=events); retrying later — grant read:events or use POLL_SOURCE=auto", "err", err)
 		s.p.setSource("")
-		sleepCtx(ctx, min(s.p.opts.EventsRetry, time.Minute))
+		tick.Sleep(ctx, min(s.p.opts.EventsRetry, time.Minute))
 	}
 	return nil
 }
@@ -92,7 +93,7 @@ func (s *eventsSource) follow(ctx context.Context, sink Sink, side *sidecar, aft
 				return err
 			}
 			s.p.log.Warn("poller: events source cannot start yet; retrying", "err", err)
-			sleepCtx(ctx, retry.NextBackOff())
+			tick.Sleep(ctx, retry.NextBackOff())
 			continue
 		}
 		side.start()
@@ -151,7 +152,7 @@ func (s *eventsSource) run(ctx context.Context) error {
 			p.cycleDone(SourceEvents, "error")
 			p.log.Warn("poller: events stream failed; reconnecting", "err", err)
 		}
-		if !sleepCtx(ctx, retry.NextBackOff()) {
+		if !tick.Sleep(ctx, retry.NextBackOff()) {
 			return nil
 		}
 	}
@@ -453,7 +454,7 @@ func (s *eventsSource) launch(ctx context.Context, batch []auth0.Event) *flight 
 				return
 			}
 			p.log.Warn("poller: events batch not fully published; retrying", "pending", len(users), "err", err)
-			if !sleepCtx(ctx, retry.NextBackOff()) {
+			if !tick.Sleep(ctx, retry.NextBackOff()) {
 				f.done <- ctx.Err()
 				return
 			}

@@ -357,15 +357,3 @@ func newRetry() *backoff.ExponentialBackOff {
 		backoff.WithMaxInterval(5*time.Second), backoff.WithRandomizationFactor(0),
 		backoff.WithMaxElapsedTime(0))
 }
-
-// sleepCtx waits d or until ctx ends; false when ctx ended.
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
-}

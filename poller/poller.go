@@ -22,6 +22,7 @@ import (
 
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/pollstart"
+	"github.com/auth0-worker/auth0-worker/internal/tick"
 	"github.com/auth0-worker/auth0-worker/internal/tracing"
 )
 
@@ -102,7 +103,7 @@ func (p *Poller) Run(ctx context.Context) (err error) {
 				p.log.Info("poller: another instance holds the lease; standing by")
 				following = true
 			}
-			sleepCtx(ctx, retry)
+			tick.Sleep(ctx, retry)
 			continue
 		}
 		following = false
@@ -129,7 +130,7 @@ func (p *Poller) Run(ctx context.Context) (err error) {
 		// too slow but Redis still has our key (so another takes over now).
 		p.lease.release()
 		if ctx.Err() == nil {
-			sleepCtx(ctx, retry)
+			tick.Sleep(ctx, retry)
 		}
 	}
 	p.log.Info("poller: stopped")

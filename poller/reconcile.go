@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/tick"
 )
 
 // reconcileDelay is the upper end of the reconcile window (now − 60s): the
@@ -94,7 +95,7 @@ func (s *reconcileSource) once(ctx context.Context, now time.Time) (int, error) 
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if !sleepCtx(ctx, retry.NextBackOff()) {
+			if !tick.Sleep(ctx, retry.NextBackOff()) {
 				return ctx.Err()
 			}
 		}

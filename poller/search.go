@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/auth0-worker/auth0-worker/auth0"
+	"github.com/auth0-worker/auth0-worker/internal/tick"
 )
 
 func init() {
@@ -92,7 +93,7 @@ func (s *searchSource) run(ctx context.Context, sink Sink, fallback bool) error 
 			return err
 		}
 		p.log.Warn("poller: search cursor unavailable; retrying", "err", err)
-		if !sleepCtx(ctx, retry.NextBackOff()) {
+		if !tick.Sleep(ctx, retry.NextBackOff()) {
 			return ctx.Err()
 		}
 	}
@@ -116,7 +117,7 @@ func (s *searchSource) run(ctx context.Context, sink Sink, fallback bool) error 
 			p.pollSucceeded()
 		}
 		p.cycleDone(SourceSearch, outcome)
-		if !sleepCtx(ctx, p.opts.Interval-time.Since(start)) {
+		if !tick.Sleep(ctx, p.opts.Interval-time.Since(start)) {
 			return ctx.Err()
 		}
 	}

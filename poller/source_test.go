@@ -15,6 +15,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/emulator"
 	"github.com/auth0-worker/auth0-worker/internal/metrics"
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
+	"github.com/auth0-worker/auth0-worker/internal/tick"
 )
 
 // The seam proven, not described: this file adds a pull source ("scripted",
@@ -43,7 +44,7 @@ func init() {
 				if done, err := sink.Publish(ctx, slices.Clone(scriptedUsers)); err == nil && done == len(scriptedUsers) {
 					break
 				}
-				sleepCtx(ctx, 50*time.Millisecond)
+				tick.Sleep(ctx, 50*time.Millisecond)
 			}
 			<-ctx.Done()
 			return nil
@@ -61,7 +62,7 @@ func init() {
 				if done, err := sink.Publish(ctx, []auth0.User{u}); err == nil && done == 1 {
 					break
 				}
-				sleepCtx(ctx, 50*time.Millisecond)
+				tick.Sleep(ctx, 50*time.Millisecond)
 			}
 			<-ctx.Done()
 			return nil

@@ -1,6 +1,6 @@
-// Package tick runs a periodic step until its context ends: the one loop
-// of the lease renewals, the consumer's drop counting and the dev command's
-// sign-ups.
+// Package tick waits on time until a context ends: the one periodic loop
+// (lease renewals, the consumer's drop counting, the dev command's sign-ups)
+// and the one sleep of every retry loop.
 package tick
 
 import (
@@ -27,5 +27,17 @@ func Every(ctx context.Context, first, period time.Duration, step func() bool) {
 			t.Reset(period)
 			first = period
 		}
+	}
+}
+
+// Sleep waits d, or reports false when ctx ends first.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
 	}
 }

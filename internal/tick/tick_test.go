@@ -38,3 +38,18 @@ func TestEveryStopsWithContext(t *testing.T) {
 		}
 	})
 }
+
+func TestSleep(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		start := time.Now()
+		if !Sleep(context.Background(), 2*time.Second) || time.Since(start) != 2*time.Second {
+			t.Fatalf("Sleep(2s) returned after %v", time.Since(start))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start = time.Now()
+		if Sleep(ctx, time.Hour) || time.Since(start) != time.Second {
+			t.Fatalf("Sleep(1h) with a 1s context: returned after %v, want false after 1s", time.Since(start))
+		}
+	})
+}

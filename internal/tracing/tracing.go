@@ -3,9 +3,9 @@
 //
 // Tracing is on only when the standard OTLP variables name an endpoint
 // (OTEL_EXPORTER_OTLP_ENDPOINT or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT); the
-// exporter (OTLP over HTTP/protobuf) reads the other OTEL_EXPORTER_OTLP_*
-// variables itself. Off, Setup returns a nil provider: the components then
-// start no span and add no header (no cost).
+// exporter (OTLP over HTTP/protobuf, otlp.go) reads the other
+// OTEL_EXPORTER_OTLP_* variables (otlpenv.go). Off, Setup returns a nil
+// provider: the components then start no span and add no header (no cost).
 package tracing
 
 import (
@@ -14,7 +14,6 @@ import (
 	"os"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -34,14 +33,15 @@ func Enabled(getenv func(string) string) bool {
 // Setup returns the process's tracer provider and its shutdown (which
 // flushes the spans still batched). Without an OTLP endpoint in the
 // environment both are no-ops and the provider is nil.
-func Setup(ctx context.Context, service, version string) (trace.TracerProvider, func(context.Context) error, error) {
+func Setup(_ context.Context, service, version string) (trace.TracerProvider, func(context.Context) error, error) {
 	if !Enabled(os.Getenv) {
 		return nil, func(context.Context) error { return nil }, nil
 	}
-	exp, err := otlptracehttp.New(ctx)
+	cfg, err := configFromEnv(os.Getenv)
 	if err != nil {
-		return nil, nil, fmt.Errorf("tracing: OTLP exporter: %w", err)
+		return nil, nil, err
 	}
+	exp := newExporter(cfg, service+"/"+version)
 	res := resource.NewSchemaless(
 		attribute.String("service.name", service),
 		attribute.String("service.version", version))

@@ -1,0 +1,161 @@
+package tracing
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// DefaultExportTimeout is how long one export may take, retries included,
+// unless OTEL_EXPORTER_OTLP_TIMEOUT says otherwise (the OTLP default).
+const DefaultExportTimeout = 10 * time.Second
+
+// tracesPath is appended to OTEL_EXPORTER_OTLP_ENDPOINT; a
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as it is.
+const tracesPath = "/v1/traces"
+
+// ErrConfig is wrapped by every error about an OTEL_EXPORTER_OTLP_*
+// variable. The errors name the variable, never its value (headers carry
+// API keys).
+var ErrConfig = errors.New("tracing: invalid OTLP exporter setting")
+
+// exportConfig is what the standard OTEL_EXPORTER_OTLP_* variables say,
+// each read in its _TRACES_ form first.
+type exportConfig struct {
+	url     string
+	headers http.Header
+	timeout time.Duration
+	gzip    bool
+	tls     *tls.Config // nil: the system's roots, no client certificate
+}
+
+// configFromEnv reads the exporter's settings; every value is checked here,
+// once, so a bad one stops the process at start with the variable's name.
+func configFromEnv(getenv func(string) string) (exportConfig, error) {
+	env := otlpEnv(getenv)
+	cfg := exportConfig{headers: http.Header{}, timeout: DefaultExportTimeout}
+	var err error
+	if cfg.url, err = env.endpoint(); err != nil {
+		return cfg, err
+	}
+	if name, v := env.get("PROTOCOL"); v != "" && v != "http/protobuf" {
+		return cfg, env.fail(name, "is %q; this exporter sends http/protobuf only", v)
+	}
+	if name, v := env.get("HEADERS"); v != "" {
+		if err := parseHeaders(v, cfg.headers); err != nil {
+			return cfg, env.fail(name, "%v", err)
+		}
+	}
+	if name, v := env.get("TIMEOUT"); v != "" {
+		ms, err := strconv.Atoi(v)
+		if err != nil || ms <= 0 {
+			return cfg, env.fail(name, "is %q; want a positive number of milliseconds", v)
+		}
+		cfg.timeout = time.Duration(ms) * time.Millisecond
+	}
+	switch name, v := env.get("COMPRESSION"); v {
+	case "gzip":
+		cfg.gzip = true
+	case "", "none":
+	default:
+		return cfg, env.fail(name, "is %q; want gzip or none", v)
+	}
+	cfg.tls, err = env.tlsConfig()
+	return cfg, err
+}
+
+// otlpEnv reads OTEL_EXPORTER_OTLP_TRACES_<key>, else OTEL_EXPORTER_OTLP_<key>.
+type otlpEnv func(string) string
+
+func (e otlpEnv) get(key string) (name, value string) {
+	name = "OTEL_EXPORTER_OTLP_TRACES_" + key
+	if v := strings.TrimSpace(e(name)); v != "" {
+		return name, v
+	}
+	name = "OTEL_EXPORTER_OTLP_" + key
+	return name, strings.TrimSpace(e(name))
+}
+
+func (otlpEnv) fail(name, format string, args ...any) error {
+	return fmt.Errorf("%w: %s %s", ErrConfig, name, fmt.Sprintf(format, args...))
+}
+
+// endpoint is the URL spans are posted to.
+func (e otlpEnv) endpoint() (string, error) {
+	name, v := e.get("ENDPOINT")
+	signal := strings.HasPrefix(name, "OTEL_EXPORTER_OTLP_TRACES_")
+	if v == "" {
+		return "", e.fail(name, "is not set")
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		// The value may hold credentials: say what is wrong, not what it is.
+		return "", e.fail(name, "is not an http:// or https:// URL with a host")
+	}
+	switch {
+	case !signal:
+		u.Path = path.Join(u.Path, tracesPath)
+	case u.Path == "":
+		u.Path = "/"
+	}
+	return u.String(), nil
+}
+
+// tlsConfig is the CA certificate and client key pair to use (nil when
+// neither is set).
+func (e otlpEnv) tlsConfig() (*tls.Config, error) {
+	caName, ca := e.get("CERTIFICATE")
+	certName, cert := e.get("CLIENT_CERTIFICATE")
+	keyName, key := e.get("CLIENT_KEY")
+	if ca == "" && cert == "" && key == "" {
+		return nil, nil
+	}
+	c := &tls.Config{MinVersion: tls.VersionTLS12}
+	if ca != "" {
+		pem, err := os.ReadFile(ca)
+		if err != nil {
+			return nil, e.fail(caName, "cannot be read: %v", err)
+		}
+		c.RootCAs = x509.NewCertPool()
+		if !c.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, e.fail(caName, "holds no PEM certificate")
+		}
+	}
+	if (cert == "") != (key == "") {
+		return nil, e.fail(certName, "and %s must be set together", keyName)
+	}
+	if cert != "" {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			return nil, e.fail(certName, "and %s do not load as a key pair: %v", keyName, err)
+		}
+		c.Certificates = []tls.Certificate{pair}
+	}
+	return c, nil
+}
+
+// parseHeaders reads the OTLP headers format: key=value pairs separated by
+// commas, values percent-encoded. Errors give the pair's position only.
+func parseHeaders(s string, h http.Header) error {
+	for i, pair := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(pair, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return fmt.Errorf("entry %d is not key=value", i+1)
+		}
+		v, err := url.PathUnescape(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("entry %d (%s) has a bad percent-encoding", i+1, k)
+		}
+		h.Set(k, v)
+	}
+	return nil
+}
