@@ -89,7 +89,7 @@ type User struct {
 	Identities []Identity      `json:"identities,omitempty"`
 	Raw        json.RawMessage `json:"-"`
 	// Problem, when not nil, says why the worker cannot use this user
-	// (DESIGN.md §4b): no user_id, a user_id with control characters, a
+	// (README "Bad data"): no user_id, a user_id with control characters, a
 	// created_at that is not an RFC 3339 time, or one of those fields or
 	// email of the wrong JSON type. Decoding is per user: a bad user never
 	// fails the page or stream around it. Other fields pass through.
@@ -167,7 +167,7 @@ type Event struct {
 	// EventID is the CloudEvent id ("evt_...") for user.* events.
 	EventID string
 	// TooLarge is set for a message over Config.MaxResponseBytes: it was
-	// skipped to its end; only Type and Offset are known (DESIGN.md §4b).
+	// skipped to its end; only Type and Offset are known (README "Bad data").
 	TooLarge bool
 }
 

@@ -14,7 +14,7 @@ import (
 )
 
 // Large responses and bad users against the emulator's fault knobs
-// (DESIGN.md §4b). The contract transport is left out where the emulator
+// (README "Bad data"). The contract transport is left out where the emulator
 // serves deliberately bad data or tens of megabytes.
 
 func plainEnv(t *testing.T, limit int) *testEnv {

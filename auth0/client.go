@@ -21,7 +21,7 @@ const (
 	DefaultUserAgent      = "auth0-worker"
 	DefaultAttemptTimeout = 30 * time.Second
 	// DefaultMaxResponseBytes bounds one response body and one SSE message:
-	// a user may hold 2 × 16 MB of metadata (DESIGN.md §4b).
+	// a user may hold 2 × 16 MB of metadata (README "Bad data").
 	DefaultMaxResponseBytes = 40 << 20
 )
 

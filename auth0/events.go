@@ -377,7 +377,7 @@ func (s *EventStream) message(ctx context.Context, m SSEMessage) (ev Event, ok b
 		s.conn.gotID = true
 	}
 	if m.TooLarge {
-		// Skipped to its end (DESIGN.md §4b): the caller records the
+		// Skipped to its end (README "Bad data"): the caller records the
 		// offset as handled and dead-letters the message.
 		ev := Event{Type: m.Event, Offset: m.ID, TooLarge: true}
 		if ev.Type == "" {

@@ -122,7 +122,7 @@ func TestFlexStringAndUserJSON(t *testing.T) {
 	if string(out) != in {
 		t.Fatalf("MarshalJSON = %s", out)
 	}
-	// Identities of an unexpected shape pass through (DESIGN.md §4b): only
+	// Identities of an unexpected shape pass through (README "Bad data"): only
 	// user_id, created_at and email can make a user unusable.
 	var odd User
 	if err := json.Unmarshal([]byte(`{"user_id":"a|1","created_at":"2023-01-25T19:00:26.187Z","identities":[{"user_id":{}}]}`), &odd); err != nil || odd.Problem != nil || odd.Identities != nil {

@@ -11,7 +11,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/jsonscan"
 )
 
-// Per-user decoding (DESIGN.md §4b). Only the fields the worker relies on
+// Per-user decoding (README "Bad data"). Only the fields the worker relies on
 // can make a user unusable; every other member passes through in Raw as
 // Auth0 sent it, whatever its type (identities[].user_id may be a number,
 // and a profile can hold anything an admin or a rule put there).

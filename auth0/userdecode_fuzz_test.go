@@ -9,7 +9,7 @@ import (
 
 // FuzzDecodeUser: per-user decoding never panics, never lets an unusable
 // user through, and a bad user never blocks the one after it — in a search
-// page or in an Events API message (DESIGN.md §4b). Seeds:
+// page or in an Events API message (README "Bad data"). Seeds:
 // testdata/fuzz/FuzzDecodeUser.
 func FuzzDecodeUser(f *testing.F) {
 	for _, s := range []string{

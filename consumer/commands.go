@@ -99,7 +99,7 @@ const (
 	CmdAPICall       = "api.call"
 )
 
-// Commands returns the built-in command table (DESIGN.md §5), a fresh copy:
+// Commands returns the built-in command table (README "Commands"), a fresh copy:
 // Options.Commands defaults to it, and a program may append its own.
 func Commands() []Command {
 	return []Command{

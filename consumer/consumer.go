@@ -1,4 +1,4 @@
-// Package consumer is the command side of auth0-worker (DESIGN.md §5): one
+// Package consumer is the command side of auth0-worker (README "Commands"): one
 // executor (command body → Auth0 call → reply body or *Error) behind two
 // transports:
 //

@@ -327,7 +327,7 @@ func checkUserID(raw json.RawMessage) error {
 	return nil
 }
 
-// MaxSearchQueryBytes bounds users.search "query" (DESIGN.md §5).
+// MaxSearchQueryBytes bounds users.search "query" (README "Commands").
 const MaxSearchQueryBytes = 4096
 
 // searchCmd is a validated users.search.
@@ -499,7 +499,7 @@ func oneLine(s string) string {
 // as a dot segment somewhere on the way.
 var dotLike = []rune{'.', '\u2024', '\u2025', '\u2026', '\uFE52', '\uFF0E', '\u3002', '\uFF61'}
 
-// cleanAPICallPath applies the api.call path rules of DESIGN.md §5 to
+// cleanAPICallPath applies the api.call path rules of README "Commands" to
 // "/path[?query]": the path is percent-decoded once, segment by segment (a
 // malformed escape → 400); an empty segment (//), a segment that is only
 // dot-like characters, or one holding ';', a backslash, a control character

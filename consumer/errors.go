@@ -13,7 +13,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 )
 
-// Error codes of the reply body's error.code (DESIGN.md §5). The status is
+// Error codes of the reply body's error.code (README "Commands"). The status is
 // the number in Nats-Service-Error-Code; the code says which case it is.
 const (
 	CodeInvalidCommand    = "invalid_command"    // 400: our validation, nothing reached Auth0
@@ -75,7 +75,7 @@ func invalidf(format string, args ...any) *Error {
 
 // auth0Body returns Auth0's error body as JSON (a JSON string when Auth0
 // did not answer JSON), or nil; client_secret is redacted, failing closed,
-// for every command (DESIGN.md §5).
+// for every command (README "Commands").
 func auth0Body(b []byte) json.RawMessage {
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 {
@@ -87,7 +87,7 @@ func auth0Body(b []byte) json.RawMessage {
 	return redactBody(b, replySecrets)
 }
 
-// classify maps any error of an execution to the §5 status. ctx is the
+// classify maps any error of an execution to its status (README "Commands"). ctx is the
 // command's context: its deadline turns into 504 whatever the client made
 // of it, its cancellation (shutdown) into a transient 503.
 func classify(ctx context.Context, op string, err error) *Error {

@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// The "Hostile or careless callers" rules of DESIGN.md §5 that are not
+// The hostile-caller rules (README "Request-reply") that are not
 // about one command's body: reply subjects, reply size, header values and
 // the Idempotency-Key binding.
 

@@ -15,10 +15,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// OutcomeTTL is how long an outcome is remembered (DESIGN.md §5, §6).
+// OutcomeTTL is how long an outcome is remembered (README "Commands"; docs/architecture.md "Redis keys").
 const OutcomeTTL = 24 * time.Hour
 
-// Headers of replies and messages (DESIGN.md §5).
+// Headers of replies and messages (README "Commands").
 const (
 	HeaderErrorCode      = "Nats-Service-Error-Code"
 	HeaderError          = "Nats-Service-Error"
@@ -28,7 +28,7 @@ const (
 	HeaderDlqSubject     = "Dlq-Subject"
 	HeaderDlqDeliveries  = "Dlq-Deliveries"
 	// HeaderTruncated marks a change's success whose body was reduced to
-	// fit the connection's max payload (DESIGN.md §5, reply size).
+	// fit the connection's max payload (README "Commands", reply size).
 	HeaderTruncated = "Auth0-Outcome-Truncated"
 )
 
@@ -86,7 +86,7 @@ func (c *Consumer) idemRef(key string) keyRef {
 	return keyRef{id: key, outcome: c.o.Keys.Idem(key), lock: c.o.Keys.IdemLock(key)}
 }
 
-// store keeps outcomes and in-flight locks in Redis (keys of DESIGN.md §6).
+// store keeps outcomes and in-flight locks in Redis (keys in docs/architecture.md "Redis keys").
 type store struct {
 	rdb   redis.UniversalClient
 	token string // this instance's lock token

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Redaction fails closed (DESIGN.md §5): a member whose name is one of the
+// Redaction fails closed (README "Commands"): a member whose name is one of the
 // secret names (any case, however it is escaped) has its value replaced by
 // "[redacted]" at any depth; a body that cannot be parsed, or nests deeper
 // than redactMaxDepth, and mentions a secret name in any case is replaced

@@ -18,7 +18,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/schemas"
 )
 
-// The request-reply transport (DESIGN.md §5): ONE micro service per process.
+// The request-reply transport (README "Commands"): ONE micro service per process.
 // Its handler only stamps the arrival, copies the reply subject, headers and
 // data, and either puts the request on a bounded queue served by
 // Concurrency executors or answers 503 overloaded at once; then it returns.

@@ -97,7 +97,7 @@ func (c *Consumer) publishResult(ctx context.Context, d *delivery, o Outcome) er
 
 // publishAttempts bounds the tries of one publish (outcome, dead letter)
 // while the message is held: then it is nak'ed with delay, so no worker ever
-// waits forever on one message (DESIGN.md §5, reply size).
+// waits forever on one message (README "Commands", reply size).
 const publishAttempts = 4
 
 // nakLater gives the message back after the usual backoff.

@@ -9,7 +9,7 @@ import "context"
 // concurrent use. Marking is idempotent; a mark expires after the store's TTL.
 type Store interface {
 	// Seen reports, for each id, whether it was marked, and restarts the
-	// TTL of every id it finds (DESIGN.md §4b: a user found again, say one
+	// TTL of every id it finds (README "Bad data": a user found again, say one
 	// that stays in the search window, is never republished when its first
 	// mark would have run out). One round trip for the whole batch
 	// (pipelined in Redis).

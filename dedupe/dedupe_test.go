@@ -53,7 +53,7 @@ func TestMiniredisConformance(t *testing.T) {
 	})
 }
 
-// TestRedisKeysAndTTL checks the §6 layout on a real server: P:T:seen:<id> =
+// TestRedisKeysAndTTL checks the key layout (docs/architecture.md "Redis keys") on a real server: P:T:seen:<id> =
 // "1" with the store's TTL, set once (NX).
 func TestRedisKeysAndTTL(t *testing.T) {
 	srv := testredis.Start(t)

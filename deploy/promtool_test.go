@@ -145,7 +145,7 @@ func TestAlertTestsCoverEveryAlert(t *testing.T) {
 }
 
 // TestPromtoolCheckMetrics lints the worker's /metrics page, every family
-// populated, with promtool check metrics: DESIGN.md §7 asks that it find
+// populated, with promtool check metrics: README "Operations" asks that it find
 // nothing to complain about.
 func TestPromtoolCheckMetrics(t *testing.T) {
 	page := metricsPage(t, populatedMetrics())

@@ -1,6 +1,6 @@
 package emulator
 
-// Fault knobs for bad data (DESIGN.md §4b): users Auth0 lets exist but a
+// Fault knobs for bad data (README "Bad data"): users Auth0 lets exist but a
 // client must survive — oversized profiles, wrongly typed or missing fields,
 // timestamps that are no time, created_at in the future — and Events API
 // messages larger than any sane bound. Kept apart from the faithful user

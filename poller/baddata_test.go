@@ -22,7 +22,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/schemas/schemacheck"
 )
 
-// Bad data never stops the trigger (DESIGN.md §4b, issue 9). Each source
+// Bad data never stops the trigger (README "Bad data", issue 9). Each source
 // meets, planted among 300 normal users, a 1.5 MB user, every kind of
 // unusable user, a created_at in 2099, and (events) a 17 MiB stream message
 // plus one over the client's bound, or (search) a page over 16 MiB. Every
@@ -43,7 +43,7 @@ type plantedUser struct {
 	trunc  bool   // published truncated
 }
 
-// unusableUsers are the kinds of users §4b dead-letters.
+// unusableUsers are the kinds of users dead-lettered as unusable (README "Bad data").
 func unusableUsers(tag string) []plantedUser {
 	fu := func(name string, set map[string]json.RawMessage, unset ...string) emulator.FaultUser {
 		return emulator.FaultUser{SeedUser: emulator.SeedUser{UserID: "auth0|" + tag + name, Email: tag + name + "@example.com"}, Set: set, Unset: unset}
@@ -414,7 +414,7 @@ func TestEventsRestartPastForeignMessages(t *testing.T) {
 	done2 <- <-done2
 }
 
-// No from_timestamp past the worker's clock (DESIGN.md §4b): neither a 2099
+// No from_timestamp past the worker's clock (README "Bad data"): neither a 2099
 // time in cursor:events nor one at the stream's tail moves the resume
 // point past now − POLL_OVERLAP.
 func TestEventsResumePointNeverPastClock(t *testing.T) {

@@ -105,7 +105,7 @@ func (c *cursors) saveSearch(ctx context.Context, cur searchCursor) error {
 	return c.write(ctx, c.searchKey, string(b))
 }
 
-// eventsCursor is P:{T}:cursor:events (DESIGN.md §4a, §6): the events
+// eventsCursor is P:{T}:cursor:events (README "User life cycle"; docs/architecture.md "Redis keys"): the events
 // source's own resume point, offset and the newest event time it published
 // (never past the worker's clock), written together in one value by the
 // lease-checked script. The stream's tail is only a fallback when the key
@@ -155,7 +155,7 @@ const createdAtLayout = "2006-01-02T15:04:05.000Z"
 func formatCreatedAt(t time.Time) string { return t.UTC().Format(createdAtLayout) }
 
 // notAfter is t, or now when t lies in the future: no cursor and no
-// from_timestamp ever moves past the worker's clock (DESIGN.md §4b), so the
+// from_timestamp ever moves past the worker's clock (README "Bad data"), so the
 // next window still covers everyone created meanwhile.
 func notAfter(t, now time.Time) time.Time {
 	if t.After(now) {

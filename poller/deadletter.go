@@ -9,7 +9,7 @@ import (
 )
 
 // deadLetter is an unusable user of a batch on its way to
-// <prefix>.dlq.users.invalid (DESIGN.md §4b).
+// <prefix>.dlq.users.invalid (README "Bad data").
 type deadLetter struct {
 	idx  int    // index in the batch
 	id   string // publisher.InvalidID
@@ -98,8 +98,8 @@ func (p *pipeline) lateDeadLetters(ctx context.Context, users []auth0.User, ids 
 	return out, nil
 }
 
-// oversized dead-letters Events API messages too large to read (DESIGN.md
-// §4b): Dlq-Reason sse_message_too_large, Dlq-Offset, empty body; each once
+// oversized dead-letters Events API messages too large to read (README
+// "Bad data"): Dlq-Reason sse_message_too_large, Dlq-Offset, empty body; each once
 // per DEDUPE_TTL (its id is marked seen). Their offsets then count as
 // handled; reconcile, when on, publishes a created user it finds later.
 func (p *pipeline) oversized(ctx context.Context, source string, offsets []string) error {

@@ -31,7 +31,7 @@ var renewScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then
 // releaseScript deletes the lease only while it still holds our token.
 var releaseScript = redis.NewScript(`if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`)
 
-// lease is the single-active-poller lock of DESIGN.md §4.
+// lease is the single-active-poller lock (README "Scale-out").
 //
 // Timing: the leader renews every ttl/3 and considers itself leader only
 // until ttl-margin after the *start* of its last good renewal (Redis set the

@@ -32,7 +32,7 @@ const (
 // ErrInvalidOptions is wrapped by every validation error of New.
 var ErrInvalidOptions = errors.New("poller: invalid options")
 
-// Options configure a Poller. Field comments give the default (DESIGN.md §3).
+// Options configure a Poller. Field comments give the default (README "Configuration").
 type Options struct {
 	// Searcher reads GET /api/v2/users (search source, reconcile, backfill,
 	// auto's fallback). Required unless Source is "events" with
@@ -91,7 +91,7 @@ type Options struct {
 	// Webhook.Addr or Webhook.Listener is set. It runs on every replica.
 	Webhook WebhookOptions
 
-	// Metrics, if set, records the §7 poller metrics.
+	// Metrics, if set, records the poller metrics (README "Operations").
 	Metrics *metrics.Metrics
 	// Logger; default slog.Default().
 	Logger *slog.Logger

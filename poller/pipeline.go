@@ -19,7 +19,7 @@ import (
 // pipeline turns a batch of users into published events:
 // dedupe.Seen (one round trip; it refreshes what it finds) → publish the
 // unseen (the publisher bounds its in-flight messages) and dead-letter the
-// unseen unusable ones (DESIGN.md §4b) → dedupe.Mark the acknowledged (one
+// unseen unusable ones (README "Bad data") → dedupe.Mark the acknowledged (one
 // round trip). The caller advances its cursor past the returned done
 // prefix only.
 type pipeline struct {

@@ -4,7 +4,7 @@
 // operation: dedupe.Seen → publish → dedupe.Mark (only what JetStream
 // acknowledged) → cursor advance (lease-checked Lua).
 //
-// Only one replica polls at a time: a Redis lease (DESIGN.md §4) elects the
+// Only one replica polls at a time: a Redis lease (README "Scale-out") elects the
 // leader; the others wait and take over within 1.5 × LeaseTTL of a crash.
 // All state lives in Redis (lease, cursors, seen-set) and JetStream (the
 // events), so a process can be killed at any moment.

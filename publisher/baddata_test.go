@@ -22,8 +22,8 @@ func bigUser(id string, n int) auth0.User {
 
 func smallMaxPayload(o *server.Options) { o.MaxPayload = 1 << 20 }
 
-// A user over the server's max payload is published truncated (DESIGN.md
-// §4b): data reduced to user_id, created_at, updated_at and — only when
+// A user over the server's max payload is published truncated (README
+// "Bad data"): data reduced to user_id, created_at, updated_at and — only when
 // EVENT_FIELDS allows it — email; auth0truncated true. Before, the publish
 // failed "maximum payload exceeded" forever.
 func TestTruncatedEvent(t *testing.T) {

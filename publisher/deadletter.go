@@ -7,7 +7,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Dead-letter headers (DESIGN.md §4b, §5).
+// Dead-letter headers (README "Bad data", "Commands").
 const (
 	HeaderDlqReason = "Dlq-Reason"
 	HeaderDlqSource = "Dlq-Source"

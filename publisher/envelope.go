@@ -27,7 +27,7 @@ var ErrInvalidUser = errors.New("invalid user")
 type envelope struct {
 	afterID [3]string // per kindIndex: ,"source":"...","type":"...","subject":
 	fields  []string
-	// truncFields are the members a truncated event keeps (DESIGN.md §4b).
+	// truncFields are the members a truncated event keeps (README "Bad data").
 	truncFields []string
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 )
 
-// Event ids (DESIGN.md §4, §4a, §4b) are built here and nowhere else: the
+// Event ids (README "The event", "User life cycle", "Bad data") are built here and nowhere else: the
 // dedupe key, the Nats-Msg-Id and the CloudEvent id are one string, so every
 // source (and a later updated@/deleted@ type) agrees by construction.
 
@@ -61,7 +61,7 @@ func InvalidID(u auth0.User) string {
 }
 
 // OversizedID is the id of the dead letter of an Events API message too
-// large to read (DESIGN.md §4b), keyed by its offset.
+// large to read (README "Bad data"), keyed by its offset.
 func OversizedID(offset string) string {
 	if headerSafe(offset) {
 		return invalidPrefix + "offset@" + offset

@@ -239,7 +239,7 @@ func (p *Publisher) PublishUsers(ctx context.Context, users []auth0.User) []Resu
 	for i, u := range users {
 		id, body, err := p.env.build(u, tp)
 		if err == nil && len(body)+headerBytes(id) > limit {
-			// Too large to publish whole (DESIGN.md §4b).
+			// Too large to publish whole (README "Bad data").
 			id, body, err = p.env.truncated(u, tp)
 			results[i].Truncated = true
 			if err == nil && len(body)+headerBytes(id) > limit {

@@ -80,7 +80,7 @@ func EventTime(u auth0.User) string {
 	return u.EventTime
 }
 
-// CheckKind is the §4b check of what an updated or deleted event adds to
+// CheckKind is the check (README "Bad data") of what an updated or deleted event adds to
 // the user checks (auth0.CheckUser): a known type and a usable time. nil
 // for created users and good events.
 func CheckKind(u auth0.User) *auth0.UserProblem {

@@ -1,6 +1,6 @@
 // Package schemas holds the JSON Schemas (draft 2020-12) of the worker's
 // public messages: every command's request and success reply, the error
-// body, and every event type (DESIGN.md §4, §4a, §4b, §5). The .json files
+// body, and every event type (README "The event", "User life cycle", "Bad data", "Commands"). The .json files
 // of this folder are the one place these shapes are written down; the
 // worker publishes them in its micro endpoints' metadata and the tests
 // validate real replies and events against them (package schemacheck).
@@ -30,16 +30,16 @@ const BaseURI = "https://github.com/auth0-worker/auth0-worker/schemas/"
 const Error = "error"
 
 // Commands are the commands that have a request and a reply schema, in the
-// order of DESIGN.md §5.
+// order of README "Commands".
 var Commands = []string{
 	"users.create", "users.update", "users.get", "users.delete",
 	"users.search", "users.search_by_email", "api.call",
 }
 
-// DurableCommands are the commands of the durable transport (DESIGN.md §5).
+// DurableCommands are the commands of the durable transport (README "Commands").
 var DurableCommands = []string{"users.create", "users.update", "users.delete", "api.call"}
 
-// EventTypes are the event types that have a schema (DESIGN.md §4a).
+// EventTypes are the event types that have a schema (README "User life cycle").
 var EventTypes = []string{"user.created", "user.updated", "user.deleted"}
 
 // Request is the name of a command's request schema ("users.create.request").

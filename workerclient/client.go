@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Headers of the worker's contract (DESIGN.md §5).
+// Headers of the worker's contract (README "Commands").
 const (
 	HeaderIdempotencyKey   = "Idempotency-Key"
 	HeaderErrorCode        = "Nats-Service-Error-Code"

@@ -1,6 +1,6 @@
 // Package workerclient is a typed Go client for services that use
-// auth0-worker: it sends the worker's commands (DESIGN.md §5) and decodes the
-// user events it publishes (§4, §4a, §4b).
+// auth0-worker: it sends the worker's commands (README "Commands") and decodes the
+// user events it publishes (README "The event", "User life cycle", "Bad data").
 //
 // Request-reply: one method per command of the micro service auth0-worker
 // (CreateUser, UpdateUser, GetUser, DeleteUser, SearchUsers,

@@ -81,7 +81,7 @@ func (o *Outcome) APIResponse() (*APIResponse, error) {
 }
 
 // ResultsStream is the stream holding the outcomes for a subject prefix
-// (DESIGN.md §4 naming: "auth0" → "AUTH0_RESULTS").
+// (README "Durable" naming: "auth0" → "AUTH0_RESULTS").
 func ResultsStream(prefix string) string {
 	return strings.ToUpper(strings.ReplaceAll(prefix, ".", "_")) + "_RESULTS"
 }

@@ -5,7 +5,7 @@ import (
 	"strconv"
 )
 
-// Error is a command's failure as the worker replied it (DESIGN.md §5):
+// Error is a command's failure as the worker replied it (README "Commands"):
 // headers Nats-Service-Error-Code / Nats-Service-Error and body
 // {"error": {"status", "code", "message", "auth0"}}.
 type Error struct {

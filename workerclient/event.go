@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// CloudEvents types of the worker's user events (DESIGN.md §4a).
+// CloudEvents types of the worker's user events (README "User life cycle").
 const (
 	TypeUserCreated = "com.auth0.user.created"
 	TypeUserUpdated = "com.auth0.user.updated"

@@ -238,7 +238,7 @@ func TestREADMEExamplesAgainstDev(t *testing.T) {
 		"auth0_worker_commands_dropped_total":              nil,
 	}
 	var body string
-	testwait.For(t, 20*time.Second, "every §7 metric on /metrics", func() bool {
+	testwait.For(t, 20*time.Second, "every documented metric on /metrics", func() bool {
 		resp, err := http.Get(httpURL[1] + "/metrics")
 		if err != nil {
 			return false

@@ -19,7 +19,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/internal/testwait"
 )
 
-// Reproduction (DESIGN.md §5, floods): with Auth0 slow, 200 users.get took
+// Reproduction (README "Commands", floods): with Auth0 slow, 200 users.get took
 // p50 26 s and none got a 504; 720 requests of 900 KB raised RSS to 1 GB and
 // 120 got no reply; `nats micro ls` showed 8 instances per process.
 //

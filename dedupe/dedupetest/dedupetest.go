@@ -238,7 +238,7 @@ func markDoesNotExtend(t *testing.T, h Harness) {
 }
 
 // seenRefreshes: an id found seen again has its TTL counted afresh
-// (DESIGN.md §4b), so a user who stays in the search window is never
+// (README "Bad data"), so a user who stays in the search window is never
 // republished when the TTL runs out; an id not found is not created.
 func seenRefreshes(t *testing.T, h Harness) {
 	s := h.New(t, 10*time.Second)

@@ -79,7 +79,7 @@ func TestSSEReaderLastEventIDPersists(t *testing.T) {
 
 // A message over the bound is skipped to its end, not a stream error: its
 // id and event are kept (the offset is handled), the next message reads
-// normally (DESIGN.md §4b). Before, the stream failed and reconnected forever.
+// normally (README "Bad data"). Before, the stream failed and reconnected forever.
 func TestSSEReaderTooLarge(t *testing.T) {
 	const max = 1 << 10
 	big := strings.Repeat("x", 3*max)
