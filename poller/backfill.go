@@ -33,17 +33,8 @@ func (b *backfillSource) Run(ctx context.Context, sink Sink) error {
 	p, until := b.p, b.until
 	s := &searchSource{p: p}
 	var err error
-	for retry := newRetry(); ; {
-		s.cur, err = p.initSearchCursor(ctx, false)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
-			return err
-		}
-		if !tick.Sleep(ctx, retry.NextBackOff()) {
-			return ctx.Err()
-		}
+	if s.cur, err = p.awaitSearchCursor(ctx, false); err != nil {
+		return err
 	}
 	for retry := newRetry(); ; {
 		from := s.cur.windowStart(p.opts.Overlap)

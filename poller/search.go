@@ -42,6 +42,21 @@ func (s *searchSource) windowStart() time.Time {
 	return w
 }
 
+// awaitSearchCursor is initSearchCursor asked again (with backoff) until it
+// answers, ctx ends or the lease is lost.
+func (p *pullDeps) awaitSearchCursor(ctx context.Context, fallback bool) (searchCursor, error) {
+	for retry := newRetry(); ; {
+		cur, err := p.initSearchCursor(ctx, fallback)
+		if err == nil || ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
+			return cur, err
+		}
+		p.log.Warn("poller: search cursor unavailable; retrying", "err", err)
+		if !tick.Sleep(ctx, retry.NextBackOff()) {
+			return cur, ctx.Err()
+		}
+	}
+}
+
 // initSearchCursor loads the search cursor, or creates the start point:
 // the POLL_START point on a first start, or — when the events source ran
 // before (auto fallback) — the newest published created_at minus the overlap.
@@ -84,18 +99,8 @@ func (s *searchSource) run(ctx context.Context, sink Sink, fallback bool) error 
 	p := s.p
 	s.sink = sink
 	var err error
-	for retry := newRetry(); ; {
-		s.cur, err = p.initSearchCursor(ctx, fallback)
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil || errors.Is(err, ErrLeaseLost) {
-			return err
-		}
-		p.log.Warn("poller: search cursor unavailable; retrying", "err", err)
-		if !tick.Sleep(ctx, retry.NextBackOff()) {
-			return ctx.Err()
-		}
+	if s.cur, err = p.awaitSearchCursor(ctx, fallback); err != nil {
+		return err
 	}
 	p.log.Info("poller: search source running", "cursor", s.cur.CreatedAt, "interval", p.opts.Interval, "limit", p.opts.Limit)
 	for {
