@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -59,11 +61,13 @@ func (e *exporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpa
 		_ = w.Close()
 		body = z.Bytes()
 	}
-	ctx, cancel := context.WithTimeout(ctx, e.cfg.timeout)
-	defer cancel()
-	eb := backoff.NewExponentialBackOff()
-	eb.InitialInterval, eb.MaxInterval, eb.MaxElapsedTime = e.retry, 30*e.retry, 0 // ctx ends it
-	b := backoff.WithContext(eb, ctx)
+	if e.cfg.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, e.cfg.timeout)
+		defer cancel()
+	}
+	b := backoff.WithContext(backoff.NewExponentialBackOff(backoff.WithInitialInterval(e.retry),
+		backoff.WithMaxInterval(30*e.retry), backoff.WithMaxElapsedTime(0)), ctx) // ctx ends it
 	for {
 		err := e.post(ctx, body)
 		var busy *busyError
@@ -86,7 +90,7 @@ func (e *exporter) Shutdown(context.Context) error {
 	return nil
 }
 
-// busyError is a failure worth retrying: no connection, or 429/502/503/504
+// busyError is a failure worth retrying: unreachable, or 429/502/503/504
 // (with the wait the endpoint asked for in Retry-After, if any).
 type busyError struct {
 	err   error
@@ -101,20 +105,25 @@ func (e *exporter) post(ctx context.Context, body []byte) error {
 	if err != nil {
 		return fmt.Errorf("tracing: OTLP export: %w", err)
 	}
-	req.Header = e.cfg.headers.Clone()
+	req.Header.Set("User-Agent", e.userAgent) // OTEL_EXPORTER_OTLP_HEADERS may replace it
+	for k, v := range e.cfg.headers {
+		req.Header[k] = v
+	}
 	req.Header.Set("Content-Type", "application/x-protobuf")
-	req.Header.Set("User-Agent", e.userAgent)
 	if e.cfg.gzip {
 		req.Header.Set("Content-Encoding", "gzip")
 	}
 	resp, err := e.client.Do(req)
-	if err != nil { // net/http leaves any password out of the URL it reports
-		err = fmt.Errorf("tracing: OTLP export: %w", err)
-		var untrusted *tls.CertificateVerificationError
-		if errors.As(err, &untrusted) || ctx.Err() != nil {
-			return err
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL may carry a token in its query
 		}
-		return &busyError{err: err} // refused, reset, timed out: the collector may be restarting
+		err = fmt.Errorf("tracing: OTLP export: %w", err)
+		if ctx.Err() == nil && unreachable(err) {
+			return &busyError{err: err} // the collector may be restarting
+		}
+		return err
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // reuse the connection
@@ -123,9 +132,34 @@ func (e *exporter) post(ctx context.Context, body []byte) error {
 		return nil // a partial success (rejected spans) is not retried either
 	case code == http.StatusTooManyRequests || code == http.StatusBadGateway ||
 		code == http.StatusServiceUnavailable || code == http.StatusGatewayTimeout:
-		secs, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
-		return &busyError{err: fmt.Errorf("tracing: OTLP endpoint answered %s", resp.Status), after: time.Duration(max(secs, 0)) * time.Second}
+		return &busyError{err: fmt.Errorf("tracing: OTLP endpoint answered %s", resp.Status), after: retryAfter(resp.Header.Get("Retry-After"))}
 	default:
 		return fmt.Errorf("tracing: OTLP endpoint answered %s", resp.Status)
 	}
+}
+
+// unreachable reports whether err means the endpoint could not be reached
+// (no connection, or it dropped before answering), which a later try may
+// not meet; a refused certificate or a server that speaks no HTTP is
+// refused again on every try.
+func unreachable(err error) bool {
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	var timeout net.Error
+	return errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		(errors.As(err, &timeout) && timeout.Timeout())
+}
+
+// retryAfter is the wait a Retry-After header asks for: seconds or an HTTP
+// date (0 when absent or unreadable).
+func retryAfter(v string) time.Duration {
+	if secs, err := strconv.Atoi(v); err == nil {
+		return time.Duration(max(secs, 0)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
 }

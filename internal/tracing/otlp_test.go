@@ -8,6 +8,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"io"
+	"io/fs"
+	"log"
+	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -74,10 +79,12 @@ func newCollector(t *testing.T, overTLS bool, answer func(n int) int) *collector
 		w.Header().Set("Retry-After", "0")
 		w.WriteHeader(status)
 	})
+	c.Server = httptest.NewUnstartedServer(h)
+	c.Config.ErrorLog = log.New(io.Discard, "", 0) // the handshakes a test makes fail on purpose
 	if overTLS {
-		c.Server = httptest.NewTLSServer(h)
+		c.StartTLS()
 	} else {
-		c.Server = httptest.NewServer(h)
+		c.Start()
 	}
 	t.Cleanup(c.Close)
 	return c
@@ -244,7 +251,7 @@ func TestExporterFromEnvOverTLSWithHeadersAndGzip(t *testing.T) {
 	env := map[string]string{
 		"OTEL_EXPORTER_OTLP_ENDPOINT":        "http://ignored.invalid:4318",
 		"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": c.URL + "/custom/traces",
-		"OTEL_EXPORTER_OTLP_HEADERS":         "api-key=s%3Dcret, x-team = core",
+		"OTEL_EXPORTER_OTLP_HEADERS":         "api-key=s%3Dcret, x-team = core,User-Agent=gateway-test",
 		"OTEL_EXPORTER_OTLP_COMPRESSION":     "gzip",
 		"OTEL_EXPORTER_OTLP_TIMEOUT":         "5000",
 	}
@@ -261,7 +268,7 @@ func TestExporterFromEnvOverTLSWithHeadersAndGzip(t *testing.T) {
 		t.Fatalf("%d requests reached the collector, want 1", len(got))
 	}
 	r := got[0]
-	if r.path != "/custom/traces" || r.header.Get("Api-Key") != "s=cret" || r.header.Get("X-Team") != "core" || r.header.Get("Content-Encoding") != "gzip" {
+	if r.path != "/custom/traces" || r.header.Get("Api-Key") != "s=cret" || r.header.Get("X-Team") != "core" || r.header.Get("User-Agent") != "gateway-test" || r.header.Get("Content-Encoding") != "gzip" {
 		t.Fatalf("request to %s with %v", r.path, r.header)
 	}
 	if n := len(decode(t, r.body).ResourceSpans); n != 1 {
@@ -304,21 +311,38 @@ func TestConfigFromEnv(t *testing.T) {
 		env      map[string]string
 		variable string
 	}{
+		{map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_HEADERS": "Authorization: Basic czNjcmV0"}, "OTEL_EXPORTER_OTLP_HEADERS"}, // base64 of s3cret, in the name
+		{map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cret%0D%0AX-Other: 1"}, "OTEL_EXPORTER_OTLP_HEADERS"},
+		{map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_TIMEOUT": "10000000000000"}, "OTEL_EXPORTER_OTLP_TIMEOUT"},
 		{map[string]string{ep: "collector:4318"}, ep},
 		{map[string]string{ep: "ftp://user:s3cret@collector"}, ep},
 		{map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://"}, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"},
 		{map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_HEADERS": "api-key=s3cret,s3cret"}, "OTEL_EXPORTER_OTLP_HEADERS"},
 		{map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_TRACES_HEADERS": "api-key=s3cret%zz"}, "OTEL_EXPORTER_OTLP_TRACES_HEADERS"},
 		{map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_TIMEOUT": "10s"}, "OTEL_EXPORTER_OTLP_TIMEOUT"},
-		{map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "0"}, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"},
+		{map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "-1"}, "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT"},
 		{map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"}, "OTEL_EXPORTER_OTLP_COMPRESSION"},
 		{map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "OTEL_EXPORTER_OTLP_PROTOCOL"},
 		{map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_CERTIFICATE": "/nonexistent/ca.pem"}, "OTEL_EXPORTER_OTLP_CERTIFICATE"},
 		{map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE": "/some/cert.pem"}, "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"},
 	}
+	cfg, err := configFromEnv(func(k string) string {
+		return map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_HEADERS": "a=1,,b=x%20y,", "OTEL_EXPORTER_OTLP_TIMEOUT": "0"}[k]
+	})
+	if err != nil || cfg.headers.Get("A") != "1" || cfg.headers.Get("B") != "x y" || len(cfg.headers) != 2 || cfg.timeout != 0 {
+		t.Errorf("empty header entries and timeout 0: headers %v timeout %v err %v; want a and b, no limit", cfg.headers, cfg.timeout, err)
+	}
+	if _, err := configFromEnv(func(k string) string {
+		return map[string]string{ep: "http://c", "OTEL_EXPORTER_OTLP_CERTIFICATE": "/nonexistent/ca.pem"}[k]
+	}); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing CA file: %v; want it to wrap fs.ErrNotExist", err)
+	}
+	if Enabled(func(k string) string { return map[string]string{ep: " "}[k] }) {
+		t.Error("a blank endpoint switches tracing on")
+	}
 	for _, c := range bad {
 		_, err := configFromEnv(func(k string) string { return c.env[k] })
-		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.variable) || strings.Contains(err.Error(), "s3cret") {
+		if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), c.variable) || strings.Contains(err.Error(), "s3cret") || strings.Contains(err.Error(), "czNjcmV0") {
 			t.Errorf("%v: error %v; want ErrConfig naming %s, without the secret", c.env, err, c.variable)
 		}
 	}
@@ -329,7 +353,68 @@ func TestSetupRefusesABadSetting(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli")
-	if _, _, err := Setup(context.Background(), "auth0-worker", "test"); !errors.Is(err, ErrConfig) {
+	if _, _, err := Setup(slog.New(slog.DiscardHandler), "auth0-worker", "test"); !errors.Is(err, ErrConfig) {
 		t.Fatalf("Setup = %v; want ErrConfig", err)
+	}
+}
+
+// attempts counts the requests an exporter's client makes, reached or not.
+type attempts struct {
+	rt http.RoundTripper
+	n  atomic.Int32
+}
+
+func (a *attempts) RoundTrip(r *http.Request) (*http.Response, error) {
+	a.n.Add(1)
+	return a.rt.RoundTrip(r)
+}
+
+func countAttempts(e *exporter) *attempts {
+	a := &attempts{rt: e.client.Transport}
+	e.client.Transport = a
+	return a
+}
+
+// An endpoint that cannot be reached is tried again until the timeout; one
+// that answers in a way no retry changes (here HTTPS to an HTTP server) is
+// tried once.
+func TestExporterRetriesOnlyWhatMayChange(t *testing.T) {
+	c := newCollector(t, false, nil)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String() + "/v1/traces"
+	l.Close()
+	for _, tc := range []struct {
+		url      string
+		retried  bool
+		whatWhen string
+	}{
+		{closed, true, "nothing listens"},
+		{strings.Replace(c.URL, "http://", "https://", 1), false, "HTTPS meets an HTTP server"},
+	} {
+		exp := newExporter(exportConfig{url: tc.url + "?token=s3cret", headers: http.Header{}, timeout: 300 * time.Millisecond}, "test")
+		exp.retry = time.Millisecond
+		a := countAttempts(exp)
+		err := exp.ExportSpans(context.Background(), spanFixtures()[:1])
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: export = %v; want an error without the URL's token", tc.whatWhen, err)
+		}
+		if n := a.n.Load(); (n > 1) != tc.retried {
+			t.Errorf("%s: %d attempts; retried should be %v", tc.whatWhen, n, tc.retried)
+		}
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	if d := retryAfter("7"); d != 7*time.Second {
+		t.Errorf("Retry-After: 7 → %v", d)
+	}
+	if d := retryAfter(time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)); d < 59*time.Minute || d > time.Hour {
+		t.Errorf("Retry-After: a date an hour ahead → %v", d)
+	}
+	if d := retryAfter("soon"); d != 0 {
+		t.Errorf("Retry-After: soon → %v", d)
 	}
 }

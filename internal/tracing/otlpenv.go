@@ -12,11 +12,17 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // DefaultExportTimeout is how long one export may take, retries included,
 // unless OTEL_EXPORTER_OTLP_TIMEOUT says otherwise (the OTLP default).
 const DefaultExportTimeout = 10 * time.Second
+
+// maxTimeoutMillis is the largest OTEL_EXPORTER_OTLP_TIMEOUT a
+// time.Duration holds (about 292 years).
+const maxTimeoutMillis = int64(1<<63-1) / int64(time.Millisecond)
 
 // tracesPath is appended to OTEL_EXPORTER_OTLP_ENDPOINT; a
 // OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is used as it is.
@@ -32,7 +38,7 @@ var ErrConfig = errors.New("tracing: invalid OTLP exporter setting")
 type exportConfig struct {
 	url     string
 	headers http.Header
-	timeout time.Duration
+	timeout time.Duration // 0: none of its own (the SDK's export timeout, 30s, still ends an export)
 	gzip    bool
 	tls     *tls.Config // nil: the system's roots, no client certificate
 }
@@ -55,9 +61,9 @@ func configFromEnv(getenv func(string) string) (exportConfig, error) {
 		}
 	}
 	if name, v := env.get("TIMEOUT"); v != "" {
-		ms, err := strconv.Atoi(v)
-		if err != nil || ms <= 0 {
-			return cfg, env.fail(name, "is %q; want a positive number of milliseconds", v)
+		ms, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || ms < 0 || ms > maxTimeoutMillis {
+			return cfg, env.fail(name, "is %q; want milliseconds from 0 (no limit of its own) to %d", v, maxTimeoutMillis)
 		}
 		cfg.timeout = time.Duration(ms) * time.Millisecond
 	}
@@ -86,6 +92,11 @@ func (e otlpEnv) get(key string) (name, value string) {
 
 func (otlpEnv) fail(name, format string, args ...any) error {
 	return fmt.Errorf("%w: %s %s", ErrConfig, name, fmt.Sprintf(format, args...))
+}
+
+// failWith is fail keeping cause for errors.Is (a missing file, say).
+func (e otlpEnv) failWith(cause error, name, format string, args ...any) error {
+	return fmt.Errorf("%w: %w", e.fail(name, format, args...), cause)
 }
 
 // endpoint is the URL spans are posted to.
@@ -122,7 +133,7 @@ func (e otlpEnv) tlsConfig() (*tls.Config, error) {
 	if ca != "" {
 		pem, err := os.ReadFile(ca)
 		if err != nil {
-			return nil, e.fail(caName, "cannot be read: %v", err)
+			return nil, e.failWith(err, caName, "cannot be read")
 		}
 		c.RootCAs = x509.NewCertPool()
 		if !c.RootCAs.AppendCertsFromPEM(pem) {
@@ -135,7 +146,7 @@ func (e otlpEnv) tlsConfig() (*tls.Config, error) {
 	if cert != "" {
 		pair, err := tls.LoadX509KeyPair(cert, key)
 		if err != nil {
-			return nil, e.fail(certName, "and %s do not load as a key pair: %v", keyName, err)
+			return nil, e.failWith(err, certName, "and %s do not load as a key pair", keyName)
 		}
 		c.Certificates = []tls.Certificate{pair}
 	}
@@ -143,17 +154,23 @@ func (e otlpEnv) tlsConfig() (*tls.Config, error) {
 }
 
 // parseHeaders reads the OTLP headers format: key=value pairs separated by
-// commas, values percent-encoded. Errors give the pair's position only.
+// commas, values percent-encoded; empty entries are skipped. A name or value
+// net/http would refuse is refused here, at start. Errors give the entry's
+// position only: an operator who writes "Authorization: Basic …" puts the
+// credential in the name.
 func parseHeaders(s string, h http.Header) error {
 	for i, pair := range strings.Split(s, ",") {
+		if strings.TrimSpace(pair) == "" {
+			continue
+		}
 		k, v, ok := strings.Cut(pair, "=")
 		k = strings.TrimSpace(k)
-		if !ok || k == "" {
-			return fmt.Errorf("entry %d is not key=value", i+1)
+		if !ok || !httpguts.ValidHeaderFieldName(k) {
+			return fmt.Errorf("entry %d is not name=value with a valid HTTP header name", i+1)
 		}
 		v, err := url.PathUnescape(strings.TrimSpace(v))
-		if err != nil {
-			return fmt.Errorf("entry %d (%s) has a bad percent-encoding", i+1, k)
+		if err != nil || !httpguts.ValidHeaderFieldValue(v) {
+			return fmt.Errorf("entry %d has a value that is not valid percent-encoding of a header value", i+1)
 		}
 		h.Set(k, v)
 	}

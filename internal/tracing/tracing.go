@@ -11,8 +11,10 @@ package tracing
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -27,13 +29,16 @@ const HeaderTraceparent = "traceparent"
 
 // Enabled reports whether the environment names an OTLP endpoint.
 func Enabled(getenv func(string) string) bool {
-	return getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+	_, endpoint := otlpEnv(getenv).get("ENDPOINT")
+	return endpoint != ""
 }
 
 // Setup returns the process's tracer provider and its shutdown (which
 // flushes the spans still batched). Without an OTLP endpoint in the
-// environment both are no-ops and the provider is nil.
-func Setup(_ context.Context, service, version string) (trace.TracerProvider, func(context.Context) error, error) {
+// environment both are no-ops and the provider is nil. On, a batch the
+// exporter could not deliver is logged to log as a warning (the SDK would
+// print it to stderr in plain text).
+func Setup(log *slog.Logger, service, version string) (trace.TracerProvider, func(context.Context) error, error) {
 	if !Enabled(os.Getenv) {
 		return nil, func(context.Context) error { return nil }, nil
 	}
@@ -41,6 +46,9 @@ func Setup(_ context.Context, service, version string) (trace.TracerProvider, fu
 	if err != nil {
 		return nil, nil, err
 	}
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		log.Warn("tracing: spans not exported", "err", err)
+	}))
 	exp := newExporter(cfg, service+"/"+version)
 	res := resource.NewSchemaless(
 		attribute.String("service.name", service),

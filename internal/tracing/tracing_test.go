@@ -2,18 +2,22 @@ package tracing
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/auth0-worker/auth0-worker/internal/testproc"
 )
 
 func TestOffWithoutEndpoint(t *testing.T) {
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "")
-	tp, shutdown, err := Setup(context.Background(), "auth0-worker", "test")
+	tp, shutdown, err := Setup(slog.New(slog.DiscardHandler), "auth0-worker", "test")
 	if err != nil || tp != nil {
 		t.Fatalf("Setup = %v, %v; want nil provider (off)", tp, err)
 	}
@@ -38,7 +42,7 @@ func TestExportsToTheEndpointOnShutdown(t *testing.T) {
 	defer srv.Close()
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
 	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", srv.URL+"/v1/traces")
-	tp, shutdown, err := Setup(context.Background(), "auth0-worker", "test")
+	tp, shutdown, err := Setup(slog.New(slog.DiscardHandler), "auth0-worker", "test")
 	if err != nil || tp == nil {
 		t.Fatalf("Setup = %v, %v", tp, err)
 	}
@@ -75,5 +79,27 @@ func TestHeaderRoundTrip(t *testing.T) {
 	Inject(context.Background(), h)
 	if len(h) != 0 {
 		t.Fatalf("injected %v without a span", h)
+	}
+}
+
+// A batch the endpoint refuses is logged through the worker's logger (JSON
+// in production), not printed by the SDK to stderr.
+func TestAnUndeliveredBatchIsLogged(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadRequest)
+	}))
+	defer srv.Close()
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "")
+	t.Setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", srv.URL+"/v1/traces")
+	var buf testproc.Buffer
+	tp, shutdown, err := Setup(slog.New(slog.NewJSONHandler(&buf, nil)), "auth0-worker", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := Tracer(tp, "test").Start(context.Background(), "one")
+	span.End()
+	_ = shutdown(context.Background())
+	if got := buf.String(); !strings.Contains(got, `"msg":"tracing: spans not exported"`) || !strings.Contains(got, "400") {
+		t.Fatalf("log: %q; want the refused batch as a warning", got)
 	}
 }

@@ -75,7 +75,7 @@ func serveWorker(ctx context.Context, cfg *config.Config, mode string, log *slog
 		keys:  rediskeys.Keys{Prefix: cfg.Redis.KeyPrefix, Tenant: cfg.Auth0.TenantKey}}
 	defer w.close()
 	var err error
-	if w.tp, w.flushTraces, err = tracing.Setup(ctx, "auth0-worker", version); err != nil {
+	if w.tp, w.flushTraces, err = tracing.Setup(log, "auth0-worker", version); err != nil {
 		return &exitError{code: 2, err: err}
 	}
 	if w.tp != nil {
