@@ -335,6 +335,13 @@ func (c *Consumer) Run(ctx context.Context) error {
 		}
 		wg.Add(1)
 		go func() { defer wg.Done(); c.countDrops(ctx) }()
+		// The endpoints' subscriptions are only in the connection's buffer:
+		// a round trip makes them the server's before Ready says requests
+		// are answered.
+		if err := c.o.NC.FlushTimeout(readyFlushTimeout); err != nil {
+			c.stopService()
+			return fmt.Errorf("consumer: service subscriptions not confirmed by the server: %w", err)
+		}
 	}
 	close(c.ready)
 	c.log.Info("command transports running", "prefix", c.names.Prefix, "concurrency", c.o.Concurrency,
@@ -363,8 +370,13 @@ func (c *Consumer) finish(wg *sync.WaitGroup) {
 	}
 }
 
+// readyFlushTimeout bounds the round trip that confirms the service's
+// subscriptions at start.
+const readyFlushTimeout = 5 * time.Second
+
 // Ready is closed once Run has set up the streams and both transports take
-// work (for readiness checks and tests).
+// work, the service's subscriptions confirmed by the server (for readiness
+// checks and tests).
 func (c *Consumer) Ready() <-chan struct{} { return c.ready }
 
 // acquire takes a slot of the shared semaphore.
