@@ -188,3 +188,22 @@ func TestDecodeEvent(t *testing.T) {
 		t.Fatalf("%+v", se)
 	}
 }
+
+// An api.call answer that is not JSON is passed on as a string, except when
+// it mentions client_secret: then it is replaced whole (redaction fails
+// closed, as for JSON bodies the consumer cannot parse).
+func TestRawBodyRedactsTextThatMentionsTheSecret(t *testing.T) {
+	for _, body := range []string{
+		"client_secret=s3cret&client_id=x",
+		"CLIENT_SECRET: s3cret",
+		"client%5Fsecret=s3cret",
+		`{"client\u005fsecret":"s3cret"`, // not valid JSON, escaped key
+	} {
+		if got := string(rawBody("text/plain", []byte(body))); got != `"[redacted]"` {
+			t.Errorf("rawBody(%q) = %s; want it replaced whole", body, got)
+		}
+	}
+	if got := string(rawBody("text/plain", []byte("upstream timeout"))); got != `"upstream timeout"` {
+		t.Errorf("a plain text body = %s; want it as a JSON string", got)
+	}
+}

@@ -116,7 +116,9 @@ func rawCallHeaders(in map[string]string) (http.Header, error) {
 }
 
 // rawBody returns JSON with client_secret redacted, or the text as a JSON
-// string, or null for an empty body.
+// string, or null for an empty body. Redaction fails closed: a body that is
+// not JSON (or cannot be re-encoded) and mentions client_secret in any
+// letter case or escape is replaced whole by "[redacted]".
 func rawBody(contentType string, b []byte) json.RawMessage {
 	if len(bytes.TrimSpace(b)) == 0 {
 		return json.RawMessage("null")
@@ -126,8 +128,19 @@ func rawBody(contentType string, b []byte) json.RawMessage {
 			return red
 		}
 	}
+	if mentionsSecret(b) {
+		return json.RawMessage(`"[redacted]"`)
+	}
 	s, _ := json.Marshal(string(b))
 	return s
+}
+
+// mentionsSecret reports whether text might spell client_secret: plainly,
+// in any letter case, or with escapes (\u, %xx) that could hide it.
+func mentionsSecret(b []byte) bool {
+	lower := bytes.ToLower(b)
+	return bytes.Contains(lower, []byte("client_secret")) || bytes.Contains(lower, []byte("client%5fsecret")) ||
+		(bytes.Contains(lower, []byte("client")) && bytes.Contains(lower, []byte(`\u`)))
 }
 
 // redactJSON re-encodes b token by token (keeping key order and number
