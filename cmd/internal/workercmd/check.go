@@ -11,6 +11,7 @@ import (
 	"github.com/auth0-worker/auth0-worker/auth0"
 	"github.com/auth0-worker/auth0-worker/config"
 	"github.com/auth0-worker/auth0-worker/internal/check"
+	"github.com/auth0-worker/auth0-worker/internal/connect"
 	"github.com/auth0-worker/auth0-worker/poller"
 )
 
@@ -21,6 +22,9 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		config.Usage(stdout)
 		return nil
 	}
+	// Each dependency's failure is on its own line; go-redis would also
+	// print its pool's dial failures between them.
+	connect.SetRedisLogger(slog.New(slog.DiscardHandler))
 	var deps check.Deps
 	if err != nil {
 		deps = check.Deps{ConfigErr: err}
