@@ -54,7 +54,7 @@ func New() *Metrics {
 	m.Auth0Requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_auth0_requests_total", Help: "HTTP requests to Auth0 by operation and status (0 = network error)."}, []string{"op", "status"})
 	m.Auth0RateLimitRemaining = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_auth0_ratelimit_remaining", Help: "X-RateLimit-Remaining of Auth0's last response."})
 	m.Commands = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_commands_total", Help: "Commands executed, by command, transport (svc|cmd) and outcome (ok or the error status)."}, []string{"command", "transport", "outcome"})
-	m.CommandDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "auth0_worker_command_duration_seconds", Help: "Command execution time, Auth0 retries included.", Buckets: prometheus.DefBuckets}, []string{"command"})
+	m.CommandDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "auth0_worker_command_duration_seconds", Help: "Seconds from a command taken (request-reply: received, queue wait included; durable: delivered) to its outcome, Auth0 retries included.", Buckets: prometheus.DefBuckets}, []string{"command"})
 	m.DLQ = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "auth0_worker_dlq_total", Help: "Durable commands sent to the dead-letter stream."}, []string{"command"})
 	m.CommandsDropped = prometheus.NewCounter(prometheus.CounterOpts{Name: "auth0_worker_commands_dropped_total", Help: "Request-reply commands NATS dropped before the worker saw them (slow-consumer pending limits)."})
 	m.Leader = prometheus.NewGauge(prometheus.GaugeOpts{Name: "auth0_worker_leader", Help: "1 while this process holds the poller lease."})
