@@ -42,10 +42,10 @@ type Client struct {
 func newClient(cfg Config) (*Client, error) {
 	base, err := parseBaseURL(cfg.BaseURL)
 	if err != nil {
-		return nil, err
+		return nil, limits.Invalid(ErrInvalidConfig, err)
 	}
 	if err := cfg.check(); err != nil {
-		return nil, err
+		return nil, limits.Invalid(ErrInvalidConfig, err)
 	}
 	cfg.setDefaults()
 	c := &Client{cfg: cfg, base: base}
@@ -59,7 +59,7 @@ func newClient(cfg Config) (*Client, error) {
 	}
 	c.allow, err = parseAllowRules(cfg.APICallAllow)
 	if err != nil {
-		return nil, err
+		return nil, limits.Invalid(ErrInvalidConfig, err)
 	}
 	c.hc = httpClient(cfg.HTTPClient)
 	withTracing(c.hc, cfg.TracerProvider)

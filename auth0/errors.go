@@ -12,6 +12,8 @@ import (
 
 // Sentinel errors, usable with errors.Is.
 var (
+	// ErrInvalidConfig is matched by every error of New about its Config.
+	ErrInvalidConfig = errors.New("auth0: invalid Config")
 	// ErrAmbiguous: a non-idempotent call (a create) failed in a way that
 	// leaves its outcome unknown — Auth0 may have processed it. The caller
 	// must check (for example by user_id or email) before trying again.

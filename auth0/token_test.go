@@ -136,9 +136,10 @@ func TestNewValidatesConfig(t *testing.T) {
 		{auth0.Config{BaseURL: "https://t.auth0.com", ClientSecret: "b"}, "ClientID"},
 		{auth0.Config{BaseURL: "https://t.auth0.com", ClientID: "a"}, "ClientSecret"},
 		{auth0.Config{BaseURL: "https://t.auth0.com", ClientID: "a", ClientSecret: "b", MaxRPS: -1}, "MaxRPS"},
+		{auth0.Config{BaseURL: "https://t.auth0.com", ClientID: "a", ClientSecret: "b", APICallAllow: []string{"FETCH /users"}}, "FETCH"},
 	} {
 		_, err := auth0.New(tc.cfg)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
+		if !errors.Is(err, auth0.ErrInvalidConfig) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%+v) = %v, want %q", tc.cfg.BaseURL, err, tc.want)
 		}
 	}

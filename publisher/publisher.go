@@ -22,6 +22,9 @@ import (
 // publishes it again later and Nats-Msg-Id absorbs the duplicate.
 var ErrAckTimeout = errors.New("no JetStream ack within the timeout")
 
+// ErrInvalidOptions is matched by every error of New about its arguments.
+var ErrInvalidOptions = errors.New("publisher: invalid options")
+
 // Defaults of Options fields left zero.
 const (
 	DefaultAckTimeout        = 10 * time.Second
@@ -143,10 +146,10 @@ type Result struct {
 // streams with EnsureAll first.
 func New(js jetstream.JetStream, o Options) (*Publisher, error) {
 	if js == nil {
-		return nil, errors.New("publisher: nil JetStream")
+		return nil, limits.Invalid(ErrInvalidOptions, errors.New("publisher: nil JetStream"))
 	}
 	if err := o.validate(); err != nil {
-		return nil, err
+		return nil, limits.Invalid(ErrInvalidOptions, err)
 	}
 	return &Publisher{
 		js: js, o: o, subject: o.Names.UserCreatedSubject(),

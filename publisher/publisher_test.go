@@ -435,11 +435,11 @@ func TestOptionsValidate(t *testing.T) {
 		{publisher.Options{Names: n, Source: "https://t/", MaxInFlight: -1}, "MaxInFlight"},
 		{publisher.Options{Names: n, Source: "https://t/", EventFields: []string{"app_metadata.x"}}, "EventFields"},
 	} {
-		if _, err := publisher.New(js, tc.o); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := publisher.New(js, tc.o); !errors.Is(err, publisher.ErrInvalidOptions) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: err %v, want it to mention %s", tc.o, err, tc.want)
 		}
 	}
-	if _, err := publisher.New(nil, publisher.Options{Names: n, Source: "https://t/"}); err == nil {
+	if _, err := publisher.New(nil, publisher.Options{Names: n, Source: "https://t/"}); !errors.Is(err, publisher.ErrInvalidOptions) {
 		t.Error("nil JetStream accepted")
 	}
 }

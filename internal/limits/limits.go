@@ -77,6 +77,21 @@ type Bound struct {
 	Want   string // e.g. "must be >= 0"
 }
 
+// Invalid returns err marked as a validation error: it reads as err, and
+// errors.Is matches sentinel (a component's ErrInvalidConfig, say) as well
+// as whatever err wraps. Nil stays nil.
+func Invalid(sentinel, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &invalid{sentinel, err}
+}
+
+type invalid struct{ sentinel, err error }
+
+func (e *invalid) Error() string   { return e.err.Error() }
+func (e *invalid) Unwrap() []error { return []error{e.sentinel, e.err} }
+
 // FirstBroken returns the first broken bound as "<pkg>: <Name> <Value> <Want>",
 // nil when none is.
 func FirstBroken(pkg string, bounds ...Bound) error {

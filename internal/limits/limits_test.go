@@ -1,6 +1,9 @@
 package limits
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"testing"
 	"time"
 )
@@ -42,5 +45,16 @@ func TestFill(t *testing.T) {
 	FillPositive(&m, 7)
 	if d != time.Minute || m != 3 {
 		t.Fatalf("FillPositive: %v %d", d, m)
+	}
+}
+
+func TestInvalidReadsAsItsErrorAndMatchesBoth(t *testing.T) {
+	sentinel, cause := errors.New("x: invalid options"), fs.ErrNotExist
+	err := Invalid(sentinel, fmt.Errorf("x: Options.File: %w", cause))
+	if err.Error() != "x: Options.File: file does not exist" || !errors.Is(err, sentinel) || !errors.Is(err, cause) {
+		t.Fatalf("Invalid = %q; is sentinel %v, is cause %v", err, errors.Is(err, sentinel), errors.Is(err, cause))
+	}
+	if Invalid(sentinel, nil) != nil {
+		t.Fatal("Invalid(sentinel, nil) is not nil")
 	}
 }
