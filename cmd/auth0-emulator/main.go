@@ -116,19 +116,44 @@ func parseClient(s string) (emulator.ClientCredentials, error) {
 	return cl, nil
 }
 
+// parseArgs reads the command line, then the environment for every flag the
+// command line left out, then checks the result.
 func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*options, error) {
 	o := &options{}
 	fs := flag.NewFlagSet("auth0-emulator", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	k := &o.cfg.Knobs
-	var clients clientList
-	var conns connectionList
+	bindTenantFlags(fs, o)
+	bindKnobFlags(fs, &o.cfg.Knobs)
+	eventStreamFlags(fs, &o.cfg.EventStreamDefaults, &o.stream)
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", "auto", "auto, text or json")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if err := applyEnv(fs, getenv); err != nil {
+		return nil, err
+	}
+	return o, validate(o)
+}
+
+// bindTenantFlags binds what the tenant is: its address, clients, users and
+// connections.
+func bindTenantFlags(fs *flag.FlagSet, o *options) {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8081", "listen address")
-	fs.Var(&clients, "client", "client id:secret[:scope,scope] (repeatable; default "+emulator.DefaultClientID+" with every scope)")
+	fs.Var((*clientList)(&o.cfg.Clients), "client", "client id:secret[:scope,scope] (repeatable; default "+emulator.DefaultClientID+" with every scope)")
 	fs.DurationVar(&o.cfg.TokenLifetime, "token-lifetime", 24*time.Hour, "lifetime of issued access tokens")
 	fs.IntVar(&o.seedUsers, "seed-users", 0, "number of users to create at start (already indexed, no events)")
 	fs.Int64Var(&o.cfg.Seed, "seed", 0, "seed of the emulator's randomness (0 = random)")
 	fs.IntVar(&o.cfg.RequestLogMax, "request-log-max", 100_000, "entries kept in the request log (GET /emulator/requests)")
+	fs.Var((*connectionList)(&o.cfg.Connections), "connection", "connection name[:strategy] besides "+emulator.DefaultConnection+" (repeatable or comma-separated; strategy auth0 (database, default), email, sms or a social provider)")
+}
+
+// bindKnobFlags binds how the tenant behaves: lags, limits, faults and the
+// Events API's quirks.
+func bindKnobFlags(fs *flag.FlagSet, k *emulator.Knobs) {
 	fs.DurationVar(&k.IndexLag, "index-lag", 0, "search index lag of a new or changed user")
 	fs.DurationVar(&k.IndexLagMax, "index-lag-max", 0, "when > index-lag, each change's lag is uniform in [index-lag, index-lag-max]")
 	fs.Float64Var(&k.RateLimit, "rate-limit", 0, "token bucket refill in requests/s for /api/v2 (0 = unlimited)")
@@ -147,33 +172,21 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 	fs.BoolVar(&k.EventsDisabled, "events-disabled", false, "answer 404 on /api/v2/events (a plan without the Events API)")
 	fs.DurationVar(&k.EventsErrorAfter, "events-error-after", 0, "end every SSE connection after this long with event: error (events-error-code) and its offset (0 = never)")
 	fs.StringVar(&k.EventsErrorCode, "events-error-code", emulator.EventsErrorTimeout, "code of that error: timeout or connection_timeout")
-	fs.Var(&conns, "connection", "connection name[:strategy] besides "+emulator.DefaultConnection+" (repeatable or comma-separated; strategy auth0 (database, default), email, sms or a social provider)")
 	fs.StringVar(&k.PasswordPolicy, "password-policy", emulator.PolicyNone, "password policy of database connections: "+strings.Join(emulator.PasswordPolicies, ", "))
 	fs.Float64Var(&k.TokenRateLimit, "token-rate-limit", 0, "token bucket refill in requests/s for /oauth/token (0 = unlimited)")
 	fs.IntVar(&k.TokenRateBurst, "token-rate-burst", 0, "its size (default ceil(token-rate-limit))")
 	fs.DurationVar(&k.SearchDuration, "search-duration", 0, "how long every GET /users takes to run")
 	fs.DurationVar(&k.SearchTimeout, "search-timeout", 0, "a search running longer answers 503 once this has passed (default 2s, Auth0's limit)")
-	eventStreamFlags(fs, &o.cfg.EventStreamDefaults, &o.stream)
-	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
-	fs.StringVar(&o.logFormat, "log-format", "auto", "auto, text or json")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	}
-	// Environment for every flag not given on the command line.
+}
+
+// applyEnv sets every flag not given on the command line from its variable
+// (flagEnv); an error names the variable and never shows a secret.
+func applyEnv(fs *flag.FlagSet, getenv func(string) string) error {
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		name := envName(f.Name)
-		switch f.Name {
-		case "client":
-			name = "AUTH0_EMULATOR_CLIENTS"
-		case "connection":
-			name = "AUTH0_EMULATOR_CONNECTIONS"
-		}
+		name := flagEnv(f.Name)
 		v := getenv(name)
 		if given[f.Name] || v == "" || envErr != nil {
 			return
@@ -182,12 +195,19 @@ func parseArgs(args []string, getenv func(string) string, stderr io.Writer) (*op
 			envErr = fmt.Errorf("%s=%q: %v", name, redactClients(f.Name, v), err)
 		}
 	})
-	if envErr != nil {
-		return nil, envErr
+	return envErr
+}
+
+// flagEnv is the variable of a flag: envName, but plural for the two list
+// flags.
+func flagEnv(flagName string) string {
+	switch flagName {
+	case "client":
+		return "AUTH0_EMULATOR_CLIENTS"
+	case "connection":
+		return "AUTH0_EMULATOR_CONNECTIONS"
 	}
-	o.cfg.Clients = clients
-	o.cfg.Connections = conns
-	return o, validate(o)
+	return envName(flagName)
 }
 
 func redactClients(flagName, v string) string {
@@ -395,19 +415,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log := newLogger(o, stderr)
 	e := emulator.New(o.cfg)
-	if o.seedUsers > 0 {
-		if err := seedUsers(e, o.seedUsers); err != nil {
-			log.Error("seed users", "err", err)
-			return 1
-		}
-	}
-	if cfg, ok, _ := o.stream.config(); ok {
-		id, err := e.CreateEventStream(cfg)
-		if err != nil {
-			log.Error("create event stream", "err", err)
-			return 1
-		}
-		log.Info("event stream delivering", "id", id, "endpoints", cfg.WebhookEndpoint+" "+strings.Join(cfg.WebhookEndpoints, " "), "types", cfg.Subscriptions)
+	if !populate(e, o, log) {
+		return 1
 	}
 	defer e.Close() // stops webhook deliveries
 	ln, err := net.Listen("tcp", o.addr)
@@ -415,7 +424,36 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		fmt.Fprintf(stderr, "auth0-emulator: --addr (AUTH0_EMULATOR_ADDR) %q: %v\n", o.addr, err)
 		return 2
 	}
-	srv := &http.Server{Handler: accessLog(log, e), ReadHeaderTimeout: 10 * time.Second}
+	logListening(log, o, e, ln.Addr().String())
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+	return serveUntilDone(ctx, e, ln, log)
+}
+
+// populate seeds --seed-users and creates the --event-stream-* stream, if
+// asked; it logs what failed and says whether all went well.
+func populate(e *emulator.Emulator, o *options, log *slog.Logger) bool {
+	if o.seedUsers > 0 {
+		if err := seedUsers(e, o.seedUsers); err != nil {
+			log.Error("seed users", "err", err)
+			return false
+		}
+	}
+	if cfg, ok, _ := o.stream.config(); ok {
+		id, err := e.CreateEventStream(cfg)
+		if err != nil {
+			log.Error("create event stream", "err", err)
+			return false
+		}
+		log.Info("event stream delivering", "id", id, "endpoints", cfg.WebhookEndpoint+" "+strings.Join(cfg.WebhookEndpoints, " "), "types", cfg.Subscriptions)
+	}
+	return true
+}
+
+// logListening says where the tenant is and how it is set up; client ids
+// only, and the secret only of the documented default client.
+func logListening(log *slog.Logger, o *options, e *emulator.Emulator, addr string) {
 	clientIDs := make([]string, 0, len(o.cfg.Clients))
 	for _, c := range o.cfg.Clients {
 		clientIDs = append(clientIDs, c.ID)
@@ -424,15 +462,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		clientIDs = []string{emulator.DefaultClientID + " (secret " + emulator.DefaultClientSecret + ", the documented default)"}
 	}
 	log.Info("auth0 emulator listening",
-		"url", "http://"+ln.Addr().String(),
-		"audience", "http://"+ln.Addr().String()+"/api/v2/",
+		"url", "http://"+addr,
+		"audience", "http://"+addr+"/api/v2/",
 		"clients", strings.Join(clientIDs, ", "),
 		"seed_users", o.seedUsers,
 		"connections", e.Connections(),
 		"knobs", fmt.Sprintf("%+v", o.cfg.Knobs))
-	if ready != nil {
-		ready(ln.Addr().String())
-	}
+}
+
+// serveUntilDone serves e on ln until ctx is done (exit code 0, after a
+// graceful shutdown) or serving fails (1).
+func serveUntilDone(ctx context.Context, e *emulator.Emulator, ln net.Listener, log *slog.Logger) int {
+	srv := &http.Server{Handler: accessLog(log, e), ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
