@@ -45,6 +45,10 @@ const devDir = ".dev"
 // devTrickle is how often `dev` creates a new user in the emulator.
 var devTrickle = 5 * time.Second
 
+// devHookToken is the bearer token of the worker's event receiver. A demo:
+// the emulator is the only sender.
+const devHookToken = emulator.DefaultClientSecret + "-webhook"
+
 // runDev is the demo: embedded NATS, a Redis-protocol store, the
 // emulator with seeded users and a slow trickle of new ones, and the full
 // worker, printing each published event and ready-to-paste nats commands.
@@ -59,12 +63,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return workercmd.WithExitCode(2, err)
 	}
 	log := workercmd.NewLogger(stderr, pre.LogLevel, pre.LogFormat, pre.NoColor)
-	dir, err := filepath.Abs(devDir)
+	dir, err := devDataDir()
 	if err != nil {
 		return err
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("dev: %w", err)
 	}
 
 	ns, err := devNATS(dir, log)
@@ -79,33 +80,79 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer stopRedis()
 
-	emu := emulator.New(emulator.Config{Knobs: emulator.Knobs{IndexLag: 500 * time.Millisecond}})
-	emuLn, err := listenPreferred("127.0.0.1:8081")
+	emu, emuURL, stopEmu, err := devEmulator(log)
 	if err != nil {
-		return fmt.Errorf("dev: emulator: %w", err)
+		return err
 	}
-	emuSrv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = emuSrv.Serve(emuLn) }()
-	defer emuSrv.Close()
-	emuURL := "http://" + emuLn.Addr().String()
-	seedDevUsers(emu, log)
+	defer stopEmu()
 
-	httpAddr := "127.0.0.1:8080"
+	st := devStack{natsURL: ns.ClientURL(), redisURL: redisURL, emu: emu, emuURL: emuURL}
+	st.httpAddr, st.hookAddr = devWorkerAddrs()
+	cfg, err := config.Load(args, devLookup(st.env()), config.NeedAuth0)
+	if err != nil {
+		return workercmd.WithExitCode(2, err)
+	}
+	return workercmd.Serve(ctx, cfg, log, st.started(ctx, cfg, log, stdout))
+}
+
+// devDataDir is devDir made absolute, created if missing.
+func devDataDir() (string, error) {
+	dir, err := filepath.Abs(devDir)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("dev: %w", err)
+	}
+	return dir, nil
+}
+
+// devEmulator serves the emulator with its seeded users on 127.0.0.1:8081,
+// or a free port when that is taken; stop closes its server.
+func devEmulator(log *slog.Logger) (emu *emulator.Emulator, url string, stop func(), err error) {
+	emu = emulator.New(emulator.Config{Knobs: emulator.Knobs{IndexLag: 500 * time.Millisecond}})
+	ln, err := listenPreferred("127.0.0.1:8081")
+	if err != nil {
+		return nil, "", nil, fmt.Errorf("dev: emulator: %w", err)
+	}
+	srv := &http.Server{Handler: emu, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	seedDevUsers(emu, log)
+	return emu, "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
+}
+
+// devWorkerAddrs are the addresses of the worker's HTTP server and event
+// receiver: the usual ports, or free ones when those are taken.
+func devWorkerAddrs() (httpAddr, hookAddr string) {
+	httpAddr = "127.0.0.1:8080"
 	if !portFreeAddr(httpAddr) {
 		httpAddr = "127.0.0.1:0"
 	}
-	hookAddr := "127.0.0.1:8443"
+	hookAddr = "127.0.0.1:8443"
 	if !portFreeAddr(hookAddr) {
 		hookAddr = freeAddr()
 	}
-	hookToken := emulator.DefaultClientSecret + "-webhook" // a demo: the emulator is the only sender
-	overlay := map[string]string{
-		"AUTH0_DOMAIN":         emuURL,
+	return httpAddr, hookAddr
+}
+
+// devStack is what runDev started, as the worker's settings and the
+// banner need it.
+type devStack struct {
+	natsURL, redisURL  string
+	emu                *emulator.Emulator
+	emuURL             string
+	httpAddr, hookAddr string // the worker's HTTP server and event receiver
+}
+
+// env is the worker's settings that point it at the stack.
+func (st devStack) env() map[string]string {
+	return map[string]string{
+		"AUTH0_DOMAIN":         st.emuURL,
 		"AUTH0_CLIENT_ID":      emulator.DefaultClientID,
 		"AUTH0_CLIENT_SECRET":  emulator.DefaultClientSecret,
-		"NATS_URL":             ns.ClientURL(),
-		"REDIS_URL":            redisURL,
-		"HTTP_ADDR":            httpAddr,
+		"NATS_URL":             st.natsURL,
+		"REDIS_URL":            st.redisURL,
+		"HTTP_ADDR":            st.httpAddr,
 		"AUTH0_API_CALL_ALLOW": "GET /users*,GET /users-by-email*",
 		"POLL_OVERLAP":         "10s",
 		"RECONCILE_INTERVAL":   "1m",
@@ -113,10 +160,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// The whole life cycle, over SSE and from the emulator's event
 		// stream posting to the receiver (README "User life cycle").
 		"EVENT_TYPES":          "user.created,user.updated,user.deleted",
-		"WEBHOOK_ADDR":         hookAddr,
-		"WEBHOOK_BEARER_TOKEN": hookToken,
+		"WEBHOOK_ADDR":         st.hookAddr,
+		"WEBHOOK_BEARER_TOKEN": devHookToken,
 	}
-	lookup := func(k string) (string, bool) {
+}
+
+// devLookup is the worker's environment: overlay over the process's, less
+// any of a real tenant's or bus's settings.
+func devLookup(overlay map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) {
 		if v, ok := overlay[k]; ok {
 			return v, true
 		}
@@ -125,25 +177,25 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		return os.LookupEnv(k)
 	}
-	cfg, err := config.Load(args, lookup, config.NeedAuth0)
-	if err != nil {
-		return workercmd.WithExitCode(2, err)
-	}
+}
 
-	started := func(w workercmd.Running) {
+// started is what runs once the worker is up: print the events it stores,
+// point an emulator event stream at its receiver, print the banner and
+// start the sign-ups.
+func (st devStack) started(ctx context.Context, cfg *config.Config, log *slog.Logger, stdout io.Writer) func(workercmd.Running) {
+	return func(w workercmd.Running) {
 		if err := printStoredEvents(ctx, w, stdout); err != nil {
 			log.Error("dev: read the users stream", "err", err)
 		}
-		if _, err := emu.CreateEventStream(emulator.EventStreamConfig{
-			Name: "auth0-dev", Subscriptions: cfg.Events.Types, WebhookEndpoint: "http://" + hookAddr + "/auth0/events",
-			WebhookAuthorization: emulator.WebhookAuthorization{Method: "bearer", Token: hookToken},
+		if _, err := st.emu.CreateEventStream(emulator.EventStreamConfig{
+			Name: "auth0-dev", Subscriptions: cfg.Events.Types, WebhookEndpoint: "http://" + st.hookAddr + "/auth0/events",
+			WebhookAuthorization: emulator.WebhookAuthorization{Method: "bearer", Token: devHookToken},
 		}); err != nil {
 			log.Error("dev: emulator event stream", "err", err)
 		}
-		printDevBanner(stdout, ns.ClientURL(), emuURL, w, hookAddr)
-		go trickleDevUsers(ctx, emu, log)
+		printDevBanner(stdout, st.natsURL, st.emuURL, w, st.hookAddr)
+		go trickleDevUsers(ctx, st.emu, log)
 	}
-	return workercmd.Serve(ctx, cfg, log, started)
 }
 
 func listenPreferred(addr string) (net.Listener, error) {
