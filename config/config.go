@@ -334,68 +334,93 @@ type Command struct {
 // String is one line for a startup log: every setting, secrets shown as
 // "[redacted]" and credentials inside URLs removed.
 func (c *Config) String() string {
-	var b strings.Builder
-	add := func(k, v string) {
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		if v == "" || strings.ContainsAny(v, " \"") {
-			v = fmt.Sprintf("%q", v)
-		}
-		b.WriteString(v)
+	var l logLine
+	c.logAuth0(&l)
+	c.logNATS(&l)
+	c.logRedis(&l)
+	c.logPoll(&l)
+	l.add("command_concurrency", fmt.Sprint(c.Command.Concurrency))
+	l.add("command_timeout", c.Command.Timeout.String())
+	l.add("command_max_deliver", fmt.Sprint(c.Command.MaxDeliver))
+	l.add("http_addr", c.HTTPAddr)
+	l.add("log_level", c.LogLevel.String())
+	l.add("log_format", c.LogFormat)
+	return l.b.String()
+}
+
+// logLine builds String's space-separated key=value line.
+type logLine struct{ b strings.Builder }
+
+// add appends k=v, quoting v when it is empty or has a space or a quote, so
+// the line still splits into its pairs.
+func (l *logLine) add(k, v string) {
+	if l.b.Len() > 0 {
+		l.b.WriteByte(' ')
 	}
-	add("base_url", c.Auth0.BaseURL)
-	add("client_id", c.Auth0.ClientID)
-	add("client_secret", setOrNot(string(c.Auth0.ClientSecret)))
-	add("audience", c.Auth0.Audience)
-	add("max_rps", fmt.Sprint(c.Auth0.MaxRPS))
-	add("api_call_allow", strings.Join(c.Auth0.APICallAllowStrings(), ","))
-	add("nats_url", redactURLList(c.NATS.URL))
-	add("nats_auth", c.NATS.authKind())
-	add("nats_tls", fmt.Sprint(c.NATS.TLSCA != "" || c.NATS.TLSCert != ""))
-	add("subject_prefix", c.NATS.SubjectPrefix)
-	add("stream_replicas", fmt.Sprint(c.NATS.StreamReplicas))
-	add("events_max_age", c.Events.MaxAge.String())
-	add("dlq_max_age", c.Command.DLQMaxAge.String())
-	add("event_fields", strings.Join(c.Events.Fields, ","))
-	add("redis_mode", string(c.Redis.Mode))
+	l.b.WriteString(k)
+	l.b.WriteByte('=')
+	if v == "" || strings.ContainsAny(v, " \"") {
+		v = fmt.Sprintf("%q", v)
+	}
+	l.b.WriteString(v)
+}
+
+func (c *Config) logAuth0(l *logLine) {
+	l.add("base_url", c.Auth0.BaseURL)
+	l.add("client_id", c.Auth0.ClientID)
+	l.add("client_secret", setOrNot(string(c.Auth0.ClientSecret)))
+	l.add("audience", c.Auth0.Audience)
+	l.add("max_rps", fmt.Sprint(c.Auth0.MaxRPS))
+	l.add("api_call_allow", strings.Join(c.Auth0.APICallAllowStrings(), ","))
+}
+
+// logNATS adds the NATS connection and its streams.
+func (c *Config) logNATS(l *logLine) {
+	l.add("nats_url", redactURLList(c.NATS.URL))
+	l.add("nats_auth", c.NATS.authKind())
+	l.add("nats_tls", fmt.Sprint(c.NATS.TLSCA != "" || c.NATS.TLSCert != ""))
+	l.add("subject_prefix", c.NATS.SubjectPrefix)
+	l.add("stream_replicas", fmt.Sprint(c.NATS.StreamReplicas))
+	l.add("events_max_age", c.Events.MaxAge.String())
+	l.add("dlq_max_age", c.Command.DLQMaxAge.String())
+	l.add("event_fields", strings.Join(c.Events.Fields, ","))
+}
+
+// logRedis adds the Redis settings; the addresses shown are those of the
+// mode.
+func (c *Config) logRedis(l *logLine) {
+	l.add("redis_mode", string(c.Redis.Mode))
 	switch c.Redis.Mode {
 	case RedisSentinel:
-		add("redis_sentinel", strings.Join(c.Redis.SentinelAddrs, ","))
-		add("redis_master", c.Redis.SentinelMaster)
+		l.add("redis_sentinel", strings.Join(c.Redis.SentinelAddrs, ","))
+		l.add("redis_master", c.Redis.SentinelMaster)
 	case RedisCluster:
-		add("redis_cluster", strings.Join(c.Redis.ClusterAddrs, ","))
+		l.add("redis_cluster", strings.Join(c.Redis.ClusterAddrs, ","))
 	default:
-		add("redis_url", c.Redis.URL)
+		l.add("redis_url", c.Redis.URL)
 	}
-	add("redis_user", c.Redis.Username)
-	add("redis_password", setOrNot(string(c.Redis.Password)))
-	add("redis_db", fmt.Sprint(c.Redis.DB))
-	add("redis_tls", fmt.Sprint(c.Redis.TLS.Enabled))
+	l.add("redis_user", c.Redis.Username)
+	l.add("redis_password", setOrNot(string(c.Redis.Password)))
+	l.add("redis_db", fmt.Sprint(c.Redis.DB))
+	l.add("redis_tls", fmt.Sprint(c.Redis.TLS.Enabled))
 	if c.Redis.Mode == RedisSentinel {
-		add("redis_sentinel_user", c.Redis.SentinelUsername)
-		add("redis_sentinel_password", setOrNot(string(c.Redis.SentinelPassword)))
+		l.add("redis_sentinel_user", c.Redis.SentinelUsername)
+		l.add("redis_sentinel_password", setOrNot(string(c.Redis.SentinelPassword)))
 	}
-	add("redis_key_prefix", c.Redis.KeyPrefix)
-	add("poll_source", string(c.Poll.Source))
-	add("poll_effective_source", string(c.Poll.EffectiveSource()))
-	add("poll_query", c.Poll.Query)
-	add("poll_limit", fmt.Sprint(c.Poll.Limit))
-	add("poll_interval", c.Poll.Interval.String())
-	add("poll_overlap", c.Poll.Overlap.String())
-	add("poll_start", c.Poll.Start.String())
-	add("reconcile_interval", c.Poll.ReconcileInterval.String())
-	add("dedupe_ttl", c.Poll.DedupeTTL.String())
-	add("lease_ttl", c.Poll.LeaseTTL.String())
-	add("command_concurrency", fmt.Sprint(c.Command.Concurrency))
-	add("command_timeout", c.Command.Timeout.String())
-	add("command_max_deliver", fmt.Sprint(c.Command.MaxDeliver))
-	add("http_addr", c.HTTPAddr)
-	add("log_level", c.LogLevel.String())
-	add("log_format", c.LogFormat)
-	return b.String()
+	l.add("redis_key_prefix", c.Redis.KeyPrefix)
+}
+
+func (c *Config) logPoll(l *logLine) {
+	l.add("poll_source", string(c.Poll.Source))
+	l.add("poll_effective_source", string(c.Poll.EffectiveSource()))
+	l.add("poll_query", c.Poll.Query)
+	l.add("poll_limit", fmt.Sprint(c.Poll.Limit))
+	l.add("poll_interval", c.Poll.Interval.String())
+	l.add("poll_overlap", c.Poll.Overlap.String())
+	l.add("poll_start", c.Poll.Start.String())
+	l.add("reconcile_interval", c.Poll.ReconcileInterval.String())
+	l.add("dedupe_ttl", c.Poll.DedupeTTL.String())
+	l.add("lease_ttl", c.Poll.LeaseTTL.String())
 }
 
 func setOrNot(s string) string {

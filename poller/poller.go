@@ -90,6 +90,13 @@ func (p *Poller) Run(ctx context.Context) (err error) {
 			err = e
 		}
 	}()
+	p.campaign(ctx)
+	return nil
+}
+
+// campaign tries for the lease every LeaseTTL/5, standing by while another
+// instance holds it and leading while this one does, until ctx ends.
+func (p *Poller) campaign(ctx context.Context) {
 	retry := p.opts.LeaseTTL / 5
 	following := false
 	for ctx.Err() == nil {
@@ -107,34 +114,43 @@ func (p *Poller) Run(ctx context.Context) (err error) {
 			continue
 		}
 		following = false
-		p.log.Info("poller: lease acquired; polling", "lease_ttl", p.opts.LeaseTTL)
-		lctx, stop := p.lease.lead(ctx, acquiredAt)
-		lctx, cancel := context.WithCancelCause(lctx)
-		p.mu.Lock()
-		p.cancelLed = cancel
-		p.mu.Unlock()
-
-		err = p.lead(lctx)
-
-		cause := context.Cause(lctx)
-		cancel(nil)
-		stop()
-		p.setSource("")
-		if p.abandon.Load() {
-			return nil
+		if abandoned := p.leadTerm(ctx, acquiredAt); abandoned {
+			return
 		}
-		if ctx.Err() == nil {
-			p.log.Warn("poller: leadership ended; standing by", "cause", cause, "err", err)
-		}
-		// Released when still ours: on shutdown, and when renewals were
-		// too slow but Redis still has our key (so another takes over now).
-		p.lease.release()
 		if ctx.Err() == nil {
 			tick.Sleep(ctx, retry)
 		}
 	}
 	p.log.Info("poller: stopped")
-	return nil
+}
+
+// leadTerm polls while the lease acquired at acquiredAt holds (until it is
+// lost, renewals fail or ctx ends), then releases it. It reports abandoned
+// when the abandon test hook made it leave without releasing, like a crash.
+func (p *Poller) leadTerm(ctx context.Context, acquiredAt time.Time) (abandoned bool) {
+	p.log.Info("poller: lease acquired; polling", "lease_ttl", p.opts.LeaseTTL)
+	lctx, stop := p.lease.lead(ctx, acquiredAt)
+	lctx, cancel := context.WithCancelCause(lctx)
+	p.mu.Lock()
+	p.cancelLed = cancel
+	p.mu.Unlock()
+
+	err := p.lead(lctx)
+
+	cause := context.Cause(lctx)
+	cancel(nil)
+	stop()
+	p.setSource("")
+	if p.abandon.Load() {
+		return true
+	}
+	if ctx.Err() == nil {
+		p.log.Warn("poller: leadership ended; standing by", "cause", cause, "err", err)
+	}
+	// Released when still ours: on shutdown, and when renewals were
+	// too slow but Redis still has our key (so another takes over now).
+	p.lease.release()
+	return false
 }
 
 // startPush starts every configured push source (no lease: they run on

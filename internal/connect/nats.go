@@ -162,7 +162,6 @@ func NATSOpts(opts NATSOptions, name string, log *slog.Logger) ([]nats.Option, e
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("component", "nats")
 	no := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
@@ -173,6 +172,33 @@ func NATSOpts(opts NATSOptions, name string, log *slog.Logger) ([]nats.Option, e
 		// Notice a dead server in ~1 min rather than nats.go's default ~4.
 		nats.PingInterval(20 * time.Second),
 		nats.MaxPingsOutstanding(3),
+	}
+	no = append(no, eventLogging(log.With("component", "nats"))...)
+	if opts.RetryOnFailedConnect {
+		no = append(no, nats.RetryOnFailedConnect(true))
+	}
+	auth, err := opts.authOption()
+	if err != nil {
+		return nil, err
+	}
+	if auth != nil {
+		no = append(no, auth)
+	}
+	tc, err := opts.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	if tc != nil {
+		no = append(no, nats.Secure(tc))
+	}
+	return no, nil
+}
+
+// eventLogging returns the handlers that log the connection's events
+// (connects, disconnects, reconnects, closing, async errors, lame duck) on
+// log.
+func eventLogging(log *slog.Logger) []nats.Option {
+	return []nats.Option{
 		nats.DisconnectErrHandler(func(nc *nats.Conn, err error) {
 			if err != nil {
 				log.Warn("nats disconnected", "err", err)
@@ -209,34 +235,30 @@ func NATSOpts(opts NATSOptions, name string, log *slog.Logger) ([]nats.Option, e
 			log.Info("nats server entering lame duck mode; will move to another server", "server", nc.ConnectedServerName())
 		}),
 	}
-	if opts.RetryOnFailedConnect {
-		no = append(no, nats.RetryOnFailedConnect(true))
-	}
+}
+
+// authOption returns the option of the one authentication method set
+// (validate allows at most one), or nil when none is. A missing creds file or
+// an unusable seed file is an error here, before any connect.
+func (o NATSOptions) authOption() (nats.Option, error) {
 	switch {
-	case opts.CredsFile != "":
-		if _, err := os.Stat(opts.CredsFile); err != nil {
+	case o.CredsFile != "":
+		if _, err := os.Stat(o.CredsFile); err != nil {
 			return nil, fmt.Errorf("%w: NATS_CREDS: %w", ErrInvalidOptions, err)
 		}
-		no = append(no, nats.UserCredentials(opts.CredsFile))
-	case opts.NKeySeedFile != "":
-		o, err := nats.NkeyOptionFromSeed(opts.NKeySeedFile)
+		return nats.UserCredentials(o.CredsFile), nil
+	case o.NKeySeedFile != "":
+		opt, err := nats.NkeyOptionFromSeed(o.NKeySeedFile)
 		if err != nil {
-			return nil, fmt.Errorf("%w: NATS_NKEY_SEED_FILE %s: %w", ErrInvalidOptions, opts.NKeySeedFile, err)
+			return nil, fmt.Errorf("%w: NATS_NKEY_SEED_FILE %s: %w", ErrInvalidOptions, o.NKeySeedFile, err)
 		}
-		no = append(no, o)
-	case opts.User != "":
-		no = append(no, nats.UserInfo(opts.User, opts.Password))
-	case opts.Token != "":
-		no = append(no, nats.Token(opts.Token))
+		return opt, nil
+	case o.User != "":
+		return nats.UserInfo(o.User, o.Password), nil
+	case o.Token != "":
+		return nats.Token(o.Token), nil
 	}
-	tc, err := opts.tlsConfig()
-	if err != nil {
-		return nil, err
-	}
-	if tc != nil {
-		no = append(no, nats.Secure(tc))
-	}
-	return no, nil
+	return nil, nil
 }
 
 // NATS connects to opts' servers. The connection reconnects forever (every
