@@ -85,29 +85,12 @@ func (ri rateInfo) retryAt() time.Time {
 // acquire waits until a request may be sent; the caller must call release
 // exactly once afterwards.
 func (g *gate) acquire(ctx context.Context) error {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	var timer gateTimer
+	defer timer.stop()
 	for {
 		g.mu.Lock()
 		now := time.Now()
-		var until time.Time
-		var mayGo bool
-		switch {
-		case now.Before(g.blocked):
-			until = g.blocked
-		case !g.known:
-			mayGo = g.inflight == 0 // first contact: learn the budget with one request
-		case g.inflight < g.remain:
-			mayGo = true
-		case !g.reset.IsZero() && now.Before(g.reset):
-			until = g.reset // budget used up until the reset
-		case g.inflight == 0:
-			mayGo = true // past the reset: probe, one at a time
-		}
+		mayGo, until := g.admits(now)
 		if mayGo {
 			g.inflight++
 			g.mu.Unlock()
@@ -117,37 +100,85 @@ func (g *gate) acquire(ctx context.Context) error {
 		g.waiting++
 		g.mu.Unlock()
 
-		var tc <-chan time.Time
-		if !until.IsZero() {
-			d := until.Sub(now)
-			if timer == nil {
-				timer = time.NewTimer(d)
-			} else {
-				timer.Reset(d)
-			}
-			tc = timer.C
-		}
-		var err error
-		select {
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-wake:
-		case <-tc:
-		}
-		g.mu.Lock()
-		g.waiting--
-		g.mu.Unlock()
-		if err != nil {
+		if err := g.wait(ctx, wake, until, now, &timer); err != nil {
 			return err
 		}
-		if timer != nil && tc != nil {
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
-			}
+	}
+}
+
+// admits says whether a request may be sent at now; if not, until is when
+// the budget returns (zero: only a state change, a wake, can help).
+// g.mu must be held.
+func (g *gate) admits(now time.Time) (mayGo bool, until time.Time) {
+	switch {
+	case now.Before(g.blocked):
+		until = g.blocked
+	case !g.known:
+		mayGo = g.inflight == 0 // first contact: learn the budget with one request
+	case g.inflight < g.remain:
+		mayGo = true
+	case !g.reset.IsZero() && now.Before(g.reset):
+		until = g.reset // budget used up until the reset
+	case g.inflight == 0:
+		mayGo = true // past the reset: probe, one at a time
+	}
+	return mayGo, until
+}
+
+// wait is one of acquire's waits, counted in g.waiting: until wake closes,
+// until passes (if not zero; now is when admits looked) or ctx ends. Only
+// ctx's end is an error.
+func (g *gate) wait(ctx context.Context, wake <-chan struct{}, until, now time.Time, timer *gateTimer) error {
+	var tc <-chan time.Time
+	if !until.IsZero() {
+		tc = timer.after(until.Sub(now))
+	}
+	var err error
+	select {
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-wake:
+	case <-tc:
+	}
+	g.mu.Lock()
+	g.waiting--
+	g.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	if tc != nil {
+		timer.drain()
+	}
+	return nil
+}
+
+// gateTimer is the one timer acquire reuses across its waits.
+type gateTimer struct{ t *time.Timer }
+
+// after returns a channel that receives once d has passed.
+func (gt *gateTimer) after(d time.Duration) <-chan time.Time {
+	if gt.t == nil {
+		gt.t = time.NewTimer(d)
+	} else {
+		gt.t.Reset(d)
+	}
+	return gt.t.C
+}
+
+// drain stops the timer and empties its channel, so the next after starts
+// clean.
+func (gt *gateTimer) drain() {
+	if !gt.t.Stop() {
+		select {
+		case <-gt.t.C:
+		default:
 		}
+	}
+}
+
+func (gt *gateTimer) stop() {
+	if gt.t != nil {
+		gt.t.Stop()
 	}
 }
 

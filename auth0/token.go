@@ -142,24 +142,14 @@ func (c *Client) fetchToken(ctx context.Context) (string, time.Duration, error) 
 	}
 }
 
+// tokenAttempt is one try of the exchange; retry says whether another try
+// may help (network errors, 429 and 5xx).
 func (c *Client) tokenAttempt(ctx context.Context, endpoint string, body []byte) (tok string, life time.Duration, retry bool, err error) {
 	actx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(actx, http.MethodPost, endpoint, bytes.NewReader(body))
+	resp, retry, err := c.postToken(ctx, actx, endpoint, body)
 	if err != nil {
-		return "", 0, false, fmt.Errorf("auth0: token: %w", err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("User-Agent", c.cfg.UserAgent)
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		c.observe("token", 0)
-		terr := cleanTransportErr("token", "POST", "/oauth/token", err)
-		if ctx.Err() != nil {
-			return "", 0, false, terr
-		}
-		return "", 0, true, fmt.Errorf("%w: %w", ErrUnavailable, terr)
+		return "", 0, retry, err
 	}
 	defer resp.Body.Close()
 	raw, rerr := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -170,39 +160,81 @@ func (c *Client) tokenAttempt(ctx context.Context, endpoint string, body []byte)
 	var tr tokenReply
 	jerr := json.Unmarshal(raw, &tr)
 	if resp.StatusCode == http.StatusOK && jerr == nil && tr.AccessToken != "" {
-		if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "Bearer") {
-			return "", 0, false, &TokenError{Status: 200, Code: "unsupported_token_type", Description: "token_type " + c.redact(tr.TokenType)}
-		}
-		life := time.Duration(tr.ExpiresIn) * time.Second
-		if life <= 0 {
-			life = time.Hour // Auth0 always sends expires_in; be conservative if not
-		}
-		return tr.AccessToken, life, false, nil
+		return c.acceptToken(tr)
 	}
-	te := &TokenError{Status: resp.StatusCode, Code: tr.Error, Description: tr.ErrorDescription}
+	te := c.tokenRefusal(resp.StatusCode, tr)
+	retry = resp.StatusCode == 429 || resp.StatusCode >= 500
+	if resp.StatusCode == 429 && !sleepRetryAfter(ctx, resp.Header) {
+		return "", 0, false, te
+	}
+	return "", 0, retry, te
+}
+
+// postToken sends the exchange under actx (the attempt's timeout). On a
+// transport failure it says whether to retry: not once ctx, the caller's
+// context, has ended.
+func (c *Client) postToken(ctx, actx context.Context, endpoint string, body []byte) (resp *http.Response, retry bool, err error) {
+	req, err := http.NewRequestWithContext(actx, http.MethodPost, endpoint, bytes.NewReader(body))
+	if err != nil {
+		return nil, false, fmt.Errorf("auth0: token: %w", err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.cfg.UserAgent)
+	resp, err = c.hc.Do(req)
+	if err != nil {
+		c.observe("token", 0)
+		terr := cleanTransportErr("token", "POST", "/oauth/token", err)
+		if ctx.Err() != nil {
+			return nil, false, terr
+		}
+		return nil, true, fmt.Errorf("%w: %w", ErrUnavailable, terr)
+	}
+	return resp, false, nil
+}
+
+// acceptToken checks a 200 reply with an access_token and returns the token
+// and its lifetime (tokenAttempt's results).
+func (c *Client) acceptToken(tr tokenReply) (string, time.Duration, bool, error) {
+	if tr.TokenType != "" && !strings.EqualFold(tr.TokenType, "Bearer") {
+		return "", 0, false, &TokenError{Status: 200, Code: "unsupported_token_type", Description: "token_type " + c.redact(tr.TokenType)}
+	}
+	life := time.Duration(tr.ExpiresIn) * time.Second
+	if life <= 0 {
+		life = time.Hour // Auth0 always sends expires_in; be conservative if not
+	}
+	return tr.AccessToken, life, false, nil
+}
+
+// tokenRefusal is the *TokenError for a reply without a usable token: the
+// OAuth error if there is one, else the Management API error, else one
+// named after the status.
+func (c *Client) tokenRefusal(status int, tr tokenReply) *TokenError {
+	te := &TokenError{Status: status, Code: tr.Error, Description: tr.ErrorDescription}
 	if te.Code == "" {
 		te.Code = tr.ErrorCode
 		te.Description = tr.Message
 	}
 	if te.Code == "" {
-		if resp.StatusCode == http.StatusOK {
+		if status == http.StatusOK {
 			te.Code = "invalid_token_response"
 			te.Description = "no access_token in the reply"
 		} else {
-			te.Code = strings.ToLower(strings.ReplaceAll(httpStatusText(resp.StatusCode), " ", "_"))
+			te.Code = strings.ToLower(strings.ReplaceAll(httpStatusText(status), " ", "_"))
 		}
 	}
 	te.Code, te.Description = c.redact(te.Code), c.redact(te.Description)
-	retry = resp.StatusCode == 429 || resp.StatusCode >= 500
-	if resp.StatusCode == 429 {
-		at := parseRateInfo(resp.Header, time.Now()).retryAt()
-		if d := time.Until(at); d > 0 && retry {
-			if err := sleepCtx(ctx, d); err != nil {
-				return "", 0, false, te
-			}
-		}
+	return te
+}
+
+// sleepRetryAfter waits until the time a 429's headers name; false if ctx
+// ended first.
+func sleepRetryAfter(ctx context.Context, h http.Header) bool {
+	at := parseRateInfo(h, time.Now()).retryAt()
+	if d := time.Until(at); d > 0 {
+		return sleepCtx(ctx, d) == nil
 	}
-	return "", 0, retry, te
+	return true
 }
 
 // redact removes the client secret from text that came back from the

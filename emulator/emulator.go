@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/auth0-worker/auth0-worker/internal/httpbuf"
 )
 
 // Emulator is an emulated Auth0 tenant. It is safe for concurrent use.
@@ -228,7 +230,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, sub string, 
 		return
 	}
 	// Apply the request, then hold or spoil the answer.
-	rec := &bufferedWriter{header: http.Header{}}
+	rec := httpbuf.New()
 	rt.serve(rec, r)
 	// The change happened: answer even when the client has gone, so the
 	// log records the real status.
@@ -237,35 +239,7 @@ func (e *Emulator) serveAPI(w http.ResponseWriter, r *http.Request, sub string, 
 		writeAPIError(w, http.StatusServiceUnavailable, "", msgUnavailable)
 		return
 	}
-	for key, v := range rec.header {
-		w.Header()[key] = v
-	}
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	w.WriteHeader(rec.status)
-	_, _ = w.Write(rec.body)
-}
-
-// bufferedWriter holds a whole answer until the emulator decides to send it.
-type bufferedWriter struct {
-	header http.Header
-	status int
-	body   []byte
-}
-
-func (b *bufferedWriter) Header() http.Header { return b.header }
-func (b *bufferedWriter) WriteHeader(s int) {
-	if b.status == 0 {
-		b.status = s
-	}
-}
-func (b *bufferedWriter) Write(p []byte) (int, error) {
-	if b.status == 0 {
-		b.status = http.StatusOK
-	}
-	b.body = append(b.body, p...)
-	return len(p), nil
+	rec.SendTo(w)
 }
 
 // CloseEventStreams drops every open SSE connection now.

@@ -129,55 +129,85 @@ func parseEvParams(r *http.Request) (evParams, error) {
 // cursor, with its own id.
 func (e *Emulator) serveEvents(w http.ResponseWriter, r *http.Request) {
 	k := e.Knobs()
-	if k.EventsDisabled {
-		evWriteError(w, http.StatusNotFound, "", "Not Found")
-		return
-	}
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		evWriteError(w, http.StatusMethodNotAllowed, "", "Method Not Allowed")
-		return
-	}
-	p, err := parseEvParams(r)
-	if err != nil {
-		evWriteError(w, http.StatusBadRequest, "invalid_query_string", err.Error())
+	p, ok := evParseRequest(w, r, k)
+	if !ok {
 		return
 	}
 	l := e.events
-
-	var (
-		cur         evCursor
-		resumed     bool
-		cursorError string // invalid_cursor: answer in the stream
-	)
-	switch {
-	case p.offset != "":
-		c, err := l.resolveOffset(p.offset)
-		switch {
-		case errors.Is(err, errEvOffsetMalformed):
-			evWriteError(w, http.StatusBadRequest, "invalid_query_string", fmt.Sprintf("Invalid cursor format in %s", p.offsetField))
-			return
-		case errors.Is(err, errEvOffsetExpired):
-			evWriteError(w, http.StatusGone, "cursor_expired", evMsgGone)
-			return
-		case errors.Is(err, errEvOffsetUnknown):
-			cursorError = fmt.Sprintf("The cursor in %s does not point to a position of this stream.", p.offsetField)
-			cur = l.latest()
-		default:
-			cur, resumed = c, true
-		}
-	case p.hasFromTime:
-		cur = l.cursorAtTime(p.fromTime)
-	default:
-		cur = l.latest()
+	start, ok := evStartOf(w, l, &p)
+	if !ok {
+		return
 	}
-
 	if !l.acquire(k.EventsMaxConnections) {
 		evWriteError(w, http.StatusForbidden, "too_many_connections", evMsgTooManyConns)
 		return
 	}
 	defer l.release()
 
+	s := openEvStream(w, l)
+	if !s.greet(k, &p, start) {
+		return
+	}
+	s.run(r.Context(), k, &p, start.cur)
+}
+
+// evParseRequest reads the stream's parameters, or answers 404 (events
+// off), 405 or 400 (bad query) itself and returns ok false.
+func evParseRequest(w http.ResponseWriter, r *http.Request, k Knobs) (p evParams, ok bool) {
+	if k.EventsDisabled {
+		evWriteError(w, http.StatusNotFound, "", "Not Found")
+		return p, false
+	}
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		evWriteError(w, http.StatusMethodNotAllowed, "", "Method Not Allowed")
+		return p, false
+	}
+	p, err := parseEvParams(r)
+	if err != nil {
+		evWriteError(w, http.StatusBadRequest, "invalid_query_string", err.Error())
+		return p, false
+	}
+	return p, true
+}
+
+// evStart is where a new connection begins.
+type evStart struct {
+	cur         evCursor
+	resumed     bool   // cur is the client's offset
+	cursorError string // invalid_cursor: answer in the stream
+}
+
+// evStartOf places the connection's cursor from the offset, else
+// from_timestamp, else the end of the log. It answers a malformed (400) or
+// expired (410) offset itself; ok false when it did.
+func evStartOf(w http.ResponseWriter, l *eventLog, p *evParams) (st evStart, ok bool) {
+	switch {
+	case p.offset != "":
+		c, err := l.resolveOffset(p.offset)
+		switch {
+		case errors.Is(err, errEvOffsetMalformed):
+			evWriteError(w, http.StatusBadRequest, "invalid_query_string", fmt.Sprintf("Invalid cursor format in %s", p.offsetField))
+			return st, false
+		case errors.Is(err, errEvOffsetExpired):
+			evWriteError(w, http.StatusGone, "cursor_expired", evMsgGone)
+			return st, false
+		case errors.Is(err, errEvOffsetUnknown):
+			st.cursorError = fmt.Sprintf("The cursor in %s does not point to a position of this stream.", p.offsetField)
+			st.cur = l.latest()
+		default:
+			st.cur, st.resumed = c, true
+		}
+	case p.hasFromTime:
+		st.cur = l.cursorAtTime(p.fromTime)
+	default:
+		st.cur = l.latest()
+	}
+	return st, true
+}
+
+// openEvStream starts the 200 event-stream answer.
+func openEvStream(w http.ResponseWriter, l *eventLog) *evStream {
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -188,28 +218,32 @@ func (e *Emulator) serveEvents(w http.ResponseWriter, r *http.Request) {
 	// Taken before the client can see the stream: closeAll cancels the
 	// context current at that moment, so every connection open by then ends,
 	// even one busy writing.
-	s := &evStream{w: w, rc: rc, l: l, closing: l.closingContext()}
+	return &evStream{w: w, rc: rc, l: l, closing: l.closingContext()}
+}
+
+// greet writes what comes before the events: `:connected`, `retry:`, then
+// the invalid_cursor error or a re-delivered event. false when the stream
+// ends there.
+func (s *evStream) greet(k Knobs, p *evParams, st evStart) bool {
+	l := s.l
 	retry := k.EventsRetry
 	if retry <= 0 {
 		retry = evDefaultRetry
 	}
 	s.msg(sse.Message{Comment: "connected"})
 	s.msg(sse.Message{Retry: int(retry / time.Millisecond)})
-	if cursorError != "" {
-		s.sendError("invalid_cursor", cursorError, l.encodeOffset(cur))
+	if st.cursorError != "" {
+		s.sendError("invalid_cursor", st.cursorError, l.encodeOffset(st.cur))
 		s.flush()
-		return
+		return false
 	}
-	if resumed && l.chance(k.EventsRedeliver) {
+	if st.resumed && l.chance(k.EventsRedeliver) {
 		// At-least-once: the last event the client already has, again.
-		if ent, ok := l.lastBefore(cur.seq, p.match); ok {
+		if ent, ok := l.lastBefore(st.cur.seq, p.match); ok {
 			s.write(ent.frame)
 		}
 	}
-	if s.flush() != nil {
-		return
-	}
-	s.run(r.Context(), k, &p, cur)
+	return s.flush() == nil
 }
 
 // evStream is one open connection. err is the first write error; after it

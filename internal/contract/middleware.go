@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/auth0-worker/auth0-worker/internal/httpbuf"
 )
 
 // Option changes what Middleware checks.
@@ -57,18 +59,10 @@ func Middleware(t testing.TB, opts ...Option) func(http.Handler) http.Handler {
 			if isAPI && o.requests {
 				checkRequest(v, r, fail)
 			}
-			rec := &recorder{header: http.Header{}}
+			rec := httpbuf.New()
 			next.ServeHTTP(rec, r)
-			if rec.status == 0 {
-				rec.status = http.StatusOK
-			}
-			body := rec.body.Bytes()
-			checkResponse(v, r, isToken, rec, body, fail)
-			for k, vals := range rec.header {
-				w.Header()[k] = vals
-			}
-			w.WriteHeader(rec.status)
-			_, _ = w.Write(body)
+			checkResponse(v, r, isToken, rec, fail)
+			rec.SendTo(w)
 		})
 	}
 }
@@ -87,28 +81,29 @@ func checkRequest(v *Validator, r *http.Request, fail func(string, ...any)) {
 
 // checkResponse validates the answer to r: a token answer or OAuth error, a
 // 2xx against the spec, any other status against Auth0's error shape.
-func checkResponse(v *Validator, r *http.Request, isToken bool, rec *recorder, body []byte, fail func(string, ...any)) {
+func checkResponse(v *Validator, r *http.Request, isToken bool, rec *httpbuf.Writer, fail func(string, ...any)) {
+	status, body := rec.Status(), rec.Body()
 	switch {
-	case isToken && rec.status == http.StatusOK:
+	case isToken && status == http.StatusOK:
 		if err := TokenResponseShape(body); err != nil {
 			fail("contract: POST /oauth/token: %v", err)
 		}
 	case isToken:
 		if err := OAuthErrorShape(body); err != nil {
-			fail("contract: POST /oauth/token %d: %v", rec.status, err)
+			fail("contract: POST /oauth/token %d: %v", status, err)
 		}
-	case rec.status >= 200 && rec.status < 300:
-		resp := &http.Response{StatusCode: rec.status, Header: rec.header, Body: io.NopCloser(bytes.NewReader(body)), Request: r}
+	case status >= 200 && status < 300:
+		resp := &http.Response{StatusCode: status, Header: rec.Header(), Body: io.NopCloser(bytes.NewReader(body)), Request: r}
 		c := requestForSpec(r)
 		c.Body = http.NoBody
 		if err := v.ValidateResponse(c, resp); err != nil {
 			fail("contract: %v\nbody: %s", err, truncate(body))
 		}
-	case rec.status == 499:
+	case status == 499:
 		// The client went away before the answer (the emulator's request
 		// log status); nothing was sent.
-	case len(body) > 0 || rec.status != http.StatusMethodNotAllowed:
-		if err := APIErrorShape(rec.status, body); err != nil {
+	case len(body) > 0 || status != http.StatusMethodNotAllowed:
+		if err := APIErrorShape(status, body); err != nil {
 			fail("contract: %s %s: %v", r.Method, r.URL.RequestURI(), err)
 		}
 	}
@@ -133,23 +128,4 @@ func truncate(b []byte) string {
 		return string(b[:2000]) + "..."
 	}
 	return string(b)
-}
-
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (r *recorder) Header() http.Header { return r.header }
-func (r *recorder) WriteHeader(s int) {
-	if r.status == 0 {
-		r.status = s
-	}
-}
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.body.Write(b)
 }
