@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/auth0-worker/auth0-worker/internal/retryafter"
 )
 
 // gate is the client's shared view of Auth0's rate budget. Every request
@@ -62,12 +64,8 @@ func parseRateInfo(h http.Header, now time.Time) rateInfo {
 			ri.reset = time.Unix(n, 0)
 		}
 	}
-	if v := h.Get("Retry-After"); v != "" {
-		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-			ri.retryAfter = now.Add(time.Duration(n) * time.Second)
-		} else if t, err := http.ParseTime(v); err == nil {
-			ri.retryAfter = t
-		}
+	if t, ok := retryafter.At(h.Get("Retry-After"), now); ok {
+		ri.retryAfter = t
 	}
 	return ri
 }
