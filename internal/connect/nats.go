@@ -149,7 +149,7 @@ func (o NATSOptions) tlsConfig() (*tls.Config, error) {
 	if o.TLSCA == "" && o.TLSCert == "" {
 		return nil, nil
 	}
-	return tlsFiles{prefix: "NATS_TLS", CA: o.TLSCA, Cert: o.TLSCert, Key: o.TLSKey}.config()
+	return tlsConfig("NATS_TLS", o.TLSCA, o.TLSCert, o.TLSKey, "")
 }
 
 // NATSOpts returns the nats.Options for opts (validated), for callers that

@@ -119,7 +119,7 @@ func (o RedisOptions) tlsConfig() (*tls.Config, error) {
 	if !o.TLS {
 		return nil, nil
 	}
-	return tlsFiles{prefix: "REDIS_TLS", CA: o.TLSCA, Cert: o.TLSCert, Key: o.TLSKey, ServerName: o.TLSServerName}.config()
+	return tlsConfig("REDIS_TLS", o.TLSCA, o.TLSCert, o.TLSKey, o.TLSServerName)
 }
 
 // Redis builds a client for opts. It does no network I/O (go-redis dials

@@ -2,18 +2,18 @@ package tracing
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
 	"path"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/auth0-worker/auth0-worker/internal/tlsfiles"
 )
 
 // DefaultExportTimeout is how long one export may take, retries included,
@@ -94,11 +94,6 @@ func (otlpEnv) fail(name, format string, args ...any) error {
 	return fmt.Errorf("%w: %s %s", ErrConfig, name, fmt.Sprintf(format, args...))
 }
 
-// failWith is fail keeping cause for errors.Is (a missing file, say).
-func (e otlpEnv) failWith(cause error, name, format string, args ...any) error {
-	return fmt.Errorf("%w: %w", e.fail(name, format, args...), cause)
-}
-
 // endpoint is the URL spans are posted to.
 func (e otlpEnv) endpoint() (string, error) {
 	name, v := e.get("ENDPOINT")
@@ -129,26 +124,12 @@ func (e otlpEnv) tlsConfig() (*tls.Config, error) {
 	if ca == "" && cert == "" && key == "" {
 		return nil, nil
 	}
-	c := &tls.Config{MinVersion: tls.VersionTLS12}
-	if ca != "" {
-		pem, err := os.ReadFile(ca)
-		if err != nil {
-			return nil, e.failWith(err, caName, "cannot be read")
-		}
-		c.RootCAs = x509.NewCertPool()
-		if !c.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, e.fail(caName, "holds no PEM certificate")
-		}
-	}
 	if (cert == "") != (key == "") {
 		return nil, e.fail(certName, "and %s must be set together", keyName)
 	}
-	if cert != "" {
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			return nil, e.failWith(err, certName, "and %s do not load as a key pair", keyName)
-		}
-		c.Certificates = []tls.Certificate{pair}
+	c, err := tlsfiles.Files{CA: ca, Cert: cert, Key: key, CAVar: caName, CertVar: certName, KeyVar: keyName}.Config()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return c, nil
 }
