@@ -83,19 +83,23 @@ func (c *cursors) loadSearch(ctx context.Context) (searchCursor, bool, error) {
 	return cur, true, nil
 }
 
+// errUnreadableCursor is wrapped by decodeCursor's errors: a stored cursor
+// no retry can read (unresolved, it would stall its source for good).
+var errUnreadableCursor = errors.New("cursor unreadable")
+
 // decodeCursor unmarshals the JSON v of cursor key into dst (a
 // *searchCursor or *eventsCursor) and checks that its time member (named
 // field) parses; optional allows it empty.
 func decodeCursor(key, v string, dst positioned, field string, optional bool) error {
 	if err := json.Unmarshal([]byte(v), dst); err != nil {
-		return fmt.Errorf("read %s: bad JSON %q: %w", key, v, err)
+		return fmt.Errorf("read %s: %w: bad JSON %q: %w", key, errUnreadableCursor, v, err)
 	}
 	t := dst.at()
 	if t == "" && optional {
 		return nil
 	}
 	if _, err := parseCreatedAt(t); err != nil {
-		return fmt.Errorf("read %s: %s %q: %w", key, field, t, err)
+		return fmt.Errorf("read %s: %w: %s %q: %w", key, errUnreadableCursor, field, t, err)
 	}
 	return nil
 }

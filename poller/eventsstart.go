@@ -17,7 +17,7 @@ func (s *eventsSource) prepare(ctx context.Context, afterFallback bool) error {
 		return nil
 	}
 	cur, found, err := p.cursors.loadEvents(ctx)
-	if err != nil {
+	if _, err := p.skipUnreadable(err); err != nil {
 		return err
 	}
 	s.newest = notAfter(cur.time(), time.Now())
@@ -59,7 +59,7 @@ func (s *eventsSource) prepare(ctx context.Context, afterFallback bool) error {
 func (s *eventsSource) keepStartPoint(ctx context.Context) error {
 	p := s.p
 	cur, ok, err := p.cursors.loadSearch(ctx)
-	if err != nil {
+	if _, err := p.skipUnreadable(err); err != nil {
 		return err
 	}
 	if ok {

@@ -76,3 +76,15 @@ func (p *pullDeps) pollSucceeded() {
 		p.m.LastPollSuccess.SetToCurrentTime()
 	}
 }
+
+// skipUnreadable turns an unreadable stored cursor into none, logged as an
+// error: the caller then resumes as when the cursor is missing (from the
+// newest published user where there is one) and overwrites it, rather than
+// retrying a value no retry can change. Other errors pass unchanged.
+func (p *pullDeps) skipUnreadable(err error) (unreadable bool, _ error) {
+	if !errors.Is(err, errUnreadableCursor) {
+		return false, err
+	}
+	p.log.Error("poller: stored cursor unreadable; resuming without it", "err", err)
+	return true, nil
+}

@@ -62,9 +62,13 @@ func (p *pullDeps) awaitSearchCursor(ctx context.Context, fallback bool) (search
 // before (auto fallback) — the newest published created_at minus the overlap.
 func (p *pullDeps) initSearchCursor(ctx context.Context, fallback bool) (searchCursor, error) {
 	cur, ok, err := p.cursors.loadSearch(ctx)
+	unreadable, err := p.skipUnreadable(err)
 	if err != nil {
 		return cur, err
 	}
+	// Without its cursor, the search resumes after the newest published
+	// user, as after a fallback (dedupe absorbs the overlap).
+	fallback = fallback || unreadable
 	var start searchCursor
 	if fallback {
 		last, err := lastPublished(ctx, p.opts.Publisher)

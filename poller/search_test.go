@@ -133,3 +133,26 @@ func TestSearchPublishOutage(t *testing.T) {
 		t.Fatalf("published twice: %v", d)
 	}
 }
+
+// Reproduction: a stored search cursor no retry can read ("{not json") was
+// retried forever, and the search (or a backfill) never started. It is now
+// logged and replaced: the search starts as without a cursor.
+func TestUnreadableSearchCursorIsReplaced(t *testing.T) {
+	rs := testredis.Start(t)
+	fs := &fakeSearcher{}
+	pub := newFakePublisher()
+	p := unitPoller(t, rs, Options{Source: SourceSearch, Searcher: fs, Publisher: pub, Dedupe: newMemDedupe(),
+		Start: pollstart.Start{Mode: pollstart.All}, Interval: 30 * time.Millisecond})
+	if err := p.opts.Redis.Set(context.Background(), p.cursors.searchKey, "{not json", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	base := time.Now().Add(-time.Minute)
+	for i := range 10 {
+		fs.add(fmt.Sprintf("auth0|u%03d", i), base.Add(time.Duration(i)*time.Millisecond), 0)
+	}
+	runPoller(t, p)
+	testwait.For(t, 5*time.Second, "every user published", func() bool { return pub.count() == 10 })
+	if cur, ok, err := p.cursors.loadSearch(context.Background()); err != nil || !ok {
+		t.Fatalf("cursor after the restart: %+v %v %v; want a readable one", cur, ok, err)
+	}
+}
