@@ -38,35 +38,38 @@ func newReconcile(p *pullDeps) Source {
 // Run makes a pass every interval until ctx ends (nil), or returns the
 // error of a lost lease.
 func (s *reconcileSource) Run(ctx context.Context, sink Sink) error {
-	p := s.p
 	s.sink = sink
-	iv := p.opts.ReconcileInterval
-	t := time.NewTicker(iv)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-		cctx, span := p.startCycle(ctx, SourceReconcile)
-		found, err := s.once(cctx, time.Now())
-		endCycle(span, err)
-		if errors.Is(err, ErrLeaseLost) {
-			return err
-		}
-		outcome := "ok"
-		if err != nil && ctx.Err() == nil {
-			outcome = "error"
-			p.log.Warn("poller: reconcile pass failed; the next one retries", "err", err)
-		}
-		if ctx.Err() == nil {
-			p.cycleDone(SourceReconcile, outcome)
-		}
-		if found > 0 {
-			p.log.Warn("poller: reconcile published users the events stream had not delivered", "count", found)
-		}
+	iv := s.p.opts.ReconcileInterval
+	var lost error
+	tick.Every(ctx, iv, iv, func() bool {
+		lost = s.pass(ctx)
+		return lost == nil
+	})
+	return lost
+}
+
+// pass makes one reconcile pass; its only error is a lost lease (a failed
+// pass is logged and the next one retries).
+func (s *reconcileSource) pass(ctx context.Context) error {
+	p := s.p
+	cctx, span := p.startCycle(ctx, SourceReconcile)
+	found, err := s.once(cctx, time.Now())
+	endCycle(span, err)
+	if errors.Is(err, ErrLeaseLost) {
+		return err
 	}
+	outcome := "ok"
+	if err != nil && ctx.Err() == nil {
+		outcome = "error"
+		p.log.Warn("poller: reconcile pass failed; the next one retries", "err", err)
+	}
+	if ctx.Err() == nil {
+		p.cycleDone(SourceReconcile, outcome)
+	}
+	if found > 0 {
+		p.log.Warn("poller: reconcile published users the events stream had not delivered", "count", found)
+	}
+	return nil
 }
 
 // once is one pass; it returns how many users it published.
