@@ -51,7 +51,7 @@ type StreamOptions struct {
 func (n Names) UsersStream(o StreamOptions) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name: n.Users, Subjects: []string{n.Prefix + ".users.>"}, Storage: jetstream.FileStorage,
-		Duplicates: 10 * time.Minute, MaxAge: positive(o.MaxAge, limits.EventsMaxAge), Replicas: max(o.Replicas, 1),
+		Duplicates: 10 * time.Minute, MaxAge: limits.OrPositive(o.MaxAge, limits.EventsMaxAge), Replicas: max(o.Replicas, 1),
 		Description: "auth0-worker: user events (personal data; retention EVENTS_MAX_AGE)",
 	}
 }
@@ -78,16 +78,10 @@ func (n Names) ResultsStream(o StreamOptions) jetstream.StreamConfig {
 func (n Names) DLQStream(o StreamOptions) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name: n.DLQ, Subjects: []string{n.Prefix + ".dlq.>"}, Storage: jetstream.FileStorage,
-		MaxAge: positive(o.DLQMaxAge, limits.DLQMaxAge), Duplicates: 2 * time.Minute,
+		MaxAge: limits.OrPositive(o.DLQMaxAge, limits.DLQMaxAge), Duplicates: 2 * time.Minute,
 		Replicas:    max(o.Replicas, 1),
 		Description: "auth0-worker: dead letters (may hold personal data; retention DLQ_MAX_AGE)",
 	}
-}
-
-// positive is d, or def when d is not positive.
-func positive(d, def time.Duration) time.Duration {
-	limits.FillPositive(&d, def)
-	return d
 }
 
 // EnsureStream creates the stream when missing. When it exists with other

@@ -165,10 +165,10 @@ func NATSOpts(opts NATSOptions, name string, log *slog.Logger) ([]nats.Option, e
 	no := []nats.Option{
 		nats.Name(name),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(orDur(opts.ReconnectWait, DefaultReconnectWait)),
+		nats.ReconnectWait(limits.OrPositive(opts.ReconnectWait, DefaultReconnectWait)),
 		nats.ReconnectJitter(100*time.Millisecond, time.Second),
-		nats.Timeout(orDur(opts.ConnectTimeout, DefaultConnectTimeout)),
-		nats.DrainTimeout(orDur(opts.DrainTimeout, DefaultDrainTimeout)),
+		nats.Timeout(limits.OrPositive(opts.ConnectTimeout, DefaultConnectTimeout)),
+		nats.DrainTimeout(limits.OrPositive(opts.DrainTimeout, DefaultDrainTimeout)),
 		// Notice a dead server in ~1 min rather than nats.go's default ~4.
 		nats.PingInterval(20 * time.Second),
 		nats.MaxPingsOutstanding(3),
@@ -277,7 +277,7 @@ func NATS(opts NATSOptions, name string, log *slog.Logger) (*nats.Conn, error) {
 		if errors.Is(err, nats.ErrNoServers) {
 			// nats.go drops the dial errors; find out why the first server
 			// is unreachable so the message says it.
-			if why := dialProbe(srv[0], orDur(opts.ConnectTimeout, DefaultConnectTimeout)); why != nil {
+			if why := dialProbe(srv[0], limits.OrPositive(opts.ConnectTimeout, DefaultConnectTimeout)); why != nil {
 				err = fmt.Errorf("%w (%v)", err, why)
 			}
 		}
@@ -342,11 +342,6 @@ type scrubbed struct {
 
 func (s *scrubbed) Error() string { return s.msg }
 func (s *scrubbed) Unwrap() error { return s.err }
-
-func orDur(d, def time.Duration) time.Duration {
-	limits.FillPositive(&d, def)
-	return d
-}
 
 // Defaults of NATSOptions and RedisOptions fields left zero.
 const (

@@ -139,7 +139,7 @@ func Redis(opts RedisOptions) (redis.UniversalClient, error) {
 	}
 	name := opts.ClientName
 	limits.Fill(&name, DefaultClientName)
-	dial := orDur(opts.DialTimeout, DefaultDialTimeout)
+	dial := limits.OrPositive(opts.DialTimeout, DefaultDialTimeout)
 	switch opts.RedisTopology() {
 	case "cluster":
 		return redis.NewClusterClient(&redis.ClusterOptions{

@@ -111,6 +111,12 @@ func Fill[T comparable](p *T, def T) {
 	}
 }
 
+// OrPositive is v, or def when v is zero or negative.
+func OrPositive[T int | int64 | time.Duration](v, def T) T {
+	FillPositive(&v, def)
+	return v
+}
+
 // FillPositive sets *p to def when it is zero or negative.
 func FillPositive[T int | int64 | time.Duration](p *T, def T) {
 	if *p <= 0 {
